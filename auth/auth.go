@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Connection types a token may carry in "conn_type". Guests have no token.
+const (
+	TypeUser        = "user"
+	TypeAIAssistant = "ai_assistant"
+	TypeSystem      = "system"
+	TypeGuest       = "guest"
+)
+
+// DefaultLeeway is the clock skew tolerated on "exp", "nbf" and "iat".
+const DefaultLeeway = 5 * time.Second
+
+// Errors callers branch on. Every verification failure wraps ErrInvalidToken;
+// ErrExpired additionally marks an expired token so the client can be told to
+// fetch a fresh one.
+var (
+	ErrInvalidToken = errors.New("auth: invalid token")
+	ErrExpired      = fmt.Errorf("%w: expired", ErrInvalidToken)
+)
+
+// Claims is what wsnode reads from a verified token.
+type Claims struct {
+	User      string
+	ConnType  string
+	ExpiresAt time.Time
+}
+
+type tokenClaims struct {
+	ConnType string `json:"conn_type,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Verifier checks HS256 tokens against one or more secrets.
+type Verifier struct {
+	secrets [][]byte
+	parser  *jwt.Parser
+}
+
+// NewVerifier returns a Verifier for the given secrets; the first is the
+// primary one used by Mint. Empty secrets are ignored; at least one is needed.
+// leeway <= 0 means DefaultLeeway.
+func NewVerifier(leeway time.Duration, secrets ...string) (*Verifier, error) {
+	if leeway <= 0 {
+		leeway = DefaultLeeway
+	}
+	v := &Verifier{parser: jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway),
+	)}
+	for _, s := range secrets {
+		if s != "" {
+			v.secrets = append(v.secrets, []byte(s))
+		}
+	}
+	if len(v.secrets) == 0 {
+		return nil, errors.New("auth: no secret configured")
+	}
+	return v, nil
+}
+
+// Verify parses and validates a token. The error wraps ErrInvalidToken (and
+// ErrExpired for an expired token) and never contains the token itself.
+func (v *Verifier) Verify(token string) (Claims, error) {
+	var lastErr error
+	for _, secret := range v.secrets {
+		c, err := v.verifyWith(token, secret)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			break // other failures do not depend on the key
+		}
+	}
+	return Claims{}, classify(lastErr)
+}
+
+func (v *Verifier) verifyWith(token string, secret []byte) (Claims, error) {
+	var tc tokenClaims
+	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return secret, nil })
+	if err != nil {
+		return Claims{}, err
+	}
+	if tc.Subject == "" {
+		return Claims{}, fmt.Errorf("%w: missing sub", ErrInvalidToken)
+	}
+	typ := tc.ConnType
+	if typ == "" {
+		typ = TypeUser
+	}
+	if !validMintedType(typ) {
+		return Claims{}, fmt.Errorf("%w: unknown conn_type", ErrInvalidToken)
+	}
+	return Claims{User: tc.Subject, ConnType: typ, ExpiresAt: tc.ExpiresAt.Time}, nil
+}
+
+func classify(err error) error {
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return err
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return fmt.Errorf("%w: missing exp", ErrInvalidToken)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return fmt.Errorf("%w: bad signature", ErrInvalidToken)
+	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenMalformed):
+		return fmt.Errorf("%w: malformed or unsupported algorithm", ErrInvalidToken)
+	default:
+		return fmt.Errorf("%w: rejected", ErrInvalidToken)
+	}
+}
+
+func validMintedType(t string) bool {
+	return t == TypeUser || t == TypeAIAssistant || t == TypeSystem
+}
+
+// Mint signs a token for user with the primary secret. It is meant for
+// development ("wsnode token") and tests; production tokens come from the
+// application's own auth service.
+func (v *Verifier) Mint(user, connType string, ttl time.Duration) (string, error) {
+	if user == "" {
+		return "", errors.New("auth: empty user")
+	}
+	if connType == "" {
+		connType = TypeUser
+	}
+	if !validMintedType(connType) {
+		return "", fmt.Errorf("auth: conn_type %q is not one of user, ai_assistant, system", connType)
+	}
+	now := time.Now()
+	tc := tokenClaims{ConnType: connType, RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   user,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(v.secrets[0])
+	if err != nil {
+		return "", fmt.Errorf("auth: sign: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// ServeHTTP accepts a WebSocket connection (GET /ws). Every refusal happens
+// before the upgrade and before any Redis write: 503 while draining or at the
+// node's socket limit, 429 at the per-IP limit, 403 for a disallowed Origin,
+// 401 for a bad "Authorization: Bearer" token.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n.draining.Load() {
+		n.refuse(w, http.StatusServiceUnavailable, "node is draining")
+		return
+	}
+	if !n.checkOrigin(r) {
+		n.refuse(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	claims, hasToken, ok := n.headerAuth(w, r)
+	if !ok {
+		return
+	}
+	ip := n.clientIP(r)
+	if ok, perIP := n.idx.reserve(ip, n.cfg.MaxConns, n.cfg.MaxConnsPerIP); !ok {
+		if perIP {
+			n.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
+		} else {
+			n.refuse(w, http.StatusServiceUnavailable, "node is at its connection limit")
+		}
+		return
+	}
+	defer n.idx.release(ip)
+	ws, err := n.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	n.conns.Add(1)
+	defer n.conns.Done()
+	n.serve(n.newConn(ws, ip), claims, hasToken)
+}
+
+func (n *Node) refuse(w http.ResponseWriter, status int, msg string) {
+	n.stats.Add(stats.CtrRejected, 1)
+	http.Error(w, msg, status)
+}
+
+func (n *Node) handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	n.refuse(w, status, reason.Error())
+}
+
+// headerAuth verifies an optional bearer token on the upgrade request.
+func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, bool, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return auth.Claims{}, false, true
+	}
+	tok, found := strings.CutPrefix(h, "Bearer ")
+	if !found {
+		n.refuse(w, http.StatusUnauthorized, "Authorization must be a Bearer token")
+		return auth.Claims{}, false, false
+	}
+	cl, err := n.verifier.Verify(tok)
+	if err != nil {
+		n.stats.Error(stats.ErrAuthFailed)
+		n.refuse(w, http.StatusUnauthorized, "invalid token")
+		return auth.Claims{}, false, false
+	}
+	return cl, true, true
+}
+
+func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
+	id := uuid.NewString()
+	c := &Conn{
+		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
+		log:   n.log.With("conn_id", id),
+		send:  make(chan outFrame, n.cfg.SendQueueSize),
+		done:  make(chan struct{}), readerDone: make(chan struct{}),
+		typ:   TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
+	}
+	if n.cfg.MessageRate > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(n.cfg.MessageRate), n.cfg.MessageBurst)
+	}
+	c.lastActivity.Store(nowMS())
+	return c
+}
+
+// serve runs one socket from registration to cleanup on the calling goroutine.
+func (n *Node) serve(c *Conn, claims auth.Claims, hasToken bool) {
+	defer close(c.readerDone)
+	ctx, cancel := n.opCtx()
+	err := n.reg.Register(ctx, c.record())
+	cancel()
+	if err != nil {
+		n.stats.Error(stats.ErrRegistryFailed)
+		c.log.Warn("register failed; closing", "err", err)
+		_ = c.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
+		_ = c.ws.Close()
+		n.retryUnregister(c.id, "")
+		return
+	}
+	n.idx.add(c)
+	n.stats.Add(stats.CtrConnections, 1)
+	c.log.Debug("connected", "ip", c.ip)
+	defer n.cleanup(c)
+	c.sendBytes(mustJSON(welcomeFrame{
+		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
+		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
+		Guests: string(n.cfg.Guests),
+	}))
+	go c.writePump()
+	if hasToken {
+		c.finishAuth(request{Type: typeAuth}, claims)
+	} else if n.cfg.Guests == GuestsOff {
+		c.mu.Lock()
+		c.authTimer = time.AfterFunc(n.cfg.AuthTimeout, c.authExpired)
+		c.mu.Unlock()
+	}
+	c.readPump()
+}
+
+func (c *Conn) authExpired() {
+	if _, _, st := c.snapshot(); st != StateAuthenticated {
+		c.n.stats.Error(stats.ErrAuthTimeout)
+		c.sendError(nil, "auth_timeout", "no auth frame within the auth timeout")
+		c.closeWith(CloseAuthTimeout, "auth timeout")
+	}
+}
+
+// cleanup removes every trace of a closed socket: timers, local index,
+// pub/sub interest and the Redis registry (retried later if Redis fails).
+func (n *Node) cleanup(c *Conn) {
+	c.closeWith(CloseNormal, "")
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	c.mu.Lock()
+	if c.state != StateInactive {
+		c.state = StateDisconnected
+	}
+	for _, t := range []*time.Timer{c.authTimer, c.expTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	user, rooms := c.user, make([]string, 0, len(c.rooms))
+	for r := range c.rooms {
+		rooms = append(rooms, r)
+	}
+	c.rooms = map[string]struct{}{}
+	c.mu.Unlock()
+	n.idx.remove(c, user, rooms)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(n.baseCtx), n.cfg.RedisTimeout)
+	defer cancel()
+	if err := n.reg.Unregister(ctx, c.id); err != nil {
+		n.retryUnregister(c.id, "")
+	}
+	for _, r := range rooms {
+		n.unsubscribe(pubsub.KindRoom, r)
+	}
+	if user != "" {
+		n.unsubscribe(pubsub.KindUser, user)
+	}
+	n.stats.Add(stats.CtrDisconnections, 1)
+	c.log.Debug("disconnected", "code", c.closeCode, "duration", time.Since(c.connectedAt).Round(time.Millisecond),
+		"msgs_in", c.msgsIn.Load(), "msgs_out", c.msgsOut.Load())
+}
+
+// checkOrigin allows requests without Origin (non-browser clients), origins
+// on the allow-list (exact match), and, when the list is empty, same-origin.
+func (n *Node) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(n.cfg.AllowedOrigins) > 0 {
+		for _, o := range n.cfg.AllowedOrigins {
+			if o == origin {
+				return true
+			}
+		}
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// clientIP is the TCP peer, or the right-most untrusted X-Forwarded-For
+// entry when the peer is a trusted proxy.
+func (n *Node) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !n.trusted(peer) {
+		return host
+	}
+	parts := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			break
+		}
+		if !n.trusted(a) {
+			return a.String()
+		}
+		host = a.String()
+	}
+	return host
+}
+
+func (n *Node) trusted(a netip.Addr) bool {
+	for _, p := range n.cfg.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+)
+
+// systemFrom marks messages sent through the Go or admin API.
+var systemFrom = From{System: true}
+
+// SendToConn delivers data to one connection, on whichever node holds it
+// (the seed's send_personal_message). ErrNotFound if it does not exist.
+func (n *Node) SendToConn(ctx context.Context, connID string, data json.RawMessage) error {
+	env, err := n.directEnvelope(ctx, "", connID)
+	if err != nil {
+		return err
+	}
+	return n.sendSystem(ctx, env, typeDirect, "", data)
+}
+
+// SendToUser delivers data to every connection of a user, on every node.
+func (n *Node) SendToUser(ctx context.Context, user string, data json.RawMessage) error {
+	env, err := n.directEnvelope(ctx, user, "")
+	if err != nil {
+		return err
+	}
+	return n.sendSystem(ctx, env, typeDirect, "", data)
+}
+
+// BroadcastRoom delivers data to every member of a room on every node,
+// except the connection exclude (may be empty).
+func (n *Node) BroadcastRoom(ctx context.Context, room string, data json.RawMessage, exclude string) error {
+	if err := registry.ValidateName("room", room); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	n.touchRoom(room)
+	env := pubsub.Envelope{Kind: pubsub.KindRoom, Target: room, Exclude: exclude}
+	return n.sendSystem(ctx, env, typeMessage, room, data)
+}
+
+// BroadcastAll delivers data to every connection in the cluster except
+// exclude (may be empty).
+func (n *Node) BroadcastAll(ctx context.Context, data json.RawMessage, exclude string) error {
+	return n.sendSystem(ctx, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, typeBroadcast, "", data)
+}
+
+func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room string, data json.RawMessage) error {
+	payload, err := encodeMessage(typ, room, systemFrom, data, uuid.NewString(), nowTime())
+	if err != nil {
+		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidInput)
+	}
+	env.Op, env.Payload = pubsub.OpDeliver, payload
+	return n.route(ctx, env)
+}
+
+// Disconnect closes a connection wherever it lives, with the given close
+// code (0 means CloseKicked) and reason.
+func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason string) error {
+	if code == 0 {
+		code = CloseKicked
+	}
+	if code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015 {
+		return fmt.Errorf("%w: close code %d cannot be sent", ErrInvalidInput, code)
+	}
+	if len(reason) > 120 {
+		return fmt.Errorf("%w: reason longer than 120 bytes", ErrInvalidInput)
+	}
+	nodeID, err := n.connNode(ctx, connID)
+	if err != nil {
+		return err
+	}
+	return n.route(ctx, pubsub.Envelope{Kind: pubsub.KindNode, Target: nodeID, Op: pubsub.OpDisconnect,
+		ConnID: connID, Code: code, Reason: reason})
+}
+
+// local returns a connection held by this node.
+func (n *Node) local(connID string) (*Conn, error) {
+	if c := n.idx.get(connID); c != nil {
+		return c, nil
+	}
+	return nil, ErrNotLocal
+}
+
+// Authenticate binds a local connection to a user, for applications that
+// authenticate clients themselves (the seed's authenticate_user).
+func (n *Node) Authenticate(ctx context.Context, connID, user string, typ ConnType) error {
+	c, err := n.local(connID)
+	if err != nil {
+		return err
+	}
+	if typ != TypeUser && typ != TypeAIAssistant && typ != TypeSystem {
+		return fmt.Errorf("%w: connection type %q", ErrInvalidInput, typ)
+	}
+	return c.authenticate(ctx, auth.Claims{User: user, ConnType: string(typ)})
+}
+
+// JoinRoom adds a local connection to a room; the room exists cluster-wide
+// from its first member on.
+func (n *Node) JoinRoom(ctx context.Context, connID, room string) error {
+	c, err := n.local(connID)
+	if err != nil {
+		return err
+	}
+	return c.join(ctx, room)
+}
+
+// LeaveRoom removes a local connection from a room.
+func (n *Node) LeaveRoom(ctx context.Context, connID, room string) error {
+	c, err := n.local(connID)
+	if err != nil {
+		return err
+	}
+	return c.leave(ctx, room)
+}
+
+// Ping sends the application ping frame to every local connection now and
+// returns how many were pinged (the writers also ping on their own timer).
+func (n *Node) Ping() int {
+	count := 0
+	frame := appPing()
+	n.idx.eachConn(func(c *Conn) {
+		if c.sendBytes(frame) {
+			count++
+		}
+	})
+	return count
+}
+
+// ConnInfo returns the cluster-wide record of a connection.
+func (n *Node) ConnInfo(ctx context.Context, connID string) (registry.Conn, error) {
+	c, err := n.reg.Conn(ctx, connID)
+	if errors.Is(err, registry.ErrNotFound) {
+		return c, ErrNotFound
+	}
+	return c, err
+}

@@ -1,0 +1,194 @@
+package node
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/wsnode/wsnode/registry"
+)
+
+// closeWriteTimeout bounds writing the close frame; closeGrace is how long
+// the peer gets to answer it before the socket is torn down.
+const (
+	closeWriteTimeout = time.Second
+	closeGrace        = 2 * time.Second
+)
+
+// outFrame is one queued frame: a prepared message shared by every local
+// recipient, and its size for the byte budget.
+type outFrame struct {
+	pm   *websocket.PreparedMessage
+	size int64
+}
+
+// Conn is one client socket held by this node.
+type Conn struct {
+	n           *Node
+	id          string
+	ws          *websocket.Conn
+	ip          string
+	connectedAt time.Time
+	log         *slog.Logger
+
+	send        chan outFrame
+	queuedBytes atomic.Int64
+	done        chan struct{} // closed when the connection starts closing
+	readerDone  chan struct{} // closed when the reader has returned
+	closeOnce   sync.Once
+	closeCode   int
+	closeReason string
+
+	// opMu serialises membership changes (auth, join, leave, cleanup).
+	opMu sync.Mutex
+	// mu guards the fields below; readers of them take it briefly.
+	mu        sync.Mutex
+	user      string
+	typ       ConnType
+	state     State
+	rooms     map[string]struct{}
+	authAt    time.Time
+	authTimer *time.Timer
+	expTimer  *time.Timer
+
+	lastActivity atomic.Int64 // unix ms of the last client frame
+	msgsIn       atomic.Int64
+	msgsOut      atomic.Int64
+	dirty        atomic.Bool
+	flushedIn    int64 // owned by the flush loop
+	flushedOut   int64 // owned by the flush loop
+
+	limiter *rate.Limiter // used by the reader only
+	strikes int           // used by the reader only
+}
+
+// ID returns the connection id (a UUID).
+func (c *Conn) ID() string { return c.id }
+
+func (c *Conn) snapshot() (user string, typ ConnType, state State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user, c.typ, c.state
+}
+
+func (c *Conn) roomList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.rooms))
+	for r := range c.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *Conn) inRoom(room string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.rooms[room]
+	return ok
+}
+
+func (c *Conn) setState(s State) {
+	c.mu.Lock()
+	c.state = s
+	c.mu.Unlock()
+}
+
+func (c *Conn) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// record is the registry view of the connection, used by re-assertion.
+func (c *Conn) record() registry.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rooms := make([]string, 0, len(c.rooms))
+	for r := range c.rooms {
+		rooms = append(rooms, r)
+	}
+	return registry.Conn{
+		ID: c.id, NodeID: c.n.cfg.NodeID, User: c.user, Type: string(c.typ), State: string(c.state),
+		IP: c.ip, ConnectedAt: c.connectedAt, AuthenticatedAt: c.authAt,
+		LastActivity: time.UnixMilli(c.lastActivity.Load()),
+		MessagesIn:   c.msgsIn.Load(), MessagesOut: c.msgsOut.Load(), Rooms: rooms,
+	}
+}
+
+// touch records client activity.
+func (c *Conn) touch() {
+	c.lastActivity.Store(nowMS())
+	c.msgsIn.Add(1)
+	c.dirty.Store(true)
+}
+
+// enqueue queues a frame without ever blocking. When the queue or the byte
+// budget is full the connection is closed as a slow consumer.
+func (c *Conn) enqueue(f outFrame) bool {
+	if c.closing() {
+		return false
+	}
+	if c.queuedBytes.Add(f.size) > c.n.cfg.MaxQueuedBytes {
+		c.queuedBytes.Add(-f.size)
+		c.slow()
+		return false
+	}
+	select {
+	case c.send <- f:
+		return true
+	default:
+		c.queuedBytes.Add(-f.size)
+		c.slow()
+		return false
+	}
+}
+
+func (c *Conn) slow() {
+	if c.closeWith(CloseSlowConsumer, "slow consumer") {
+		c.n.stats.Error("slow_consumer")
+	}
+}
+
+// sendBytes queues a frame for this connection only.
+func (c *Conn) sendBytes(b []byte) bool {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		return false
+	}
+	return c.enqueue(outFrame{pm: pm, size: int64(len(b))})
+}
+
+// closeWith starts closing the connection with a close code. It never
+// blocks and reports whether this call started the close.
+func (c *Conn) closeWith(code int, reason string) bool {
+	started := false
+	c.closeOnce.Do(func() {
+		started = true
+		c.closeCode, c.closeReason = code, reason
+		close(c.done)
+		go c.finishClose()
+	})
+	return started
+}
+
+// finishClose sends the close frame, gives the peer closeGrace to answer,
+// then tears the socket down, which also ends the reader.
+func (c *Conn) finishClose() {
+	msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-c.readerDone:
+	case <-t.C:
+	}
+	_ = c.ws.Close()
+}

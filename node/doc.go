@@ -1,0 +1,28 @@
+// Package node is wsnode's per-process connection manager: it accepts
+// WebSocket connections, runs one reader and one writer goroutine per socket,
+// keeps the local index of rooms and users, and implements the public Go API
+// (send to a connection, a user, a room or everyone; join and leave; stats;
+// cleanup of inactive connections; ping) on top of three small interfaces it
+// declares itself: Registry (the cluster-wide Redis model), Broker (pub/sub
+// routing between nodes) and Counters (statistics).
+//
+// # Goroutines
+//
+// Each socket has exactly one reader (the HTTP handler goroutine that
+// upgraded it) and one writer. Only the writer writes data frames; the close
+// frame is sent with WriteControl, which gorilla/websocket allows from any
+// goroutine. Everything else talks to a connection through its bounded send
+// queue, and enqueueing never blocks: when the queue (or its byte budget) is
+// full the connection is closed with CloseSlowConsumer and counted, so a slow
+// client never holds up the pub/sub receive loop or other clients.
+//
+// Membership changes of one connection (auth, join, leave, cleanup) are
+// serialised by a per-connection mutex, so the Redis registry, the pub/sub
+// interest counts and the local index always agree.
+//
+// # Concurrency
+//
+// All exported methods of *Node are safe for concurrent use. Run starts the
+// maintenance loop (heartbeat, reaper, activity flush, inactivity cleanup) and
+// may be called once; Shutdown is idempotent.
+package node

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
+)
+
+func (c *Conn) handleAuth(req request) bool {
+	cl, err := c.n.verifier.Verify(req.Token)
+	if err != nil {
+		c.n.stats.Error(stats.ErrAuthFailed)
+		msg := "invalid token"
+		if errors.Is(err, auth.ErrExpired) {
+			msg = "token expired"
+		}
+		c.sendError(req.ID, "auth_failed", msg)
+		c.closeWith(CloseAuthFailed, msg)
+		return false
+	}
+	return c.finishAuth(req, cl)
+}
+
+// finishAuth binds verified claims and answers the client.
+func (c *Conn) finishAuth(req request, cl auth.Claims) bool {
+	ctx, cancel := c.n.opCtx()
+	defer cancel()
+	switch err := c.authenticate(ctx, cl); {
+	case err == nil:
+		c.sendBytes(mustJSON(replyFrame{Type: typeAuthenticated, Ref: req.ID, User: cl.User, ConnType: cl.ConnType}))
+		return true
+	case errors.Is(err, ErrAuthed):
+		c.reject(req.ID, "already_authenticated", "connection is already authenticated", stats.ErrBadRequest)
+		return false
+	case errors.Is(err, ErrInvalidInput):
+		c.n.stats.Error(stats.ErrAuthFailed)
+		c.sendError(req.ID, "auth_failed", err.Error())
+		c.closeWith(CloseAuthFailed, "invalid user name")
+		return false
+	case errors.Is(err, ErrUserLimit):
+		c.n.stats.Error(stats.ErrLimit)
+		c.sendError(req.ID, "connection_limit", "too many connections for this user")
+		c.closeWith(CloseUserLimit, "connection limit")
+		return false
+	default:
+		return c.unavailable(req, err)
+	}
+}
+
+func (c *Conn) unavailable(req request, err error) bool {
+	c.log.Warn("request failed", "type", req.Type, "err", err)
+	return c.fail(req.ID, "unavailable", "cluster state temporarily unavailable; retry", stats.ErrRegistryFailed)
+}
+
+func (c *Conn) handleJoin(req request) bool {
+	if !c.may(actJoin, req.ID) {
+		return false
+	}
+	ctx, cancel := c.n.opCtx()
+	defer cancel()
+	switch err := c.join(ctx, req.Room); {
+	case err == nil:
+		c.reply(typeJoined, req.ID, req.Room)
+		return true
+	case errors.Is(err, ErrInvalidInput):
+		c.reject(req.ID, "invalid_name", inputMessage(err), stats.ErrInvalidName)
+		return false
+	case errors.Is(err, ErrRoomLimit):
+		return c.fail(req.ID, "room_limit", "too many rooms for this connection", stats.ErrLimit)
+	case errors.Is(err, ErrClosed):
+		return true
+	default:
+		return c.unavailable(req, err)
+	}
+}
+
+func (c *Conn) handleLeave(req request) bool {
+	if !c.may(actJoin, req.ID) {
+		return false
+	}
+	ctx, cancel := c.n.opCtx()
+	defer cancel()
+	switch err := c.leave(ctx, req.Room); {
+	case err == nil:
+		c.reply(typeLeft, req.ID, req.Room)
+		return true
+	case errors.Is(err, ErrNotMember):
+		c.reject(req.ID, "not_member", "not a member of this room", stats.ErrBadRequest)
+		return false
+	default:
+		c.reply(typeLeft, req.ID, req.Room) // left locally; Redis is repaired later
+		return c.unavailable(req, err)
+	}
+}
+
+func (c *Conn) handleMessage(req request) bool {
+	if !c.may(actSend, req.ID) {
+		return false
+	}
+	if !c.inRoom(req.Room) {
+		c.reject(req.ID, "not_member", "join the room before sending to it", stats.ErrForbidden)
+		return false
+	}
+	exclude := ""
+	if req.Echo != nil && !*req.Echo {
+		exclude = c.id
+	}
+	c.n.touchRoom(req.Room)
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: exclude}, typeMessage, req.Room)
+}
+
+func (c *Conn) handleDirect(req request) bool {
+	if !c.may(actSend, req.ID) {
+		return false
+	}
+	if (req.ToUser == "") == (req.ToConn == "") {
+		c.reject(req.ID, "bad_request", `give exactly one of "to_user" or "to_conn"`, stats.ErrBadRequest)
+		return false
+	}
+	ctx, cancel := c.n.opCtx()
+	defer cancel()
+	env, err := c.n.directEnvelope(ctx, req.ToUser, req.ToConn)
+	switch {
+	case errors.Is(err, ErrInvalidInput):
+		c.reject(req.ID, "invalid_name", inputMessage(err), stats.ErrInvalidName)
+		return false
+	case errors.Is(err, ErrNotFound):
+		return c.fail(req.ID, "not_found", "no such connection", stats.ErrNotFound)
+	case err != nil:
+		return c.unavailable(req, err)
+	}
+	return c.publish(req, env, typeDirect, "")
+}
+
+func (c *Conn) handleBroadcast(req request) bool {
+	if !c.may(actBroadcast, req.ID) {
+		return false
+	}
+	exclude := ""
+	if req.Echo != nil && !*req.Echo {
+		exclude = c.id
+	}
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, typeBroadcast, "")
+}
+
+// publish encodes the client's message once and routes it.
+func (c *Conn) publish(req request, env pubsub.Envelope, typ, room string) bool {
+	user, ct, _ := c.snapshot()
+	from := From{User: user, ConnID: c.id, Type: string(ct)}
+	if ct == "" {
+		from.Type = string(TypeGuest)
+	}
+	payload, err := encodeMessage(typ, room, from, req.Data, uuid.NewString(), nowTime())
+	if err != nil {
+		c.reject(req.ID, "bad_request", `"data" is not valid JSON`, stats.ErrBadRequest)
+		return false
+	}
+	env.Op, env.Payload = pubsub.OpDeliver, payload
+	ctx, cancel := c.n.opCtx()
+	defer cancel()
+	if err := c.n.route(ctx, env); err != nil {
+		return c.fail(req.ID, "unavailable", "message could not be routed; retry", stats.ErrPublishFailed)
+	}
+	return true
+}
+
+// inputMessage names the rule an invalid name broke.
+func inputMessage(err error) string {
+	var ne *registry.NameError
+	if errors.As(err, &ne) {
+		return ne.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,143 @@
+package node
+
+import "sync"
+
+// index is this node's view of its own sockets: by id, by room and by user.
+// Fan-out takes the read lock only.
+type index struct {
+	mu    sync.RWMutex
+	conns map[string]*Conn
+	rooms map[string]map[*Conn]struct{}
+	users map[string]map[*Conn]struct{}
+	perIP    map[string]int
+	reserved int // sockets admitted and not yet released
+	peak     int
+}
+
+func newIndex() *index {
+	return &index{
+		conns: map[string]*Conn{},
+		rooms: map[string]map[*Conn]struct{}{},
+		users: map[string]map[*Conn]struct{}{},
+		perIP: map[string]int{},
+	}
+}
+
+// reserve admits one more socket from ip unless a limit is reached. A
+// negative limit means unlimited. release undoes it.
+func (x *index) reserve(ip string, maxTotal, maxPerIP int) (ok, perIP bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if maxTotal >= 0 && x.reserved >= maxTotal {
+		return false, false
+	}
+	if maxPerIP >= 0 && x.perIP[ip] >= maxPerIP {
+		return false, true
+	}
+	x.perIP[ip]++
+	x.reserved++
+	return true, false
+}
+
+func (x *index) release(ip string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.reserved--
+	if x.perIP[ip]--; x.perIP[ip] <= 0 {
+		delete(x.perIP, ip)
+	}
+}
+
+func (x *index) add(c *Conn) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.conns[c.id] = c
+	x.peak = max(x.peak, len(x.conns))
+}
+
+// remove drops the socket and all its memberships.
+func (x *index) remove(c *Conn, user string, rooms []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.conns, c.id)
+	for _, r := range rooms {
+		delFrom(x.rooms, r, c)
+	}
+	if user != "" {
+		delFrom(x.users, user, c)
+	}
+}
+
+func (x *index) addRoom(c *Conn, room string) { x.addTo(x.rooms, room, c) }
+func (x *index) addUser(c *Conn, user string) { x.addTo(x.users, user, c) }
+
+func (x *index) removeRoom(c *Conn, room string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delFrom(x.rooms, room, c)
+}
+
+func (x *index) addTo(m map[string]map[*Conn]struct{}, key string, c *Conn) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	set := m[key]
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		m[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+func delFrom(m map[string]map[*Conn]struct{}, key string, c *Conn) {
+	if set := m[key]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(m, key)
+		}
+	}
+}
+
+func (x *index) get(id string) *Conn {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.conns[id]
+}
+
+// each calls f for every member of a group (room or user) under the read
+// lock; f must not block or take the index lock.
+func (x *index) each(m map[string]map[*Conn]struct{}, key string, f func(*Conn)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for c := range m[key] {
+		f(c)
+	}
+}
+
+func (x *index) eachRoom(room string, f func(*Conn)) { x.each(x.rooms, room, f) }
+func (x *index) eachUser(user string, f func(*Conn)) { x.each(x.users, user, f) }
+
+func (x *index) eachConn(f func(*Conn)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, c := range x.conns {
+		f(c)
+	}
+}
+
+// all returns a copy of the local sockets, for work that may block.
+func (x *index) all() []*Conn {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]*Conn, 0, len(x.conns))
+	for _, c := range x.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// counts returns local sockets, peak, distinct users and rooms.
+func (x *index) counts() (conns, peak, users, rooms int) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.conns), x.peak, len(x.users), len(x.rooms)
+}

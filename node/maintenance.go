@@ -1,0 +1,199 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// reassertEvery forces a full re-assertion every this many heartbeats even
+// when the heartbeat key survived, to heal partial loss (e.g. a failover to
+// a replica that missed writes).
+const reassertEvery = 15
+
+// repair is a registry write that failed and is retried on the next
+// heartbeat: a leave of one room, or (room == "") a full unregister.
+type repair struct{ connID, room string }
+
+// Run starts the node: it writes the first heartbeat (so nothing it
+// registers can be mistaken for a dead node's), then runs the maintenance
+// loop until Shutdown or ctx is done. Run may be called once.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.runOnce.CompareAndSwap(false, true) {
+		return errors.New("node: Run called twice")
+	}
+	defer close(n.loopDone)
+	n.beat(ctx, true)
+	tick := func(d time.Duration) *time.Ticker { return time.NewTicker(d) }
+	hb, reap, flush := tick(n.cfg.HeartbeatInterval), tick(n.cfg.ReapInterval), tick(n.cfg.FlushInterval)
+	defer hb.Stop()
+	defer reap.Stop()
+	defer flush.Stop()
+	cleanup := tick(n.cleanupInterval())
+	defer cleanup.Stop()
+	for beats := 1; ; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.drainCh:
+			n.flushActivity(context.WithoutCancel(ctx))
+			return nil
+		case <-hb.C:
+			beats++
+			n.beat(ctx, beats%reassertEvery == 0)
+		case <-n.resync:
+			n.beat(ctx, true)
+		case <-reap.C:
+			n.reap(ctx)
+		case <-flush.C:
+			n.flushActivity(ctx)
+		case <-cleanup.C:
+			if n.cfg.InactiveTimeout > 0 {
+				n.CleanupInactive(n.cfg.InactiveTimeout)
+			}
+		}
+	}
+}
+
+func (n *Node) cleanupInterval() time.Duration {
+	if d := n.cfg.InactiveTimeout / 4; d > 0 && d < 30*time.Second {
+		return d
+	}
+	return 30 * time.Second
+}
+
+// Resync asks the node to re-assert its whole state in Redis now; the
+// pub/sub layer calls it after it reconnected.
+func (n *Node) Resync() {
+	n.stats.Add(stats.CtrReconnects, 1)
+	select {
+	case n.resync <- struct{}{}:
+	default:
+	}
+}
+
+// beat refreshes the heartbeat, re-asserts this node's state when Redis
+// lost it (or force is set) and retries failed registry writes.
+func (n *Node) beat(ctx context.Context, force bool) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
+	defer cancel()
+	conns, _, _, _ := n.idx.counts()
+	lost, err := n.reg.Heartbeat(ctx, registry.Node{
+		ID: n.cfg.NodeID, Addr: n.cfg.Addr, Version: n.cfg.Version, StartedAt: n.started,
+		Connections: conns, MessagesPerSec: n.stats.MessagesPerSecond(),
+	})
+	if err != nil {
+		n.log.Warn("heartbeat failed", "err", err)
+		return
+	}
+	n.healthMu.Lock()
+	n.lastHeartbeat = time.Now()
+	n.healthMu.Unlock()
+	if lost || force {
+		n.reassert(ctx, lost)
+	}
+	n.runRepairs(ctx)
+}
+
+func (n *Node) reassert(ctx context.Context, lost bool) {
+	all := n.idx.all()
+	recs := make([]registry.Conn, 0, len(all))
+	for _, c := range all {
+		if !c.closing() {
+			recs = append(recs, c.record())
+		}
+	}
+	if err := n.reg.Reassert(ctx, recs); err != nil {
+		n.log.Warn("re-assertion failed; will retry", "err", err)
+		return
+	}
+	n.stats.Add(stats.CtrReasserts, 1)
+	if lost {
+		n.log.Info("re-asserted state in Redis", "connections", len(recs))
+	}
+}
+
+func (n *Node) reap(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
+	defer cancel()
+	count, err := n.reg.ReapDead(ctx)
+	if err != nil {
+		n.log.Warn("reaping dead nodes failed", "err", err)
+		return
+	}
+	if count > 0 {
+		n.stats.Add(stats.CtrReaped, int64(count))
+		n.log.Info("reaped connections of dead nodes", "connections", count)
+	}
+}
+
+// retryUnregister queues a registry write that failed.
+func (n *Node) retryUnregister(connID, room string) {
+	n.repairMu.Lock()
+	n.repairs[repair{connID, room}] = struct{}{}
+	n.repairMu.Unlock()
+}
+
+func (n *Node) runRepairs(ctx context.Context) {
+	n.repairMu.Lock()
+	todo := n.repairs
+	n.repairs = map[repair]struct{}{}
+	n.repairMu.Unlock()
+	for r := range todo {
+		if c := n.idx.get(r.connID); c != nil && (r.room == "" || c.inRoom(r.room)) {
+			continue // the connection is back or re-joined: nothing to undo
+		}
+		var err error
+		if r.room == "" {
+			err = n.reg.Unregister(ctx, r.connID)
+		} else {
+			err = n.reg.Leave(ctx, r.connID, r.room, time.Now())
+		}
+		if err != nil {
+			n.retryUnregister(r.connID, r.room)
+		}
+	}
+}
+
+// flushActivity writes the batched last-activity timestamps and message
+// counters of connections and rooms in one call.
+func (n *Node) flushActivity(ctx context.Context) {
+	var acts []registry.Activity
+	var dirty []*Conn
+	n.idx.eachConn(func(c *Conn) {
+		if c.dirty.Swap(false) {
+			dirty = append(dirty, c)
+		}
+	})
+	ins, outs := make([]int64, len(dirty)), make([]int64, len(dirty))
+	for i, c := range dirty {
+		ins[i], outs[i] = c.msgsIn.Load(), c.msgsOut.Load()
+		acts = append(acts, registry.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
+			MessagesIn: ins[i] - c.flushedIn, MessagesOut: outs[i] - c.flushedOut})
+	}
+	n.roomsMu.Lock()
+	rooms := make([]registry.RoomActivity, 0, len(n.roomsDirty))
+	for r, at := range n.roomsDirty {
+		rooms = append(rooms, registry.RoomActivity{Room: r, LastActivity: time.UnixMilli(at)})
+	}
+	n.roomsDirty = map[string]int64{}
+	n.roomsMu.Unlock()
+	if len(acts) == 0 && len(rooms) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
+	defer cancel()
+	if err := n.reg.Touch(ctx, acts, rooms); err != nil {
+		n.log.Debug("activity flush failed; counted again on the next one", "err", err)
+		for _, c := range dirty {
+			c.dirty.Store(true)
+		}
+		return
+	}
+	for i, c := range dirty {
+		c.flushedIn, c.flushedOut = ins[i], outs[i]
+	}
+}

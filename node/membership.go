@@ -1,0 +1,129 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+)
+
+// Errors returned by the membership operations; callers branch on them.
+var (
+	ErrClosed       = errors.New("node: connection closed")
+	ErrNotLocal     = errors.New("node: connection is not held by this node")
+	ErrNotFound     = errors.New("node: not found")
+	ErrRoomLimit    = errors.New("node: room limit reached")
+	ErrNotMember    = errors.New("node: not a member of the room")
+	ErrAuthed       = errors.New("node: already authenticated")
+	ErrUserLimit    = errors.New("node: per-user connection limit reached")
+	ErrUnavailable  = errors.New("node: cluster state unavailable")
+	ErrInvalidInput = errors.New("node: invalid input")
+)
+
+// authenticate binds the connection to a verified identity: it subscribes
+// the user's channel, records the binding in Redis (checking the per-user
+// limit there) and updates the local index, in that order, undoing the
+// subscription if Redis refuses.
+func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
+	if err := registry.ValidateName("user", cl.User); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if _, _, st := c.snapshot(); st == StateAuthenticated {
+		return ErrAuthed
+	} else if c.closing() {
+		return ErrClosed
+	}
+	n := c.n
+	if err := n.broker.Subscribe(ctx, pubsub.KindUser, cl.User); err != nil {
+		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
+	}
+	now := time.Now()
+	if err := n.reg.Authenticate(ctx, c.id, cl.User, cl.ConnType, now); err != nil {
+		n.unsubscribe(pubsub.KindUser, cl.User)
+		if errors.Is(err, registry.ErrUserLimit) {
+			return ErrUserLimit
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	c.mu.Lock()
+	c.user, c.typ, c.state, c.authAt = cl.User, ConnType(cl.ConnType), StateAuthenticated, now
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
+	if !cl.ExpiresAt.IsZero() {
+		c.expTimer = time.AfterFunc(time.Until(cl.ExpiresAt), func() { c.closeWith(CloseTokenExpired, "token expired") })
+	}
+	c.mu.Unlock()
+	n.idx.addUser(c, cl.User)
+	c.log = c.log.With("user", cl.User)
+	return nil
+}
+
+// join adds the connection to a room: subscription first (confirmed by
+// Redis), then the registry, then the local index.
+func (c *Conn) join(ctx context.Context, room string) error {
+	if err := registry.ValidateName("room", room); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if c.closing() {
+		return ErrClosed
+	}
+	if c.inRoom(room) {
+		return nil
+	}
+	if len(c.roomList()) >= c.n.cfg.MaxRoomsPerConn {
+		return ErrRoomLimit
+	}
+	n := c.n
+	if err := n.broker.Subscribe(ctx, pubsub.KindRoom, room); err != nil {
+		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
+	}
+	if err := n.reg.Join(ctx, c.id, room, time.Now()); err != nil {
+		n.unsubscribe(pubsub.KindRoom, room)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	c.mu.Lock()
+	c.rooms[room] = struct{}{}
+	c.mu.Unlock()
+	n.idx.addRoom(c, room)
+	return nil
+}
+
+// leave removes the connection from a room in the reverse order of join.
+func (c *Conn) leave(ctx context.Context, room string) error {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if !c.inRoom(room) {
+		return ErrNotMember
+	}
+	n := c.n
+	c.mu.Lock()
+	delete(c.rooms, room)
+	c.mu.Unlock()
+	n.idx.removeRoom(c, room)
+	err := n.reg.Leave(ctx, c.id, room, time.Now())
+	n.unsubscribe(pubsub.KindRoom, room)
+	if err != nil {
+		n.retryUnregister(c.id, room)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// unsubscribe drops one interest reference; failures are logged because the
+// broker keeps its reference count regardless and re-syncs on reconnect.
+func (n *Node) unsubscribe(kind pubsub.Kind, target string) {
+	ctx, cancel := n.opCtx()
+	defer cancel()
+	if err := n.broker.Unsubscribe(ctx, kind, target); err != nil {
+		n.log.Warn("unsubscribe failed", "kind", kind, "err", err)
+	}
+}

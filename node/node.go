@@ -1,0 +1,162 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/auth"
+)
+
+// Deps are the cluster services a Node is built on.
+type Deps struct {
+	Registry Registry
+	Broker   Broker
+	Stats    Stats
+}
+
+// Node manages this process's sockets and exposes the cluster-wide API.
+type Node struct {
+	cfg      Config
+	reg      Registry
+	broker   Broker
+	stats    Stats
+	verifier *auth.Verifier
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	idx      *index
+	started  time.Time
+
+	baseCtx  context.Context // cancelled when Shutdown finishes
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	conns    sync.WaitGroup // one per live socket handler
+	runOnce  atomic.Bool
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopErr  error
+	resync   chan struct{} // asks the maintenance loop to re-assert now
+	drainCh  chan struct{} // closed when draining starts
+	loopDone chan struct{} // closed when the maintenance loop has returned
+
+	healthMu      sync.Mutex
+	lastHeartbeat time.Time
+
+	roomsMu    sync.Mutex
+	roomsDirty map[string]int64 // room -> last activity (unix ms), flushed in batches
+	repairMu   sync.Mutex
+	repairs    map[repair]struct{} // registry writes to retry
+}
+
+// New returns a Node. Call Run to start its background loops and serve
+// sockets through ServeHTTP.
+func New(cfg Config, deps Deps) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Registry == nil || deps.Broker == nil || deps.Stats == nil {
+		return nil, errors.New("node: Registry, Broker and Stats are required")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, reg: deps.Registry, broker: deps.Broker, stats: deps.Stats,
+		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
+		log:     cfg.Logger.With("node_id", cfg.NodeID),
+		baseCtx: ctx, cancel: cancel,
+		stopped: make(chan struct{}), resync: make(chan struct{}, 1),
+		drainCh: make(chan struct{}), loopDone: make(chan struct{}),
+		roomsDirty: map[string]int64{}, repairs: map[repair]struct{}{},
+	}
+	n.upgrader = websocket.Upgrader{
+		ReadBufferSize:    1024,
+		WriteBufferSize:   1024,
+		WriteBufferPool:   &sync.Pool{},
+		HandshakeTimeout:  10 * time.Second,
+		CheckOrigin:       n.checkOrigin,
+		EnableCompression: false,
+		Error:             n.handshakeError,
+	}
+	return n, nil
+}
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Config returns the effective configuration (defaults filled in).
+func (n *Node) Config() Config { return n.cfg }
+
+func (n *Node) opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(n.baseCtx, n.cfg.RedisTimeout)
+}
+
+// Draining reports whether Shutdown has started.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
+// Ready reports whether the node should receive traffic: not draining, the
+// broker's subscriptions are live and the last heartbeat reached Redis
+// recently.
+func (n *Node) Ready() error {
+	switch {
+	case n.draining.Load():
+		return errors.New("draining")
+	case !n.broker.Ready():
+		return errors.New("pub/sub not connected")
+	}
+	n.healthMu.Lock()
+	last := n.lastHeartbeat
+	n.healthMu.Unlock()
+	if time.Since(last) > 2*n.cfg.HeartbeatInterval+n.cfg.RedisTimeout {
+		return fmt.Errorf("no heartbeat reached Redis since %s", last.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Shutdown drains the node: it stops accepting, closes every socket with
+// 1001, waits for their handlers (bounded by ctx), removes this node's
+// entries from Redis and stops the background loops. It is idempotent; later
+// calls wait for the first and return its result.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.draining.Store(true)
+		close(n.drainCh)
+		n.stopErr = n.drain(ctx)
+		n.cancel()
+		close(n.stopped)
+	})
+	select {
+	case <-n.stopped:
+		return n.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (n *Node) drain(ctx context.Context) error {
+	for _, c := range n.idx.all() {
+		c.closeWith(CloseGoingAway, "node shutting down")
+	}
+	done := make(chan struct{})
+	go func() { n.conns.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("node: drain: %w", ctx.Err())
+	}
+	if n.runOnce.Load() {
+		<-n.loopDone // no heartbeat may re-create what Deregister removes
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.RedisTimeout)
+	defer cancel()
+	if derr := n.reg.Deregister(dctx); derr != nil {
+		err = errors.Join(err, fmt.Errorf("node: deregister: %w", derr))
+	}
+	return err
+}

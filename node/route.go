@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// route sends an envelope to wherever its recipients are. A connection
+// held by this node is served without a Redis round trip.
+func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
+	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
+		n.HandleEnvelope(env)
+		return nil
+	}
+	if err := n.broker.Publish(ctx, env); err != nil {
+		n.stats.Error(stats.ErrPublishFailed)
+		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	}
+	n.stats.Add(stats.CtrPublished, 1)
+	return nil
+}
+
+// directEnvelope addresses a direct message to a user or to one connection,
+// looking up which node holds the connection.
+func (n *Node) directEnvelope(ctx context.Context, toUser, toConn string) (pubsub.Envelope, error) {
+	if toUser != "" {
+		if err := registry.ValidateName("user", toUser); err != nil {
+			return pubsub.Envelope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
+		return pubsub.Envelope{Kind: pubsub.KindUser, Target: toUser}, nil
+	}
+	nodeID, err := n.connNode(ctx, toConn)
+	if err != nil {
+		return pubsub.Envelope{}, err
+	}
+	return pubsub.Envelope{Kind: pubsub.KindNode, Target: nodeID, ConnID: toConn}, nil
+}
+
+// connNode finds the node holding a connection.
+func (n *Node) connNode(ctx context.Context, connID string) (string, error) {
+	if !validConnID(connID) {
+		return "", fmt.Errorf("%w: connection id must be a UUID", ErrNotFound)
+	}
+	if n.idx.get(connID) != nil {
+		return n.cfg.NodeID, nil
+	}
+	nodeID, err := n.reg.ConnNode(ctx, connID)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return "", ErrNotFound
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nodeID, nil
+}
+
+// HandleEnvelope delivers a routed envelope to the local recipients. It is
+// the pub/sub handler: it never blocks, because enqueueing never blocks.
+func (n *Node) HandleEnvelope(env pubsub.Envelope) {
+	switch env.Op {
+	case pubsub.OpDisconnect:
+		if c := n.idx.get(env.ConnID); c != nil {
+			c.closeWith(env.Code, env.Reason)
+		}
+		return
+	case pubsub.OpDeliver:
+	default:
+		return
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, env.Payload)
+	if err != nil {
+		return
+	}
+	f := outFrame{pm: pm, size: int64(len(env.Payload))}
+	delivered := int64(0)
+	deliver := func(c *Conn) {
+		if c.id != env.Exclude && c.enqueue(f) {
+			delivered++
+		}
+	}
+	switch env.Kind {
+	case pubsub.KindRoom:
+		n.idx.eachRoom(env.Target, deliver)
+	case pubsub.KindUser:
+		n.idx.eachUser(env.Target, deliver)
+	case pubsub.KindAll:
+		n.idx.eachConn(func(c *Conn) {
+			if _, _, st := c.snapshot(); st == StateAuthenticated || n.cfg.Guests != GuestsOff {
+				deliver(c)
+			}
+		})
+	case pubsub.KindNode:
+		if c := n.idx.get(env.ConnID); c != nil {
+			deliver(c)
+		}
+	}
+	n.stats.Add(stats.CtrDelivered, delivered)
+}
+
+// touchRoom records room activity for the next batched flush.
+func (n *Node) touchRoom(room string) {
+	n.roomsMu.Lock()
+	n.roomsDirty[room] = time.Now().UnixMilli()
+	n.roomsMu.Unlock()
+}

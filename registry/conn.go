@@ -1,0 +1,232 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Connection types (Conn.Type).
+const (
+	TypeUser        = "user"
+	TypeAIAssistant = "ai_assistant"
+	TypeSystem      = "system"
+	TypeGuest       = "guest"
+)
+
+// Connection states (Conn.State).
+const (
+	StateConnected     = "connected"
+	StateAuthenticated = "authenticated"
+	StateInactive      = "inactive"
+	StateDisconnected  = "disconnected"
+)
+
+// Conn is one connection as recorded in Redis.
+type Conn struct {
+	ID              string    `json:"id"`
+	NodeID          string    `json:"node_id"`
+	User            string    `json:"user,omitempty"`
+	Type            string    `json:"type"`  // TypeUser, TypeAIAssistant, TypeSystem or TypeGuest
+	State           string    `json:"state"` // StateConnected, ...
+	IP              string    `json:"ip,omitempty"`
+	ConnectedAt     time.Time `json:"connected_at"`
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	LastActivity    time.Time `json:"last_activity"`
+	MessagesIn      int64     `json:"messages_in"`
+	MessagesOut     int64     `json:"messages_out"`
+	Rooms           []string  `json:"rooms"` // sorted
+}
+
+func validType(t string) bool {
+	switch t {
+	case TypeUser, TypeAIAssistant, TypeSystem, TypeGuest:
+		return true
+	}
+	return false
+}
+
+func validState(s string) bool {
+	switch s {
+	case StateConnected, StateAuthenticated, StateInactive, StateDisconnected:
+		return true
+	}
+	return false
+}
+
+// normalize fills Type and State defaults and validates every name in c.
+func (c *Conn) normalize() error {
+	if c.Type == "" {
+		c.Type = TypeGuest
+		if c.User != "" {
+			c.Type = TypeUser
+		}
+	}
+	if c.State == "" {
+		c.State = StateConnected
+		if c.User != "" {
+			c.State = StateAuthenticated
+		}
+	}
+	if !validType(c.Type) {
+		return fmt.Errorf("invalid connection type %q", c.Type)
+	}
+	if !validState(c.State) {
+		return fmt.Errorf("invalid connection state %q", c.State)
+	}
+	if err := ValidateName("conn", c.ID); err != nil {
+		return err
+	}
+	if c.User != "" {
+		if err := ValidateName("user", c.User); err != nil {
+			return err
+		}
+	}
+	return validateNames("room", c.Rooms)
+}
+
+// registerArgs builds the ARGV of registerScript (see scripts.go).
+func (r *Registry) registerArgs(c Conn, now time.Time) []any {
+	args := make([]any, 0, 14+len(c.Rooms))
+	args = append(args, r.cfg.Prefix, c.ID, r.cfg.NodeID, c.User, c.Type, c.State, c.IP,
+		ms(c.ConnectedAt), ms(c.AuthenticatedAt), ms(c.LastActivity),
+		c.MessagesIn, c.MessagesOut, ms(now), len(c.Rooms))
+	for _, room := range c.Rooms {
+		args = append(args, room)
+	}
+	return args
+}
+
+// Register records a connection of this node (c.NodeID is ignored and set to
+// NodeID()). It makes the record match c exactly: node, user (no limit check,
+// so re-assertion always succeeds) and rooms (the connection leaves any room
+// not in c.Rooms).
+// Counters and connected_at are only set when the record is new; last_activity
+// only moves forward. The node joins P:nodes, so call Heartbeat before the
+// first Register or a peer may reap the registration. Updates the peak.
+// Idempotent. An empty Type/State defaults to guest/connected (user/
+// authenticated when c.User is set).
+func (r *Registry) Register(ctx context.Context, c Conn) error {
+	if err := c.normalize(); err != nil {
+		return wrap("register", err)
+	}
+	args := r.registerArgs(c, r.now())
+	return wrap("register", registerScript.Run(ctx, r.rdb, nil, args...).Err())
+}
+
+// Authenticate binds user and connType to the connection and marks it
+// authenticated at at. With MaxConnsPerUser > 0 it returns ErrUserLimit,
+// changing nothing, when the user already holds that many other connections.
+// It returns ErrNotFound if the connection is not registered.
+func (r *Registry) Authenticate(ctx context.Context, connID, user, connType string, at time.Time) error {
+	if err := r.validConnAnd(connID, "user", user); err != nil {
+		return wrap("authenticate", err)
+	}
+	if !validType(connType) {
+		return wrap("authenticate", fmt.Errorf("invalid connection type %q", connType))
+	}
+	code, err := authenticateScript.Run(ctx, r.rdb, nil,
+		r.cfg.Prefix, connID, user, connType, ms(at), r.cfg.MaxConnsPerUser).Int64()
+	if err != nil {
+		return wrap("authenticate", err)
+	}
+	return statusErr("authenticate", code)
+}
+
+// Join adds the connection to room, creating the room's metadata if needed
+// and setting its last_activity to at. ErrNotFound if the connection is not
+// registered. Idempotent.
+func (r *Registry) Join(ctx context.Context, connID, room string, at time.Time) error {
+	if err := r.validConnAnd(connID, "room", room); err != nil {
+		return wrap("join", err)
+	}
+	code, err := joinScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Int64()
+	if err != nil {
+		return wrap("join", err)
+	}
+	return statusErr("join", code)
+}
+
+// Leave removes the connection from room. An emptied room loses its metadata
+// and leaves the rooms index; otherwise its last_activity becomes at.
+// Idempotent: leaving a room one is not in is not an error.
+func (r *Registry) Leave(ctx context.Context, connID, room string, at time.Time) error {
+	if err := r.validConnAnd(connID, "room", room); err != nil {
+		return wrap("leave", err)
+	}
+	return wrap("leave", leaveScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Err())
+}
+
+// SetState sets the connection's state. ErrNotFound if it is not registered
+// (no hash is created).
+func (r *Registry) SetState(ctx context.Context, connID, state string) error {
+	if err := ValidateName("conn", connID); err != nil {
+		return wrap("set state", err)
+	}
+	if !validState(state) {
+		return wrap("set state", fmt.Errorf("invalid connection state %q", state))
+	}
+	code, err := setStateScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, state).Int64()
+	if err != nil {
+		return wrap("set state", err)
+	}
+	return statusErr("set state", code)
+}
+
+// Unregister removes every trace of the connection: its rooms (emptied rooms
+// are cleaned up), its user set (and the users index entry if it was the
+// last), P:conns, its node's set, and its hash. Unknown ids are not an error.
+func (r *Registry) Unregister(ctx context.Context, connID string) error {
+	if err := ValidateName("conn", connID); err != nil {
+		return wrap("unregister", err)
+	}
+	return wrap("unregister", unregisterScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID).Err())
+}
+
+func (r *Registry) validConnAnd(connID, kind, name string) error {
+	if err := ValidateName("conn", connID); err != nil {
+		return err
+	}
+	return ValidateName(kind, name)
+}
+
+// Activity is a batched activity update of one connection.
+type Activity struct {
+	ConnID       string
+	LastActivity time.Time
+	MessagesIn   int64 // delta since the last Touch
+	MessagesOut  int64 // delta since the last Touch
+}
+
+// RoomActivity is a batched activity update of one room.
+type RoomActivity struct {
+	Room         string
+	LastActivity time.Time
+}
+
+// Touch applies batched activity in one script call. Only connections and
+// rooms that still exist are updated (no orphan hashes); last_activity only
+// moves forward and message counters grow by the given deltas.
+func (r *Registry) Touch(ctx context.Context, conns []Activity, rooms []RoomActivity) error {
+	if len(conns) == 0 && len(rooms) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3+4*len(conns)+2*len(rooms))
+	args = append(args, r.cfg.Prefix, len(conns))
+	for _, a := range conns {
+		if err := ValidateName("conn", a.ConnID); err != nil {
+			return wrap("touch", err)
+		}
+		args = append(args, a.ConnID, ms(a.LastActivity),
+			strconv.FormatInt(a.MessagesIn, 10), strconv.FormatInt(a.MessagesOut, 10))
+	}
+	args = append(args, len(rooms))
+	for _, a := range rooms {
+		if err := ValidateName("room", a.Room); err != nil {
+			return wrap("touch", err)
+		}
+		args = append(args, a.Room, ms(a.LastActivity))
+	}
+	return wrap("touch", touchScript.Run(ctx, r.rdb, nil, args...).Err())
+}

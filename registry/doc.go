@@ -1,0 +1,56 @@
+// Package registry is the Redis model of a wsnode cluster: which connections
+// exist and on which node, which users and rooms they belong to, which nodes
+// are alive, and the peak connection count. It also reaps the entries of dead
+// nodes and lets a live node re-assert its own state after a Redis flush or
+// restart. It never imports node, pubsub or stats.
+//
+// # Keys
+//
+// Every key starts with the configurable prefix P (default "ws"). A name is
+// always the last segment and names cannot contain ':' (see ValidateName), so
+// no two keys can collide for any allowed names. Times are unix milliseconds.
+//
+//	P:conn:<id>          HASH    node, user, type, state, ip, connected_at,
+//	                             authenticated_at, last_activity, msgs_in, msgs_out
+//	P:connrooms:<id>     SET     rooms of the connection
+//	P:conns              SET     every live connection id (SCARD = active count)
+//	P:peak               STRING  peak of SCARD(P:conns)
+//	P:user:<user>        SET     connection ids of the user
+//	P:users              SET     users with >= 1 connection
+//	P:room:<room>        SET     connection ids in the room
+//	P:roommeta:<room>    HASH    created_at, last_activity
+//	P:rooms              SET     rooms with >= 1 member
+//	P:nodes              SET     known node ids
+//	P:node:<id>          STRING  heartbeat: JSON node info, with TTL
+//	P:nodeconns:<id>     SET     connection ids held by the node
+//
+// Keys builds these names (and the stats keys and pub/sub channels) for
+// other packages and tests.
+//
+// # Invariants
+//
+// Every multi-key mutation is one Lua script, so it is atomic, and every
+// script is idempotent. An emptied set goes together with its index entry: a
+// room's last member leaving deletes its metadata and removes it from
+// P:rooms; a user's last connection leaving removes it from P:users. Touch
+// and SetState never create a hash for a connection or room that does not
+// exist. The peak is raised inside the register script, so it is exact under
+// concurrent registrations.
+//
+// # Failure handling
+//
+// Each node calls Heartbeat on a timer well inside HeartbeatTTL and
+// ReapDead periodically. ReapDead removes the connections of nodes whose
+// heartbeat expired, one batch per script call; each call re-checks the
+// heartbeat, so a node that comes back is never damaged. When Heartbeat
+// reports lost (the key had expired or Redis lost its data), the node calls
+// Reassert with its live connections and the registry matches the node again.
+//
+// The scripts compute keys from the prefix inside Lua, so the package needs
+// a single Redis (or a primary with replicas), not Redis Cluster.
+//
+// # Concurrency
+//
+// A *Registry is safe for concurrent use by multiple goroutines. It keeps no
+// mutable local state: everything lives in Redis.
+package registry

@@ -1,0 +1,164 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Node is a node's heartbeat record.
+type Node struct {
+	ID             string    `json:"id"`
+	Addr           string    `json:"addr,omitempty"`
+	Version        string    `json:"version,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
+	LastSeen       time.Time `json:"last_seen"`
+	Connections    int       `json:"connections"`      // local connection count reported in the heartbeat
+	MessagesPerSec float64   `json:"messages_per_sec"` // reported by the node
+	Alive          bool      `json:"alive"`            // heartbeat key present (filled by Nodes)
+}
+
+// nodeJSON is the stored heartbeat value; times are unix ms.
+type nodeJSON struct {
+	ID             string  `json:"id"`
+	Addr           string  `json:"addr,omitempty"`
+	Version        string  `json:"version,omitempty"`
+	StartedAt      int64   `json:"started_at"`
+	LastSeen       int64   `json:"last_seen"`
+	Connections    int     `json:"connections"`
+	MessagesPerSec float64 `json:"messages_per_sec"`
+}
+
+func encodeNode(n Node) ([]byte, error) {
+	return json.Marshal(nodeJSON{
+		ID: n.ID, Addr: n.Addr, Version: n.Version,
+		StartedAt: ms(n.StartedAt), LastSeen: ms(n.LastSeen),
+		Connections: n.Connections, MessagesPerSec: n.MessagesPerSec,
+	})
+}
+
+func decodeNode(id string, b []byte) (Node, error) {
+	var j nodeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Node{ID: id}, err
+	}
+	return Node{
+		ID: id, Addr: j.Addr, Version: j.Version,
+		StartedAt: msTime(j.StartedAt), LastSeen: msTime(j.LastSeen),
+		Connections: j.Connections, MessagesPerSec: j.MessagesPerSec, Alive: true,
+	}, nil
+}
+
+// Heartbeat writes this node's heartbeat (n with ID = NodeID() and LastSeen =
+// now) with TTL HeartbeatTTL and adds the node to P:nodes, atomically.
+// lost reports that the heartbeat key did not exist before the call: first
+// beat, Redis flushed or restarted, or this node was reaped while cut off.
+// The caller should then call Reassert.
+func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error) {
+	n.ID, n.LastSeen = r.cfg.NodeID, r.now()
+	b, err := encodeNode(n)
+	if err != nil {
+		return false, wrap("heartbeat", err)
+	}
+	keys := []string{r.keys.Node(n.ID), r.keys.Nodes()}
+	existed, err := heartbeatScript.Run(ctx, r.rdb, keys,
+		string(b), r.cfg.HeartbeatTTL.Milliseconds(), n.ID).Int64()
+	if err != nil {
+		return false, wrap("heartbeat", err)
+	}
+	return existed == 0, nil
+}
+
+// Reassert re-registers this node's live connections (with user and rooms)
+// in pipelined batches, then removes from the registry every connection of
+// this node that is not in conns, so the registry matches the node.
+//
+// conns is a snapshot taken by the caller. A connection that was registered
+// concurrently (connected_at within HeartbeatTTL of this call) is not treated
+// as stale; one that was unregistered concurrently may be re-created and is
+// removed by the next Reassert. Register/Unregister may run concurrently.
+func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
+	start := r.now()
+	held := make(map[string]struct{}, len(conns))
+	for i := range conns {
+		if err := conns[i].normalize(); err != nil {
+			return wrap("reassert", err)
+		}
+		held[conns[i].ID] = struct{}{}
+	}
+	for batch := range slices.Chunk(conns, reassertBatch) {
+		if err := r.registerBatch(ctx, batch, start); err != nil {
+			return wrap("reassert", err)
+		}
+	}
+	return wrap("reassert", r.dropStale(ctx, held, start.Add(-r.cfg.HeartbeatTTL)))
+}
+
+func (r *Registry) registerBatch(ctx context.Context, batch []Conn, now time.Time) error {
+	_, err := r.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range batch {
+			registerScript.EvalSha(ctx, p, nil, r.registerArgs(c, now)...)
+		}
+		return nil
+	})
+	return err
+}
+
+// dropStale removes ids in this node's set that are not in held.
+func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cutoff time.Time) error {
+	ids, err := r.rdb.SMembers(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for _, id := range ids {
+		if _, ok := held[id]; !ok {
+			stale = append(stale, id)
+		}
+	}
+	for batch := range slices.Chunk(stale, reassertBatch) {
+		args := make([]any, 0, 3+len(batch))
+		args = append(args, r.cfg.Prefix, r.cfg.NodeID, ms(cutoff))
+		for _, id := range batch {
+			args = append(args, id)
+		}
+		if err := dropStaleScript.Run(ctx, r.rdb, nil, args...).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Deregister removes every entry of this node: all its connections (as in
+// Unregister), its connection set, its heartbeat and its P:nodes entry. Used
+// on drain; stop heartbeating first, or the next beat re-adds the node.
+func (r *Registry) Deregister(ctx context.Context) error {
+	_, err := r.evictAll(ctx, r.cfg.NodeID, "drain")
+	return wrap("deregister", err)
+}
+
+// evictAll runs evictScript in batches until the node's set is empty or, in
+// reap mode, the node turns out to be alive. It returns the number removed.
+func (r *Registry) evictAll(ctx context.Context, node, mode string) (int, error) {
+	total := 0
+	for {
+		res, err := evictScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, node, evictBatch, mode).Int64Slice()
+		if err != nil {
+			return total, err
+		}
+		if len(res) != 2 {
+			return total, fmt.Errorf("evict: unexpected reply %v", res)
+		}
+		if res[0] < 0 { // alive again: stop, never damage it
+			return total, nil
+		}
+		total += int(res[0])
+		if res[1] == 0 {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,268 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Conn returns the connection with id. ErrNotFound if it is not registered.
+func (r *Registry) Conn(ctx context.Context, id string) (Conn, error) {
+	if err := ValidateName("conn", id); err != nil {
+		return Conn{}, wrap("conn", err)
+	}
+	var h *redis.MapStringStringCmd
+	var rooms *redis.StringSliceCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, r.keys.Conn(id))
+		rooms = p.SMembers(ctx, r.keys.ConnRooms(id))
+		return nil
+	})
+	if err != nil {
+		return Conn{}, wrap("conn", err)
+	}
+	if len(h.Val()) == 0 {
+		return Conn{}, wrap("conn", ErrNotFound)
+	}
+	return parseConn(id, h.Val(), rooms.Val()), nil
+}
+
+func parseConn(id string, h map[string]string, rooms []string) Conn {
+	in, _ := strconv.ParseInt(h["msgs_in"], 10, 64)
+	out, _ := strconv.ParseInt(h["msgs_out"], 10, 64)
+	sort.Strings(rooms)
+	return Conn{
+		ID: id, NodeID: h["node"], User: h["user"], Type: h["type"], State: h["state"], IP: h["ip"],
+		ConnectedAt:     fromMS(h["connected_at"]),
+		AuthenticatedAt: fromMS(h["authenticated_at"]),
+		LastActivity:    fromMS(h["last_activity"]),
+		MessagesIn:      in, MessagesOut: out,
+		Rooms: rooms,
+	}
+}
+
+// ConnNode returns the node holding connection id. ErrNotFound if it is not
+// registered. One HGET: the hot path for routing to one connection.
+func (r *Registry) ConnNode(ctx context.Context, id string) (string, error) {
+	if err := ValidateName("conn", id); err != nil {
+		return "", wrap("conn node", err)
+	}
+	node, err := r.rdb.HGet(ctx, r.keys.Conn(id), "node").Result()
+	return node, wrap("conn node", err)
+}
+
+// Room is a room with its members.
+type Room struct {
+	Name         string    `json:"name"`
+	ConnIDs      []string  `json:"conn_ids"` // sorted
+	Users        []string  `json:"users"`    // distinct users of members, sorted
+	Connections  int       `json:"connections"`
+	CreatedAt    time.Time `json:"created_at"`
+	LastActivity time.Time `json:"last_activity"`
+}
+
+// Room returns the room's members, their distinct users and its metadata,
+// read atomically in one script call. ErrNotFound when it has no members.
+func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
+	if err := ValidateName("room", name); err != nil {
+		return Room{}, wrap("room", err)
+	}
+	res, err := roomScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, name).Slice()
+	if err != nil {
+		return Room{}, wrap("room", err)
+	}
+	room, err := parseRoom(name, res)
+	if err != nil {
+		return Room{}, wrap("room", err)
+	}
+	if room.Connections == 0 {
+		return Room{}, wrap("room", ErrNotFound)
+	}
+	return room, nil
+}
+
+func parseRoom(name string, res []any) (Room, error) {
+	if len(res) != 4 {
+		return Room{}, fmt.Errorf("unexpected reply of %d elements", len(res))
+	}
+	ids, users := stringList(res[0]), stringList(res[1])
+	created, _ := res[2].(string)
+	last, _ := res[3].(string)
+	sort.Strings(ids)
+	distinct := make([]string, 0, len(users))
+	for _, u := range users {
+		if u != "" {
+			distinct = append(distinct, u)
+		}
+	}
+	slices.Sort(distinct)
+	return Room{
+		Name: name, ConnIDs: ids, Users: slices.Compact(distinct), Connections: len(ids),
+		CreatedAt: fromMS(created), LastActivity: fromMS(last),
+	}, nil
+}
+
+// stringList converts a script's array reply to strings.
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// RoomSummary is a room name with its connection count.
+type RoomSummary struct {
+	Name        string `json:"name"`
+	Connections int    `json:"connections"`
+}
+
+// Rooms lists the rooms with at least one member, sorted by name.
+func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
+	names, err := r.rdb.SMembers(ctx, r.keys.Rooms()).Result()
+	if err != nil {
+		return nil, wrap("rooms", err)
+	}
+	sort.Strings(names)
+	cards := make([]*redis.IntCmd, len(names))
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, n := range names {
+			cards[i] = p.SCard(ctx, r.keys.Room(n))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("rooms", err)
+	}
+	out := make([]RoomSummary, 0, len(names))
+	for i, n := range names {
+		if c := cards[i].Val(); c > 0 {
+			out = append(out, RoomSummary{Name: n, Connections: int(c)})
+		}
+	}
+	return out, nil
+}
+
+// User is a user with its connections.
+type User struct {
+	Name  string `json:"name"`
+	Conns []Conn `json:"conns"` // sorted by ID
+}
+
+// User returns the user's connections. ErrNotFound if it has none.
+func (r *Registry) User(ctx context.Context, name string) (User, error) {
+	if err := ValidateName("user", name); err != nil {
+		return User{}, wrap("user", err)
+	}
+	ids, err := r.rdb.SMembers(ctx, r.keys.User(name)).Result()
+	if err != nil {
+		return User{}, wrap("user", err)
+	}
+	conns, err := r.conns(ctx, ids)
+	if err != nil {
+		return User{}, wrap("user", err)
+	}
+	if len(conns) == 0 {
+		return User{}, wrap("user", ErrNotFound)
+	}
+	return User{Name: name, Conns: conns}, nil
+}
+
+// conns reads several connections in one pipeline, skipping missing ones.
+func (r *Registry) conns(ctx context.Context, ids []string) ([]Conn, error) {
+	sort.Strings(ids)
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	rs := make([]*redis.StringSliceCmd, len(ids))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			hs[i] = p.HGetAll(ctx, r.keys.Conn(id))
+			rs[i] = p.SMembers(ctx, r.keys.ConnRooms(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Conn, 0, len(ids))
+	for i, id := range ids {
+		if len(hs[i].Val()) > 0 {
+			out = append(out, parseConn(id, hs[i].Val(), rs[i].Val()))
+		}
+	}
+	return out, nil
+}
+
+// UserConnCount returns the number of connections of the user (0 if none).
+func (r *Registry) UserConnCount(ctx context.Context, name string) (int, error) {
+	if err := ValidateName("user", name); err != nil {
+		return 0, wrap("user conn count", err)
+	}
+	n, err := r.rdb.SCard(ctx, r.keys.User(name)).Result()
+	return int(n), wrap("user conn count", err)
+}
+
+// Nodes lists the known nodes sorted by id; nodes whose heartbeat is missing
+// (dead, not yet reaped) have only ID set and Alive false.
+func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
+	ids, err := r.rdb.SMembers(ctx, r.keys.Nodes()).Result()
+	if err != nil {
+		return nil, wrap("nodes", err)
+	}
+	sort.Strings(ids)
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, r.keys.Node(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("nodes", err)
+	}
+	out := make([]Node, 0, len(ids))
+	for i, id := range ids {
+		n := Node{ID: id}
+		if b, err := cmds[i].Bytes(); err == nil {
+			n, _ = decodeNode(id, b) // a corrupt record still counts as alive
+			n.Alive = true
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Counts are the cluster-wide totals.
+type Counts struct {
+	Active int64 `json:"active"` // SCARD P:conns
+	Peak   int64 `json:"peak"`
+	Users  int64 `json:"users"`
+	Rooms  int64 `json:"rooms"`
+	Nodes  int64 `json:"nodes"`
+}
+
+// Counts reads the cluster-wide totals in one pipeline.
+func (r *Registry) Counts(ctx context.Context) (Counts, error) {
+	var active, users, rooms, nodes *redis.IntCmd
+	var peak *redis.StringCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		active = p.SCard(ctx, r.keys.Conns())
+		peak = p.Get(ctx, r.keys.Peak())
+		users = p.SCard(ctx, r.keys.Users())
+		rooms = p.SCard(ctx, r.keys.Rooms())
+		nodes = p.SCard(ctx, r.keys.Nodes())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Counts{}, wrap("counts", err)
+	}
+	pk, _ := peak.Int64()
+	return Counts{Active: active.Val(), Peak: pk, Users: users.Val(), Rooms: rooms.Val(), Nodes: nodes.Val()}, nil
+}

@@ -1,0 +1,72 @@
+package registry
+
+import (
+	"context"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ReapDead removes every connection of nodes in P:nodes (other than this one)
+// whose heartbeat key is missing, in batches of one script call each. Each
+// call re-checks inside Lua that the heartbeat is still missing, so a node
+// that comes back during reaping is never damaged (it sees lost=true on its
+// next Heartbeat and re-asserts). A node whose set is empty leaves P:nodes.
+// Idempotent and safe when several nodes reap the same dead node at once:
+// each id is popped by exactly one script. Returns the number of
+// connections removed by this call.
+func (r *Registry) ReapDead(ctx context.Context) (int, error) {
+	dead, err := r.deadNodes(ctx)
+	if err != nil {
+		return 0, wrap("reap", err)
+	}
+	total := 0
+	for _, id := range dead {
+		n, err := r.evictAll(ctx, id, "reap")
+		total += n
+		if err != nil {
+			return total, wrap("reap", err)
+		}
+	}
+	return total, nil
+}
+
+// deadNodes lists the known nodes, other than this one, without a heartbeat.
+func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
+	ids, err := r.rdb.SMembers(ctx, r.keys.Nodes()).Result()
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	ids = removeString(ids, r.cfg.NodeID)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Exists(ctx, r.keys.Node(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var dead []string
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			dead = append(dead, ids[i])
+		}
+	}
+	return dead, nil
+}
+
+func removeString(list []string, s string) []string {
+	out := list[:0]
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,167 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned when a connection, room or user does not exist.
+var ErrNotFound = errors.New("registry: not found")
+
+// ErrUserLimit is returned by Authenticate when the user already holds
+// Config.MaxConnsPerUser connections cluster-wide.
+var ErrUserLimit = errors.New("registry: per-user connection limit reached")
+
+// Defaults applied by New to zero-valued Config fields.
+const (
+	DefaultPrefix       = "ws"
+	DefaultHeartbeatTTL = 6 * time.Second
+)
+
+// Batch sizes: connections per pipelined round trip in Reassert, and per
+// script call when reaping or draining a node.
+const (
+	reassertBatch = 256
+	evictBatch    = 128
+)
+
+// Config configures a Registry. Its zero value is invalid only because
+// NodeID is required; every other zero field means the documented default.
+type Config struct {
+	// Prefix starts every key. Defaults to "ws". Same charset as names.
+	Prefix string
+	// NodeID identifies this node. Required; must be a valid name.
+	NodeID string
+	// HeartbeatTTL is how long a heartbeat stays valid. Defaults to 6s.
+	// Heartbeat more often than this (e.g. every TTL/3).
+	HeartbeatTTL time.Duration
+	// MaxConnsPerUser caps a user's connections cluster-wide, checked
+	// atomically in Authenticate. 0 means unlimited.
+	MaxConnsPerUser int
+}
+
+func (c *Config) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+}
+
+func (c Config) validate() error {
+	if err := ValidateName("prefix", c.Prefix); err != nil {
+		return err
+	}
+	if err := ValidateName("node", c.NodeID); err != nil {
+		return err
+	}
+	if c.MaxConnsPerUser < 0 {
+		return errors.New("MaxConnsPerUser must be >= 0")
+	}
+	return nil
+}
+
+// Registry is the Redis model of one node's view of the cluster. It is safe
+// for concurrent use: all state lives in Redis, and every multi-key change is
+// one atomic Lua script. It holds no mutable local state.
+type Registry struct {
+	rdb  redis.UniversalClient
+	cfg  Config
+	keys Keys
+	now  func() time.Time
+}
+
+// New returns a Registry for cfg.NodeID on rdb. It does not touch Redis.
+func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
+	if rdb == nil {
+		return nil, errors.New("registry: new: nil redis client")
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("registry: new: %w", err)
+	}
+	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now}, nil
+}
+
+// NodeID returns this node's id.
+func (r *Registry) NodeID() string { return r.cfg.NodeID }
+
+// Prefix returns the key prefix.
+func (r *Registry) Prefix() string { return r.cfg.Prefix }
+
+// HeartbeatTTL returns the effective heartbeat TTL.
+func (r *Registry) HeartbeatTTL() time.Duration { return r.cfg.HeartbeatTTL }
+
+// Keys returns the key builder for this registry's prefix.
+func (r *Registry) Keys() Keys { return r.keys }
+
+// wrap prefixes err with the operation and maps redis.Nil to ErrNotFound.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		err = ErrNotFound
+	}
+	return fmt.Errorf("registry: %s: %w", op, err)
+}
+
+// statusErr maps a script status code to an error.
+func statusErr(op string, code int64) error {
+	switch code {
+	case codeOK:
+		return nil
+	case codeNotFound:
+		return wrap(op, ErrNotFound)
+	case codeUserLimit:
+		return wrap(op, ErrUserLimit)
+	}
+	return fmt.Errorf("registry: %s: unexpected script status %d", op, code)
+}
+
+// pipelined runs fn in a pipeline. Scripts inside use EvalSha, which cannot
+// fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
+// scripts and retries once. Only idempotent commands may be pipelined here.
+func (r *Registry) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+	cmds, err := r.rdb.Pipelined(ctx, fn)
+	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return cmds, err
+	}
+	for _, s := range pipelinedScripts {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+			return nil, err
+		}
+	}
+	return r.rdb.Pipelined(ctx, fn)
+}
+
+// ms converts t to unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS parses unix milliseconds; "", "0" and garbage give the zero time.
+func fromMS(s string) time.Time {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return msTime(v)
+}
+
+// msTime converts unix milliseconds to a time; v <= 0 gives the zero time.
+func msTime(v int64) time.Time {
+	if v <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}

@@ -1,0 +1,277 @@
+package registry
+
+import "github.com/redis/go-redis/v9"
+
+// Every script receives the key prefix as ARGV[1] and builds its keys with
+// the same layout as Keys. Keys are built inside Lua because the set of
+// touched keys (a connection's rooms, its user) is only known in Redis; this
+// is fine for a single Redis or a replicated primary, not for Redis Cluster.
+//
+// All scripts are idempotent: running one twice leaves the same state.
+
+// luaLib is prepended to every mutating script.
+const luaLib = `
+local P = ARGV[1]
+local function key(kind, name) return P .. ':' .. kind .. ':' .. name end
+local function fixed(name) return P .. ':' .. name end
+
+local function dropRoomMember(room, id)
+  local rk = key('room', room)
+  redis.call('SREM', rk, id)
+  if redis.call('SCARD', rk) == 0 then
+    redis.call('DEL', key('roommeta', room))
+    redis.call('SREM', fixed('rooms'), room)
+  end
+end
+
+local function dropUserConn(user, id)
+  local uk = key('user', user)
+  redis.call('SREM', uk, id)
+  if redis.call('SCARD', uk) == 0 then
+    redis.call('SREM', fixed('users'), user)
+  end
+end
+
+local function addRoomMember(room, id, at)
+  redis.call('SADD', key('room', room), id)
+  redis.call('SADD', key('connrooms', id), room)
+  redis.call('SADD', fixed('rooms'), room)
+  redis.call('HSETNX', key('roommeta', room), 'created_at', at)
+end
+
+-- removeConn deletes every trace of one connection; returns 1 if it existed.
+local function removeConn(id)
+  local ck = key('conn', id)
+  local existed = redis.call('EXISTS', ck)
+  local node = redis.call('HGET', ck, 'node')
+  local user = redis.call('HGET', ck, 'user')
+  for _, room in ipairs(redis.call('SMEMBERS', key('connrooms', id))) do
+    dropRoomMember(room, id)
+  end
+  if user and user ~= '' then dropUserConn(user, id) end
+  if node then redis.call('SREM', key('nodeconns', node), id) end
+  local inSet = redis.call('SREM', fixed('conns'), id)
+  redis.call('DEL', ck, key('connrooms', id))
+  if existed == 1 or inSet == 1 then return 1 end
+  return 0
+end
+`
+
+// registerSrc: ARGV P, id, node, user, type, state, ip, connected_at,
+// authenticated_at, last_activity, msgs_in, msgs_out, now, nrooms, rooms...
+// Makes the connection's record match the arguments exactly (user, rooms,
+// node), keeps counters and older timestamps already in Redis, updates peak.
+const registerSrc = luaLib + `
+local id, node, user = ARGV[2], ARGV[3], ARGV[4]
+local ck = key('conn', id)
+local oldNode = redis.call('HGET', ck, 'node')
+if oldNode and oldNode ~= node then redis.call('SREM', key('nodeconns', oldNode), id) end
+local oldUser = redis.call('HGET', ck, 'user')
+if oldUser and oldUser ~= '' and oldUser ~= user then dropUserConn(oldUser, id) end
+
+redis.call('HSET', ck, 'node', node, 'user', user, 'type', ARGV[5], 'state', ARGV[6],
+  'ip', ARGV[7], 'authenticated_at', ARGV[9])
+redis.call('HSETNX', ck, 'connected_at', ARGV[8])
+redis.call('HSETNX', ck, 'msgs_in', ARGV[11])
+redis.call('HSETNX', ck, 'msgs_out', ARGV[12])
+local la = tonumber(redis.call('HGET', ck, 'last_activity')) or 0
+if tonumber(ARGV[10]) > la then redis.call('HSET', ck, 'last_activity', ARGV[10]) end
+
+local now, nr = ARGV[13], tonumber(ARGV[14])
+local want = {}
+for i = 1, nr do want[ARGV[14 + i]] = true end
+for _, room in ipairs(redis.call('SMEMBERS', key('connrooms', id))) do
+  if not want[room] then
+    redis.call('SREM', key('connrooms', id), room)
+    dropRoomMember(room, id)
+  end
+end
+for i = 1, nr do
+  local room = ARGV[14 + i]
+  addRoomMember(room, id, now)
+  redis.call('HSETNX', key('roommeta', room), 'last_activity', now)
+end
+
+if user ~= '' then
+  redis.call('SADD', key('user', user), id)
+  redis.call('SADD', fixed('users'), user)
+end
+redis.call('SADD', fixed('conns'), id)
+redis.call('SADD', key('nodeconns', node), id)
+redis.call('SADD', fixed('nodes'), node)
+local n = redis.call('SCARD', fixed('conns'))
+local peak = tonumber(redis.call('GET', fixed('peak'))) or 0
+if n > peak then redis.call('SET', fixed('peak'), n) end
+return n
+`
+
+// Status codes returned by scripts that can refuse.
+const (
+	codeOK        = 0
+	codeNotFound  = -1
+	codeUserLimit = -2
+)
+
+// authenticateSrc: ARGV P, id, user, type, at, max.
+const authenticateSrc = luaLib + `
+local id, user = ARGV[2], ARGV[3]
+local ck = key('conn', id)
+if redis.call('EXISTS', ck) == 0 then return -1 end
+local uk = key('user', user)
+local max = tonumber(ARGV[6])
+if max > 0 then
+  local n = redis.call('SCARD', uk)
+  if redis.call('SISMEMBER', uk, id) == 1 then n = n - 1 end
+  if n >= max then return -2 end
+end
+local old = redis.call('HGET', ck, 'user')
+if old and old ~= '' and old ~= user then dropUserConn(old, id) end
+redis.call('HSET', ck, 'user', user, 'type', ARGV[4], 'state', 'authenticated', 'authenticated_at', ARGV[5])
+redis.call('SADD', uk, id)
+redis.call('SADD', fixed('users'), user)
+return 0
+`
+
+// joinSrc: ARGV P, id, room, at.
+const joinSrc = luaLib + `
+local id, room, at = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', key('conn', id)) == 0 then return -1 end
+addRoomMember(room, id, at)
+redis.call('HSET', key('roommeta', room), 'last_activity', at)
+return 0
+`
+
+// leaveSrc: ARGV P, id, room, at. Idempotent; never creates keys.
+const leaveSrc = luaLib + `
+local id, room, at = ARGV[2], ARGV[3], ARGV[4]
+redis.call('SREM', key('connrooms', id), room)
+dropRoomMember(room, id)
+local mk = key('roommeta', room)
+if redis.call('EXISTS', mk) == 1 then redis.call('HSET', mk, 'last_activity', at) end
+return 0
+`
+
+// setStateSrc: ARGV P, id, state.
+const setStateSrc = luaLib + `
+local ck = key('conn', ARGV[2])
+if redis.call('EXISTS', ck) == 0 then return -1 end
+redis.call('HSET', ck, 'state', ARGV[3])
+return 0
+`
+
+// unregisterSrc: ARGV P, id.
+const unregisterSrc = luaLib + `
+return removeConn(ARGV[2])
+`
+
+// touchSrc: ARGV P, nconns, (id, last_activity, din, dout)*, nrooms, (room, last_activity)*.
+// Only existing hashes are updated; last_activity only moves forward.
+const touchSrc = luaLib + `
+local function bump(k, at)
+  local cur = tonumber(redis.call('HGET', k, 'last_activity')) or 0
+  if tonumber(at) > cur then redis.call('HSET', k, 'last_activity', at) end
+end
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  local ck = key('conn', ARGV[i])
+  if redis.call('EXISTS', ck) == 1 then
+    bump(ck, ARGV[i + 1])
+    if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', ck, 'msgs_in', ARGV[i + 2]) end
+    if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', ck, 'msgs_out', ARGV[i + 3]) end
+  end
+  i = i + 4
+end
+local nr = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nr do
+  local mk = key('roommeta', ARGV[i])
+  if redis.call('EXISTS', mk) == 1 then bump(mk, ARGV[i + 1]) end
+  i = i + 2
+end
+return 0
+`
+
+// heartbeatSrc: KEYS node key, nodes set; ARGV json, ttl ms, id.
+// Returns 1 when the heartbeat key existed before this call.
+const heartbeatSrc = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return existed
+`
+
+// evictSrc: ARGV P, node, count, mode ("reap" or "drain").
+// Pops up to count ids from the node's set and removes each connection that
+// still belongs to that node. In reap mode it first re-checks that the
+// heartbeat is missing and returns {-1, 0} if the node is alive. When the set
+// is empty the node leaves P:nodes (and in drain mode its heartbeat goes).
+// Returns {removed, left}.
+const evictSrc = luaLib + `
+local node, mode = ARGV[2], ARGV[4]
+local hb, nk = key('node', node), key('nodeconns', node)
+if mode == 'reap' and redis.call('EXISTS', hb) == 1 then return {-1, 0} end
+local removed = 0
+for _, id in ipairs(redis.call('SPOP', nk, tonumber(ARGV[3]))) do
+  local owner = redis.call('HGET', key('conn', id), 'node')
+  if (not owner) or owner == node then removed = removed + removeConn(id) end
+end
+local left = redis.call('SCARD', nk)
+if left == 0 then
+  redis.call('SREM', fixed('nodes'), node)
+  if mode == 'drain' then redis.call('DEL', hb) end
+end
+return {removed, left}
+`
+
+// dropStaleSrc: ARGV P, node, cutoff ms, ids...
+// Removes ids of the node's set that the node no longer holds, unless the
+// connection was registered at or after cutoff (it may postdate the caller's
+// snapshot). Returns the number removed.
+const dropStaleSrc = luaLib + `
+local node, cutoff = ARGV[2], tonumber(ARGV[3])
+local nk = key('nodeconns', node)
+local removed = 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  if redis.call('SISMEMBER', nk, id) == 1 then
+    local ck = key('conn', id)
+    local at = tonumber(redis.call('HGET', ck, 'connected_at'))
+    if not at or at < cutoff then
+      local owner = redis.call('HGET', ck, 'node')
+      redis.call('SREM', nk, id)
+      if (not owner) or owner == node then removed = removed + removeConn(id) end
+    end
+  end
+end
+return removed
+`
+
+// roomSrc: ARGV P, room. Read-only snapshot: {members, users, created_at, last_activity}.
+const roomSrc = `
+local P, room = ARGV[1], ARGV[2]
+local members = redis.call('SMEMBERS', P .. ':room:' .. room)
+local users = {}
+for i, id in ipairs(members) do
+  users[i] = redis.call('HGET', P .. ':conn:' .. id, 'user') or ''
+end
+local meta = redis.call('HMGET', P .. ':roommeta:' .. room, 'created_at', 'last_activity')
+return {members, users, meta[1] or '', meta[2] or ''}
+`
+
+var (
+	registerScript     = redis.NewScript(registerSrc)
+	authenticateScript = redis.NewScript(authenticateSrc)
+	joinScript         = redis.NewScript(joinSrc)
+	leaveScript        = redis.NewScript(leaveSrc)
+	setStateScript     = redis.NewScript(setStateSrc)
+	unregisterScript   = redis.NewScript(unregisterSrc)
+	touchScript        = redis.NewScript(touchSrc)
+	heartbeatScript    = redis.NewScript(heartbeatSrc)
+	evictScript        = redis.NewScript(evictSrc)
+	dropStaleScript    = redis.NewScript(dropStaleSrc)
+	roomScript         = redis.NewScript(roomSrc)
+)
+
+// pipelinedScripts are the scripts sent with EvalSha inside pipelines, where
+// go-redis cannot fall back to EVAL per command; see (*Registry).pipelined.
+var pipelinedScripts = []*redis.Script{registerScript, unregisterScript, dropStaleScript}

@@ -1,0 +1,22 @@
+// Package stats owns wsnode's counters: messages per type, errors per kind
+// and other event counters such as deliveries and publish failures.
+//
+// Counting is lock-free (atomic adds on a fixed set of names, so a hostile
+// client cannot grow the label set). Run flushes the deltas to Redis every
+// FlushInterval (at most one second) in one MULTI/EXEC transaction of
+// HINCRBY commands, so the hot path never writes to Redis and a failed flush
+// is retried whole on the next tick without double counting. Cluster reads
+// the summed hashes back: the totals of every node that ever flushed, exact
+// up to the last interval.
+//
+// Redis keys (P is the key prefix):
+//
+//	P:stats:msgs      HASH  message type -> count
+//	P:stats:errors    HASH  error kind   -> count
+//	P:stats:counters  HASH  counter name -> count
+//
+// # Concurrency
+//
+// All methods of *Stats are safe for concurrent use. Run must be called at
+// most once.
+package stats

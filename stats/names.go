@@ -1,0 +1,58 @@
+package stats
+
+// Message types counted per inbound frame. Anything else is counted as
+// MsgUnknown, so the label set stays fixed whatever clients send.
+const (
+	MsgAuth      = "auth"
+	MsgJoin      = "join"
+	MsgLeave     = "leave"
+	MsgMessage   = "message"
+	MsgDirect    = "direct"
+	MsgBroadcast = "broadcast"
+	MsgPing      = "ping"
+	MsgPong      = "pong"
+	MsgUnknown   = "unknown"
+	MsgInvalid   = "invalid"
+)
+
+// Error kinds. Unknown kinds are counted as ErrOther.
+const (
+	ErrBadRequest     = "bad_request"
+	ErrUnauthorized   = "unauthorized"
+	ErrForbidden      = "forbidden"
+	ErrNotFound       = "not_found"
+	ErrRateLimited    = "rate_limited"
+	ErrLimit          = "limit"
+	ErrInvalidName    = "invalid_name"
+	ErrAuthFailed     = "auth_failed"
+	ErrAuthTimeout    = "auth_timeout"
+	ErrSlowConsumer   = "slow_consumer"
+	ErrWriteFailed    = "write_failed"
+	ErrPublishFailed  = "publish_failed"
+	ErrRegistryFailed = "registry_failed"
+	ErrInvalidUTF8    = "invalid_utf8"
+	ErrTooBig         = "too_big"
+	ErrOther          = "other"
+)
+
+// Event counters.
+const (
+	CtrConnections    = "connections_total"
+	CtrDisconnections = "disconnections_total"
+	CtrDelivered      = "delivered_total"
+	CtrPublished      = "published_total"
+	CtrReaped         = "reaped_connections_total"
+	CtrInactiveClosed = "inactive_closed_total"
+	CtrReconnects     = "pubsub_reconnects_total"
+	CtrReasserts      = "reasserts_total"
+	CtrRejected       = "rejected_handshakes_total"
+)
+
+var (
+	messageNames = []string{MsgAuth, MsgJoin, MsgLeave, MsgMessage, MsgDirect, MsgBroadcast, MsgPing, MsgPong, MsgUnknown, MsgInvalid}
+	errorNames   = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
+		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
+		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrOther}
+	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrPublished, CtrReaped,
+		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected}
+)
