@@ -87,10 +87,10 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 	id := uuid.NewString()
 	c := &Conn{
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
-		log:   n.log.With("conn_id", id),
-		send:  make(chan outFrame, n.cfg.SendQueueSize),
-		done:  make(chan struct{}), readerDone: make(chan struct{}),
-		typ:   TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
+		log:  n.log.With("conn_id", id),
+		send: make(chan outFrame, n.cfg.SendQueueSize),
+		done: make(chan struct{}), readerDone: make(chan struct{}),
+		typ: TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
 	}
 	if n.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(n.cfg.MessageRate), n.cfg.MessageBurst)

@@ -38,6 +38,7 @@ type Directory interface {
 	User(ctx context.Context, name string) (registry.User, error)
 	Nodes(ctx context.Context) ([]registry.Node, error)
 	Counts(ctx context.Context) (registry.Counts, error)
+	Activity(ctx context.Context) (map[string]time.Time, error)
 }
 
 // Registry is everything node needs from the cluster registry.

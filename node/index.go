@@ -5,10 +5,10 @@ import "sync"
 // index is this node's view of its own sockets: by id, by room and by user.
 // Fan-out takes the read lock only.
 type index struct {
-	mu    sync.RWMutex
-	conns map[string]*Conn
-	rooms map[string]map[*Conn]struct{}
-	users map[string]map[*Conn]struct{}
+	mu       sync.RWMutex
+	conns    map[string]*Conn
+	rooms    map[string]map[*Conn]struct{}
+	users    map[string]map[*Conn]struct{}
 	perIP    map[string]int
 	reserved int // sockets admitted and not yet released
 	peak     int

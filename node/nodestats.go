@@ -44,6 +44,11 @@ func (n *Node) LocalActivity() map[string]time.Time {
 	return out
 }
 
+// ClusterActivity returns the last activity of every connection in the cluster.
+func (n *Node) ClusterActivity(ctx context.Context) (map[string]time.Time, error) {
+	return n.reg.Activity(ctx)
+}
+
 // ClusterStats returns exact cluster-wide figures read from Redis: counts
 // from the registry, counters as of every node's last flush (at most one
 // flush interval old) and the message rate summed over live nodes.

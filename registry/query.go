@@ -266,3 +266,29 @@ func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 	pk, _ := peak.Int64()
 	return Counts{Active: active.Val(), Peak: pk, Users: users.Val(), Rooms: rooms.Val(), Nodes: nodes.Val()}, nil
 }
+
+// Activity returns the last activity of every live connection in the
+// cluster, in one SMEMBERS plus one pipelined round trip of HGETs.
+func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
+	ids, err := r.rdb.SMembers(ctx, r.keys.Conns()).Result()
+	if err != nil {
+		return nil, wrap("activity", err)
+	}
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, r.keys.Conn(id), "last_activity")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("activity", err)
+	}
+	out := make(map[string]time.Time, len(ids))
+	for i, id := range ids {
+		if v, err := cmds[i].Result(); err == nil {
+			out[id] = fromMS(v)
+		}
+	}
+	return out, nil
+}

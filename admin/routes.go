@@ -1,0 +1,192 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+func (a *api) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.cfg.Timeout)
+}
+
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := a.c.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// stats serves GET /stats[?scope=node|cluster][&activity=1].
+func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	activity := q.Get("activity") == "1" || q.Get("activity") == "true"
+	switch q.Get("scope") {
+	case "node":
+		s := a.c.LocalStats()
+		if activity {
+			s.Activity = a.c.LocalActivity()
+		}
+		writeJSON(w, http.StatusOK, s)
+	case "", "cluster":
+		ctx, cancel := a.ctx(r)
+		defer cancel()
+		s, err := a.c.ClusterStats(ctx)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if activity {
+			if s.Activity, err = a.c.ClusterActivity(ctx); err != nil {
+				fail(w, err)
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, s)
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", `scope must be "node" or "cluster"`)
+	}
+}
+
+func (a *api) rooms(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	rooms, err := a.c.Rooms(ctx)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms, "count": len(rooms)})
+}
+
+func (a *api) room(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	room, err := a.c.RoomStats(ctx, r.PathValue("room"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, room)
+}
+
+func (a *api) user(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	u, err := a.c.User(ctx, r.PathValue("user"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+func (a *api) conn(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	c, err := a.c.ConnInfo(ctx, r.PathValue("id"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (a *api) nodes(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	nodes, err := a.c.Nodes(ctx)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "count": len(nodes)})
+}
+
+// disconnect serves DELETE /connections/{id}[?code=4006&reason=...].
+func (a *api) disconnect(w http.ResponseWriter, r *http.Request) {
+	code := 0
+	if s := r.URL.Query().Get("code"); s != "" {
+		var err error
+		if code, err = strconv.Atoi(s); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "code must be a number")
+			return
+		}
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	if err := a.c.Disconnect(ctx, r.PathValue("id"), code, r.URL.Query().Get("reason")); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "disconnecting"})
+}
+
+type publishRequest struct {
+	Room    string          `json:"room"`
+	User    string          `json:"user"`
+	ConnID  string          `json:"conn_id"`
+	All     bool            `json:"all"`
+	Exclude string          `json:"exclude"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func (p publishRequest) targets() int {
+	n := 0
+	for _, set := range []bool{p.Room != "", p.User != "", p.ConnID != "", p.All} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// publish serves POST /publish.
+func (a *api) publish(w http.ResponseWriter, r *http.Request) {
+	var p publishRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err := dec.Decode(&p); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_big", "body too large")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "body must be a JSON object: "+strings.TrimPrefix(err.Error(), "json: "))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "bad_request", "body must hold exactly one JSON object")
+		return
+	}
+	if p.targets() != 1 {
+		writeError(w, http.StatusBadRequest, "bad_request", `give exactly one of "room", "user", "conn_id" or "all":true`)
+		return
+	}
+	ctx, cancel := a.ctx(r)
+	defer cancel()
+	var err error
+	switch {
+	case p.Room != "":
+		err = a.c.BroadcastRoom(ctx, p.Room, p.Data, p.Exclude)
+	case p.User != "":
+		err = a.c.SendToUser(ctx, p.User, p.Data)
+	case p.ConnID != "":
+		err = a.c.SendToConn(ctx, p.ConnID, p.Data)
+	default:
+		err = a.c.BroadcastAll(ctx, p.Data, p.Exclude)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "published"})
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/server"
+)
+
+// devSecret signs tokens when no secret is configured in embedded mode, so
+// "wsnode" and "wsnode token" work together out of the box on one machine.
+const devSecret = "wsnode-dev-secret-do-not-use-in-production"
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], stdout, stderr)
+	}
+	m := &Main{Stdout: stdout, Stderr: stderr}
+	if err := m.ParseFlags(args, os.LookupEnv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// Main is the serving program as a testable type: ParseFlags, then Run.
+type Main struct {
+	Stdout, Stderr io.Writer
+	// Ready, if set, is called once both listeners are bound, with their addresses.
+	Ready func(clientAddr, adminAddr string)
+
+	opts options
+	log  *slog.Logger
+}
+
+// ParseFlags reads args and the environment.
+func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) error {
+	fs := newFlagSet(&m.opts)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(m.Stderr, "usage: wsnode [flags]\n       wsnode token --user NAME [--type user|ai_assistant|system] [--ttl 1h]\n\nEvery flag has an env twin: --redis-url is WS_REDIS_URL, and so on.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := m.opts.finish(); err != nil {
+		return err
+	}
+	l, err := newLogger(m.Stderr, m.opts.logLevel, m.opts.logFormat)
+	if err != nil {
+		return err
+	}
+	m.log = l
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+// Run serves until ctx is cancelled (SIGINT/SIGTERM), then drains within
+// --shutdown-timeout and returns nil on a clean drain.
+func (m *Main) Run(ctx context.Context) error {
+	o := &m.opts
+	uuid.EnableRandPool()
+	rdb, cleanupRedis, err := m.redisClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanupRedis()
+	if err := m.checkAdminExposure(); err != nil {
+		return err
+	}
+	verifier, err := m.verifier()
+	if err != nil {
+		return err
+	}
+	o.node.Verifier, o.node.Version = verifier, version
+	srv, err := server.New(rdb, server.Config{Node: o.node, Prefix: o.keyPrefix, HeartbeatTTL: o.heartbeatTTL,
+		MaxConnsPerUser: o.maxConnsPerUser, AdminKey: o.adminKey, Logger: m.log})
+	if err != nil {
+		return err
+	}
+	return m.serve(ctx, srv)
+}
+
+func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), error) {
+	if m.opts.redisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		m.log.Warn("no --redis-url: using an embedded in-process Redis; this node cannot share state with others")
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	}
+	opt, err := redis.ParseURL(m.opts.redisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		m.log.Warn("redis not reachable yet; the node stays unready until it is", "err", err)
+	}
+	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+func (m *Main) checkAdminExposure() error {
+	if m.opts.adminKey != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(m.opts.adminAddr)
+	if err != nil {
+		return fmt.Errorf("--admin-addr: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("--admin-addr %s is not a loopback address: set --admin-key (WS_ADMIN_KEY)", m.opts.adminAddr)
+}
+
+func (m *Main) verifier() (*auth.Verifier, error) {
+	secret := m.opts.jwtSecret
+	if secret == "" {
+		if m.opts.redisURL != "" {
+			return nil, errors.New("--jwt-secret (WS_JWT_SECRET) is required with --redis-url")
+		}
+		m.log.Warn("no --jwt-secret: using the built-in development secret; never do this in production")
+		secret = devSecret
+	}
+	return auth.NewVerifier(0, secret, m.opts.jwtSecretPrev)
+}
+
+func (m *Main) serve(ctx context.Context, srv *server.Server) error {
+	cl, err := net.Listen("tcp", m.opts.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", m.opts.addr, err)
+	}
+	al, err := net.Listen("tcp", m.opts.adminAddr)
+	if err != nil {
+		_ = cl.Close()
+		return fmt.Errorf("listen %s: %w", m.opts.adminAddr, err)
+	}
+	client, adm := newHTTPServer(srv.ClientHandler()), newHTTPServer(srv.AdminHandler())
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Run(ctx) }()
+	go func() { errc <- client.Serve(cl) }()
+	go func() { errc <- adm.Serve(al) }()
+	m.log.Info("wsnode serving", "node_id", m.opts.nodeID, "ws", "ws://"+displayAddr(cl.Addr())+"/ws",
+		"demo", "http://"+displayAddr(cl.Addr())+"/", "admin", "http://"+al.Addr().String(),
+		"token", "wsnode token --user alice")
+	if m.Ready != nil {
+		m.Ready(cl.Addr().String(), al.Addr().String())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	return errors.Join(runErr, m.shutdown(srv, client, adm))
+}
+
+// shutdown: readiness turns 503 and sockets get 1001 at once (srv.Shutdown),
+// the client listener stops accepting, and the admin API stays up until the
+// node has removed its entries from Redis.
+func (m *Main) shutdown(srv *server.Server, client, adm *http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.shutdownTimeout)
+	defer cancel()
+	m.log.Info("draining")
+	cerr := make(chan error, 1)
+	go func() { cerr <- client.Shutdown(ctx) }()
+	err := srv.Shutdown(ctx)
+	err = errors.Join(err, <-cerr, adm.Shutdown(ctx))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	m.log.Info("stopped cleanly")
+	return nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") || strings.HasPrefix(s, "0.0.0.0:") {
+		return "localhost" + s[strings.LastIndex(s, ":"):]
+	}
+	return s
+}

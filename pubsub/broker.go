@@ -1,0 +1,251 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for zero-valued Config fields.
+const (
+	DefaultPrefix           = "ws"
+	DefaultSubscribeTimeout = 3 * time.Second
+	DefaultPingInterval     = time.Second
+)
+
+// Errors callers may branch on.
+var (
+	ErrClosed           = errors.New("pubsub: broker closed")
+	ErrRunning          = errors.New("pubsub: Run already called")
+	ErrSubscribeTimeout = errors.New("pubsub: subscribe not confirmed in time")
+	ErrNotSubscribed    = errors.New("pubsub: not subscribed")
+)
+
+// Config configures a Broker. Zero-valued fields take the documented defaults.
+type Config struct {
+	Prefix           string        // key and channel prefix; defaults to "ws"
+	NodeID           string        // required: this node's id, names its node channel
+	SubscribeTimeout time.Duration // how long Subscribe waits for Redis to confirm; defaults to 3s
+	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
+	Logger           *slog.Logger  // nil means slog.Default()
+	// OnReconnect is optional. It is called from the receive goroutine, and must not block,
+	// after the receive connection was lost and every subscription was restored.
+	OnReconnect func()
+}
+
+func (c *Config) setDefaults() error {
+	if c.NodeID == "" {
+		return errors.New("pubsub: Config.NodeID is required")
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.SubscribeTimeout <= 0 {
+		c.SubscribeTimeout = DefaultSubscribeTimeout
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Handler is called from the single receive goroutine, in channel order. It must not block
+// (node enqueues without waiting).
+type Handler func(Envelope)
+
+// Broker routes Envelopes between nodes over Redis pub/sub. All methods are safe for
+// concurrent use; Run must be called once to receive.
+type Broker struct {
+	rdb      redis.UniversalClient
+	ps       *redis.PubSub
+	cfg      Config
+	h        Handler
+	log      *slog.Logger
+	chPrefix string    // "<prefix>:ch:"
+	base     [2]string // all and node channels, subscribed for the broker's lifetime
+
+	// sem serializes the decisions that send SUBSCRIBE/UNSUBSCRIBE together with the send,
+	// so Redis sees the commands in the order of the refcount transitions.
+	sem chan struct{}
+
+	mu          sync.Mutex // guards subs, unconfirmed, everUp, restoring
+	subs        map[string]*sub
+	unconfirmed int  // entries with refs > 0 that are not confirmed
+	everUp      bool // base subscriptions were confirmed at least once
+	restoring   bool // a fresh connection replaced a lost one; OnReconnect pending
+
+	ready atomic.Bool
+	stats counters
+
+	life    sync.Mutex // guards running, closed
+	running bool
+	closed  bool
+	done    chan struct{} // closed by shutdown
+	exited  chan struct{} // closed when Run returns
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+type counters struct {
+	published, publishErrors, received, decodeErrors, reconnects, subscriptions atomic.Int64
+}
+
+// Stats is a snapshot of the broker's counters. Reconnects counts loss windows: every one is a
+// period in which messages on every channel of this node may have been lost.
+type Stats struct {
+	Published     int64 // successful PUBLISH commands
+	PublishErrors int64 // failed PUBLISH commands (the message is lost)
+	Received      int64 // messages decoded and handed to the Handler
+	DecodeErrors  int64 // messages dropped because they did not decode
+	Reconnects    int64 // receive connections replaced after a loss
+	Subscriptions int64 // channels currently wanted, the two permanent ones included
+}
+
+// New returns a Broker that publishes with rdb and receives on a dedicated pub/sub connection
+// of rdb. It does not touch the network; call Run to start receiving.
+func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
+	if rdb == nil || h == nil {
+		return nil, errors.New("pubsub: New needs a Redis client and a Handler")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		rdb:      rdb,
+		ps:       rdb.Subscribe(context.Background()), // no channels: no connection yet
+		cfg:      cfg,
+		h:        h,
+		log:      cfg.Logger.With("component", "pubsub", "node_id", cfg.NodeID),
+		chPrefix: cfg.Prefix + ":ch:",
+		sem:      make(chan struct{}, 1),
+		subs:     make(map[string]*sub),
+		done:     make(chan struct{}),
+		exited:   make(chan struct{}),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.base[0], _ = b.channel(KindAll, "")
+	nodeCh, err := b.channel(KindNode, cfg.NodeID)
+	if err != nil {
+		_ = b.ps.Close()
+		return nil, err
+	}
+	b.base[1] = nodeCh
+	for _, ch := range b.base {
+		b.subs[ch] = &sub{refs: 1, ready: make(chan struct{})}
+	}
+	b.unconfirmed = len(b.base)
+	b.stats.subscriptions.Store(int64(len(b.base)))
+	return b, nil
+}
+
+// Run owns the receive loop until ctx is done or Close is called, and then closes the broker.
+// It subscribes the all and node channels first; if Redis is unreachable it keeps retrying
+// (Ready reports false meanwhile). It returns nil on a clean stop and ErrRunning if called twice.
+func (b *Broker) Run(ctx context.Context) error {
+	b.life.Lock()
+	if b.running {
+		b.life.Unlock()
+		return ErrRunning
+	}
+	b.running = true
+	closed := b.closed
+	b.life.Unlock()
+	defer close(b.exited)
+	if closed {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, b.shutdown)
+	defer stop()
+	defer b.shutdown()
+
+	if err := b.ps.Subscribe(b.ctx, b.base[:]...); err != nil && !b.isClosed() {
+		// go-redis keeps the channels in its set and subscribes them on the next connection.
+		b.log.Warn("pubsub: initial subscribe failed, retrying", "err", err)
+	}
+	b.receive(b.ctx)
+	b.ready.Store(false) // the receive goroutine is the only one that sets it
+	return nil
+}
+
+// Close stops Run, releases the pub/sub connection and fails pending Subscribe calls.
+// It is idempotent and returns after Run has returned.
+func (b *Broker) Close() error {
+	b.shutdown()
+	b.life.Lock()
+	running := b.running
+	b.life.Unlock()
+	if running {
+		<-b.exited
+	}
+	return nil
+}
+
+// shutdown marks the broker closed and unblocks the receive goroutine: cancelling b.ctx aborts a
+// dial in progress and closing the PubSub closes its connection, which fails a blocked read.
+func (b *Broker) shutdown() {
+	b.life.Lock()
+	if b.closed {
+		b.life.Unlock()
+		return
+	}
+	b.closed = true
+	b.life.Unlock()
+	close(b.done)
+	b.cancel()
+	b.ready.Store(false)
+	_ = b.ps.Close()
+}
+
+func (b *Broker) isClosed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Publish encodes e once and sends one PUBLISH to the channel for (e.Kind, e.Target).
+func (b *Broker) Publish(ctx context.Context, e Envelope) error {
+	return b.PublishEncoded(ctx, e.Kind, e.Target, Encode(e))
+}
+
+// PublishEncoded sends msg, produced by Encode, to the channel for (kind, target).
+// A failed PUBLISH is counted in Stats.PublishErrors; the message is lost.
+func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, msg []byte) error {
+	ch, err := b.channel(kind, target)
+	if err != nil {
+		return err
+	}
+	if err := b.rdb.Publish(ctx, ch, msg).Err(); err != nil {
+		b.stats.publishErrors.Add(1)
+		return fmt.Errorf("pubsub: publish %s: %w", ch, err)
+	}
+	b.stats.published.Add(1)
+	return nil
+}
+
+// Ready reports whether the receive connection is up and the all and node channels are
+// confirmed. It is false before the first confirmation, while reconnecting and after Close.
+func (b *Broker) Ready() bool { return b.ready.Load() }
+
+// Stats returns a snapshot of the counters.
+func (b *Broker) Stats() Stats {
+	return Stats{
+		Published:     b.stats.published.Load(),
+		PublishErrors: b.stats.publishErrors.Load(),
+		Received:      b.stats.received.Load(),
+		DecodeErrors:  b.stats.decodeErrors.Load(),
+		Reconnects:    b.stats.reconnects.Load(),
+		Subscriptions: b.stats.subscriptions.Load(),
+	}
+}

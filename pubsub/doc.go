@@ -1,0 +1,67 @@
+// Package pubsub routes messages between wsnode nodes over Redis pub/sub.
+//
+// It owns the envelope format (encoded once at the origin, decoded once per receiving node),
+// the interest-based subscriptions of a node with their reference counts, the single receive
+// goroutine, resubscription after a reconnect, and the counters that make loss windows visible.
+// It never imports node, registry or stats.
+//
+// # Channels
+//
+// With prefix P (Config.Prefix, default "ws") a Broker always listens on P:ch:all and on
+// P:ch:node:<NodeID>, and on P:ch:room:<room> and P:ch:user:<user> while Subscribe references
+// are held. The kind and target of a message come from its channel; the body carries the rest
+// of the Envelope (see Encode for the layout). The payload, a complete client frame, is copied
+// verbatim: receivers write it to sockets without re-encoding.
+//
+// # Concurrency
+//
+// A Broker is safe for concurrent use. Run is the one goroutine that reads the pub/sub
+// connection, and it calls the Handler and Config.OnReconnect itself, in the order Redis
+// delivered the messages; both must return quickly. Publish uses the ordinary client pool and
+// never waits for the receive goroutine. Subscribe and Unsubscribe keep reference counts under
+// a mutex; the 0->1 and 1->0 transitions and the SUBSCRIBE/UNSUBSCRIBE they send are serialized
+// so Redis sees the commands in transition order, and a Subscribe waits on a channel that the
+// receive goroutine closes on confirmation, so the receive goroutine never waits on callers.
+// Close (or cancelling Run's context) stops everything; no goroutine is left.
+//
+// # Delivery
+//
+// Delivery is at most once, in order per publishing node and channel, as Redis pub/sub is.
+// A message published after Subscribe returned nil reaches the Handler unless a loss window
+// intervenes. Loss windows are: a failed PUBLISH (Stats.PublishErrors), a receive connection
+// that broke or stopped answering pings and was replaced (Stats.Reconnects, Ready false during
+// the gap, Config.OnReconnect once every subscription is back), and a message that fails to
+// decode (Stats.DecodeErrors). A message already in flight when Unsubscribe runs may still reach
+// the Handler; the node drops what it has no local member for.
+//
+// # go-redis behaviour relied on (v9.23.0, pubsub.go and internal/pool/conn.go)
+//
+//   - PubSub keeps the set of subscribed channels; Subscribe adds to it and Unsubscribe removes
+//     from it even when the command fails to send. Whenever it opens a new connection (in
+//     Receive, Ping, Subscribe or Unsubscribe, after the previous one was closed as bad) it first
+//     writes one SUBSCRIBE with the whole set. So the first reply on a new connection is a
+//     "subscribe" confirmation with Count 1, and since the all and node channels are never
+//     unsubscribed, Count 1 is never seen on an old connection: that is how reconnects are
+//     detected, whichever call redialled.
+//   - Subscribe only writes the command; the confirmation arrives through Receive. Receive* is
+//     not safe for concurrent use, so only the receive goroutine calls it. Channel() is not used:
+//     it adds a goroutine and a 100-slot buffer that drops messages after a minute.
+//   - Receive does not hold the PubSub mutex while reading, so Subscribe, Ping and Close can run
+//     meanwhile. Close closes the connection, which fails a blocked read; later calls return
+//     pool.ErrClosed. Cancelling the context does not interrupt a read, only a dial.
+//   - The read deadline is ReceiveTimeout's timeout, or the context deadline when the timeout is
+//     0. After a failed read go-redis closes the connection and redials unless the error is a
+//     Redis error reply or, for ReceiveTimeout with a timeout, a network timeout. The loop reads
+//     with ReceiveTimeout(PingInterval) while healthy and sends PING when that expires; it then
+//     reads with Receive under a context deadline of 2*PingInterval, so a missing reply makes
+//     go-redis drop the connection. A blackholed connection is thus replaced (and Ready turns
+//     false) about 3*PingInterval after the last byte received.
+//   - PubSub.Subscribe, Unsubscribe and Ping write under the context's deadline when it has one
+//     (else WriteTimeout), and a missed write deadline also makes go-redis drop and redial the
+//     connection. So Subscribe and Unsubscribe check the caller's context themselves and pass
+//     context.WithoutCancel to go-redis: a caller's short deadline cannot cause a loss window.
+//   - A dial failure is returned by the next Receive; the loop backs off 50ms..1s between tries.
+//
+// Known limit: a read deadline that expires in the middle of a reply leaves the reader
+// misaligned; the next read fails and the connection is replaced, which counts as a reconnect.
+package pubsub

@@ -1,0 +1,306 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/node"
+)
+
+const quiet = 200 * time.Millisecond
+
+func TestRoomBroadcastAcrossNodes(t *testing.T) {
+	nodes, _ := MustCluster(t, 3, nil)
+	alice := MustUser(t, nodes[0], "alice")
+	bob := MustUser(t, nodes[1], "bob")
+	carol := MustUser(t, nodes[2], "carol") // not a member
+	alice.join("lobby")
+	bob.join("lobby")
+
+	alice.send(map[string]any{"type": "message", "room": "lobby", "data": map[string]any{"text": "hi"}})
+	for _, c := range []*client{alice, bob} {
+		f := c.expect("message")
+		if f.str("room") != "lobby" || f["data"].(map[string]any)["text"] != "hi" {
+			t.Fatalf("bad frame %v", f)
+		}
+		from := f["from"].(map[string]any)
+		if from["user"] != "alice" || from["conn_id"] != alice.connID || f.str("msg_id") == "" {
+			t.Fatalf("bad from/msg_id %v", f)
+		}
+	}
+	carol.expectNone(quiet)
+
+	// echo:false skips the sender only.
+	bob.send(map[string]any{"type": "message", "room": "lobby", "data": 1, "echo": false})
+	alice.expect("message")
+	bob.expectNone(quiet)
+}
+
+func TestDirectToUserOnTwoNodes(t *testing.T) {
+	nodes, _ := MustCluster(t, 3, nil)
+	bob1 := MustUser(t, nodes[0], "bob")
+	bob2 := MustUser(t, nodes[1], "bob")
+	alice := MustUser(t, nodes[2], "alice")
+	alice.send(map[string]any{"type": "direct", "to_user": "bob", "data": "psst", "id": 7})
+	for _, c := range []*client{bob1, bob2} {
+		f := c.expect("direct")
+		if f["data"] != "psst" || f["from"].(map[string]any)["user"] != "alice" {
+			t.Fatalf("bad direct %v", f)
+		}
+	}
+	alice.expectNone(quiet)
+
+	// To one connection: only bob2 gets it.
+	alice.send(map[string]any{"type": "direct", "to_conn": bob2.connID, "data": "only you"})
+	if f := bob2.expect("direct"); f["data"] != "only you" {
+		t.Fatalf("bad direct %v", f)
+	}
+	bob1.expectNone(quiet)
+
+	// Unknown connection: an error frame carrying the ref.
+	alice.send(map[string]any{"type": "direct", "to_conn": "00000000-0000-4000-8000-000000000000", "data": 1, "id": "r1"})
+	if f := alice.expect("error"); f.str("code") != "not_found" || f["ref"] != "r1" {
+		t.Fatalf("bad error %v", f)
+	}
+}
+
+func TestBroadcastAllWithExclude(t *testing.T) {
+	nodes, _ := MustCluster(t, 2, nil)
+	sys := MustDial(t, nodes[0])
+	sys.send(map[string]any{"type": "auth", "token": mustToken(t, "ops", "system")})
+	sys.expect("authenticated")
+	a := MustUser(t, nodes[0], "a")
+	b := MustUser(t, nodes[1], "b")
+
+	sys.send(map[string]any{"type": "broadcast", "data": "all"})
+	for _, c := range []*client{sys, a, b} {
+		if f := c.expect("broadcast"); f["data"] != "all" {
+			t.Fatalf("bad broadcast %v", f)
+		}
+	}
+	sys.send(map[string]any{"type": "broadcast", "data": "others", "echo": false})
+	a.expect("broadcast")
+	b.expect("broadcast")
+	sys.expectNone(quiet)
+
+	// A user connection may not broadcast.
+	a.send(map[string]any{"type": "broadcast", "data": "x"})
+	if f := a.expect("error"); f.str("code") != "forbidden" {
+		t.Fatalf("user broadcast: %v", f)
+	}
+	b.expectNone(quiet)
+
+	// Admin broadcast with exclude.
+	if code := adminJSON(t, nodes[1], "POST", "/publish", map[string]any{"all": true, "data": "adm", "exclude": a.connID}, nil); code != http.StatusAccepted {
+		t.Fatalf("publish all: %d", code)
+	}
+	sys.expect("broadcast")
+	b.expect("broadcast")
+	a.expectNone(quiet)
+}
+
+func TestAdminPublishAndDisconnectAcrossNodes(t *testing.T) {
+	nodes, _ := MustCluster(t, 3, nil)
+	bob := MustUser(t, nodes[0], "bob")
+	bob.join("ops")
+	peer := MustUser(t, nodes[1], "peer")
+	peer.join("ops")
+
+	for _, body := range []map[string]any{
+		{"room": "ops", "data": "r"}, {"user": "bob", "data": "u"}, {"conn_id": bob.connID, "data": "c"},
+	} {
+		if code := adminJSON(t, nodes[2], "POST", "/publish", body, nil); code != http.StatusAccepted {
+			t.Fatalf("publish %v: %d", body, code)
+		}
+	}
+	if f := bob.expect("message"); f["data"] != "r" || f["from"].(map[string]any)["system"] != true {
+		t.Fatalf("room publish %v", f)
+	}
+	peer.expect("message")
+	if f := bob.expect("direct"); f["data"] != "u" {
+		t.Fatalf("user publish %v", f)
+	}
+	if f := bob.expect("direct"); f["data"] != "c" {
+		t.Fatalf("conn publish %v", f)
+	}
+	peer.expectNone(quiet)
+
+	var errBody map[string]map[string]string
+	if code := adminJSON(t, nodes[2], "POST", "/publish", map[string]any{"room": "a:b", "data": 1}, &errBody); code != http.StatusBadRequest || errBody["error"]["code"] != "invalid_name" {
+		t.Fatalf("bad room name: %d %v", code, errBody)
+	}
+
+	if code := adminJSON(t, nodes[2], "DELETE", "/connections/"+bob.connID, nil, nil); code != http.StatusAccepted {
+		t.Fatalf("disconnect: %d", code)
+	}
+	bob.expectClose(node.CloseKicked)
+	waitFor(t, 5*time.Second, "bob gone everywhere", func() bool {
+		return adminJSON(t, nodes[1], "GET", "/connections/"+bob.connID, nil, nil) == http.StatusNotFound
+	})
+	var room map[string]any
+	adminJSON(t, nodes[2], "GET", "/rooms/ops", nil, &room)
+	if room["connections"] != 1.0 {
+		t.Fatalf("room after kick: %v", room)
+	}
+}
+
+// clusterStats fetches /stats from a node.
+func clusterStats(t *testing.T, tn *testNode) node.ConnectionStats {
+	t.Helper()
+	var s node.ConnectionStats
+	if code := adminJSON(t, tn, "GET", "/stats", nil, &s); code != http.StatusOK {
+		t.Fatalf("stats: %d", code)
+	}
+	return s
+}
+
+func TestStatsAgreeOnEveryNode(t *testing.T) {
+	nodes, _ := MustCluster(t, 3, nil)
+	var clients []*client
+	for i, user := range []string{"u1", "u2", "u2", "u3"} {
+		c := MustUser(t, nodes[i%3], user)
+		c.join("r1")
+		clients = append(clients, c)
+	}
+	clients[0].join("r2")
+	clients[0].send(map[string]any{"type": "message", "room": "r1", "data": 1})
+	for _, c := range clients {
+		c.expect("message")
+	}
+	want := func(s node.ConnectionStats) bool {
+		return s.ActiveConnections == 4 && s.PeakConnections == 4 && s.UniqueUsers == 3 && s.Rooms == 2 &&
+			s.Nodes == 3 && s.MessagesByType["message"] == 1 && s.MessagesByType["join"] == 5 && s.MessagesByType["auth"] == 4
+	}
+	for _, tn := range nodes {
+		waitFor(t, 5*time.Second, "stats to agree", func() bool { return want(clusterStats(t, tn)) })
+	}
+	var nodeScope node.ConnectionStats
+	adminJSON(t, nodes[0], "GET", "/stats?scope=node", nil, &nodeScope)
+	if nodeScope.Scope != "node" || nodeScope.ActiveConnections != 2 {
+		t.Fatalf("node scope: %+v", nodeScope)
+	}
+	var act node.ConnectionStats
+	adminJSON(t, nodes[1], "GET", "/stats?activity=1", nil, &act)
+	if len(act.Activity) != 4 {
+		t.Fatalf("activity: %v", act.Activity)
+	}
+}
+
+func TestCleanupAfterLeaveAndDisconnect(t *testing.T) {
+	nodes, m := MustCluster(t, 2, nil)
+	a := MustUser(t, nodes[0], "a")
+	b := MustUser(t, nodes[1], "b")
+	a.join("room1")
+	b.join("room1")
+	a.send(map[string]any{"type": "leave", "room": "room1"})
+	a.expect("left")
+	var room map[string]any
+	adminJSON(t, nodes[1], "GET", "/rooms/room1", nil, &room)
+	if room["connections"] != 1.0 {
+		t.Fatalf("after leave: %v", room)
+	}
+	// a no longer receives room traffic.
+	b.send(map[string]any{"type": "message", "room": "room1", "data": 1})
+	b.expect("message")
+	a.expectNone(quiet)
+
+	_ = b.ws.Close()
+	waitFor(t, 5*time.Second, "room1 to disappear", func() bool {
+		return adminJSON(t, nodes[0], "GET", "/rooms/room1", nil, nil) == http.StatusNotFound
+	})
+	if code := adminJSON(t, nodes[0], "GET", "/users/b", nil, nil); code != http.StatusNotFound {
+		t.Fatalf("user b still listed: %d", code)
+	}
+	_ = a.ws.Close()
+	waitFor(t, 5*time.Second, "no connections left", func() bool { return clusterStats(t, nodes[0]).ActiveConnections == 0 })
+	// Only cluster bookkeeping is left: no per-connection, user or room key.
+	for _, k := range m.Keys() {
+		switch k {
+		case "t:peak", "t:nodes", "t:node:node-a", "t:node:node-b", "t:stats:msgs", "t:stats:counters", "t:stats:errors":
+		default:
+			t.Errorf("orphan key %q", k)
+		}
+	}
+}
+
+func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
+	nodes, _ := MustCluster(t, 2, func(c *Config) {
+		c.Node.SendQueueSize, c.Node.MaxQueuedBytes, c.Node.MessageRate = 8, 256<<10, -1
+	})
+	fast := MustUser(t, nodes[1], "fast")
+	fast.join("busy")
+	slow := mustSilentMember(t, nodes[0], "slow", "busy")
+	pub := MustUser(t, nodes[1], "pub")
+	pub.join("busy")
+
+	big := make([]byte, 32<<10)
+	for i := range big {
+		big[i] = 'x'
+	}
+	const n = 400 // 12.8 MB: more than the kernel buffers of a stalled reader hold
+	go func() {
+		for i := 0; i < n; i++ {
+			if pub.ws.WriteJSON(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false}) != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		fast.expect("message")
+	}
+	waitFor(t, 10*time.Second, "slow consumer counted", func() bool {
+		return nodes[0].srv.Stats.Local().ErrorsByKind["slow_consumer"] == 1
+	})
+	waitFor(t, 10*time.Second, "slow consumer unregistered", func() bool {
+		return adminJSON(t, nodes[1], "GET", "/connections/"+slow, nil, nil) == http.StatusNotFound
+	})
+}
+
+// mustSilentMember joins room as user over a raw socket, then never reads
+// again, like a client whose network stalled.
+func mustSilentMember(t *testing.T, tn *testNode, user, room string) (connID string) {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(tn.client.URL, "http") + "/ws"
+	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	_ = ws.UnderlyingConn().(*net.TCPConn).SetReadBuffer(4096)
+	var welcome frame
+	if err := ws.ReadJSON(&welcome); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []map[string]any{{"type": "auth", "token": mustToken(t, user, "user")}, {"type": "join", "room": room}} {
+		if err := ws.WriteJSON(req); err != nil {
+			t.Fatal(err)
+		}
+		var f frame
+		if err := ws.ReadJSON(&f); err != nil || f.str("type") == "error" {
+			t.Fatalf("setup %v: %v %v", req, f, err)
+		}
+	}
+	return welcome.str("conn_id")
+}
+
+func TestRedisFlushHealsByReassertion(t *testing.T) {
+	nodes, m := MustCluster(t, 2, nil)
+	a := MustUser(t, nodes[0], "a")
+	b := MustUser(t, nodes[1], "b")
+	a.join("x")
+	b.join("x")
+	m.FlushAll()
+	waitFor(t, 5*time.Second, "state re-asserted", func() bool {
+		s := clusterStats(t, nodes[0])
+		return s.ActiveConnections == 2 && s.UniqueUsers == 2 && s.Rooms == 1 && s.Nodes == 2
+	})
+	a.send(map[string]any{"type": "message", "room": "x", "data": "after flush"})
+	b.expect("message")
+}

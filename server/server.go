@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wsnode/wsnode/admin"
+	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// Config configures a Server. Zero values mean the documented defaults of
+// the packages they are passed to.
+type Config struct {
+	// Node configures the connection manager; Node.NodeID and Node.Verifier
+	// are required.
+	Node node.Config
+	// Prefix is the Redis key and channel prefix. Default "ws".
+	Prefix string
+	// HeartbeatTTL is how long a silent node stays alive in Redis. Default 6s.
+	HeartbeatTTL time.Duration
+	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
+	MaxConnsPerUser int
+	// AdminKey protects the admin API when set.
+	AdminKey string
+	// Logger is the base logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is one wired node.
+type Server struct {
+	Node     *node.Node
+	Registry *registry.Registry
+	Broker   *pubsub.Broker
+	Stats    *stats.Stats
+	Metrics  *prometheus.Registry
+
+	admin    http.Handler
+	log      *slog.Logger
+	runOnce  sync.Once
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// New builds a Server on rdb. Nothing runs until Run.
+func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Node.Logger = cfg.Logger
+	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
+		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: cfg.MaxConnsPerUser})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: cfg.Node.FlushInterval, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	s.Broker, err = pubsub.New(rdb, pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
+		OnReconnect: s.onReconnect}, s.handle)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.Node, err = node.New(cfg.Node, node.Deps{Registry: reg, Broker: s.Broker, Stats: st})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.Metrics = prometheus.NewRegistry()
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		st.Collector("wsnode", s.gauges))
+	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics})
+	return s, nil
+}
+
+// handle and onReconnect are the broker's callbacks; s.Node is set before
+// the broker runs.
+func (s *Server) handle(e pubsub.Envelope) { s.Node.HandleEnvelope(e) }
+func (s *Server) onReconnect()             { s.Node.Resync() }
+
+func (s *Server) gauges() []stats.Gauge {
+	l := s.Node.LocalStats()
+	b := s.Broker.Stats()
+	ready := 0.0
+	if s.Node.Ready() == nil {
+		ready = 1
+	}
+	return []stats.Gauge{
+		{Name: "connections", Help: "Open sockets on this node.", Value: float64(l.ActiveConnections)},
+		{Name: "connections_peak", Help: "Peak of open sockets on this node.", Value: float64(l.PeakConnections)},
+		{Name: "users", Help: "Distinct users on this node.", Value: float64(l.UniqueUsers)},
+		{Name: "rooms", Help: "Rooms with a member on this node.", Value: float64(l.Rooms)},
+		{Name: "ready", Help: "1 when the node is ready for traffic.", Value: ready},
+		{Name: "pubsub_subscriptions", Help: "Redis channels this node is subscribed to.", Value: float64(b.Subscriptions)},
+		{Name: "pubsub_received", Help: "Envelopes received from Redis (counter).", Value: float64(b.Received)},
+		{Name: "pubsub_publish_errors", Help: "PUBLISH commands that failed: messages lost (counter).", Value: float64(b.PublishErrors)},
+		{Name: "pubsub_decode_errors", Help: "Envelopes dropped as undecodable (counter).", Value: float64(b.DecodeErrors)},
+		{Name: "pubsub_reconnects", Help: "Pub/sub connections replaced after a loss; messages in the gap are lost (counter).", Value: float64(b.Reconnects)},
+	}
+}
+
+// ClientHandler serves GET /ws (the WebSocket endpoint) and a small demo
+// page on GET /.
+func (s *Server) ClientHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.Node)
+	mux.HandleFunc("GET /{$}", demoPage)
+	return mux
+}
+
+// AdminHandler serves the admin API.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+// Run starts the broker, the stats flusher and the node loops and blocks
+// until Shutdown completes or ctx is done. It waits up to readyWait for the
+// broker's first subscriptions so the node is routable when it turns ready.
+func (s *Server) Run(ctx context.Context) error {
+	err := errors.New("server: Run called twice")
+	s.runOnce.Do(func() { err = s.run(ctx) })
+	return err
+}
+
+const readyWait = 5 * time.Second
+
+func (s *Server) run(ctx context.Context) error {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- s.Stats.Run(ctx) }()
+	s.waitBroker(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); errs <- s.Node.Run(ctx) }()
+	select {
+	case <-ctx.Done():
+	case <-s.stop:
+	}
+	cancel()
+	_ = s.Broker.Close()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	return errors.Join(all...)
+}
+
+func (s *Server) waitBroker(ctx context.Context) {
+	deadline := time.Now().Add(readyWait)
+	for !s.Broker.Ready() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Shutdown drains the node (1001 to every socket, entries removed from
+// Redis) and then stops the background loops, bounded by ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.Node.Shutdown(ctx)
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.runOnce.Do(func() { close(s.done) }) // Run was never called
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return errors.Join(err, ctx.Err())
+	}
+	return err
+}
