@@ -23,10 +23,11 @@ import (
 // node's socket limit, 429 at the per-IP limit, 403 for a disallowed Origin,
 // 401 for a bad "Authorization: Bearer" token.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if n.draining.Load() {
+	if !n.admit() {
 		n.refuse(w, http.StatusServiceUnavailable, "node is draining")
 		return
 	}
+	defer n.conns.Done()
 	if !n.checkOrigin(r) {
 		n.refuse(w, http.StatusForbidden, "origin not allowed")
 		return
@@ -49,9 +50,19 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}
-	n.conns.Add(1)
-	defer n.conns.Done()
 	n.serve(n.newConn(ws, ip), claims, hasToken)
+}
+
+// admit counts a handler in unless the node is draining. The mutex orders
+// every conns.Add before the drain's conns.Wait.
+func (n *Node) admit() bool {
+	n.admitMu.Lock()
+	defer n.admitMu.Unlock()
+	if n.draining.Load() {
+		return false
+	}
+	n.conns.Add(1)
+	return true
 }
 
 func (n *Node) refuse(w http.ResponseWriter, status int, msg string) {
@@ -116,6 +127,9 @@ func (n *Node) serve(c *Conn, claims auth.Claims, hasToken bool) {
 	}
 	n.idx.add(c)
 	n.stats.Add(stats.CtrConnections, 1)
+	if n.draining.Load() {
+		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
+	}
 	c.log.Debug("connected", "ip", c.ip)
 	defer n.cleanup(c)
 	c.sendBytes(mustJSON(welcomeFrame{

@@ -36,6 +36,7 @@ type Node struct {
 	baseCtx  context.Context // cancelled when Shutdown finishes
 	cancel   context.CancelFunc
 	draining atomic.Bool
+	admitMu  sync.Mutex // orders admissions against the start of draining
 	conns    sync.WaitGroup // one per live socket handler
 	runOnce  atomic.Bool
 	stopOnce sync.Once
@@ -124,7 +125,9 @@ func (n *Node) Ready() error {
 // calls wait for the first and return its result.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
+		n.admitMu.Lock()
 		n.draining.Store(true)
+		n.admitMu.Unlock()
 		close(n.drainCh)
 		n.stopErr = n.drain(ctx)
 		n.cancel()

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeRequest(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr string
+		typ     string
+		ref     string
+	}{
+		{`{"type":"join","room":"a","id":1}`, "", "join", "1"},
+		{`{"type":"ping","id":"abc"}`, "", "ping", `"abc"`},
+		{`{"type":"join","room":5,"id":2}`, `field "room" has the wrong type`, "", ""},
+		{`{"type":"join"`, "not a valid JSON object", "", ""},
+		{`[1,2]`, "not a valid JSON object", "", ""},
+		{`"str"`, "not a valid JSON object", "", ""},
+		{`{}`, `missing "type"`, "", ""},
+		{`{"type":"ping","id":{"a":1}}`, `"id" must be`, "", ""},
+		{`{"type":"ping","id":"` + strings.Repeat("x", 200) + `"}`, `"id" must be`, "", ""},
+		{`{"type":"message","data":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "not a valid JSON object", "", ""},
+	}
+	for _, tt := range tests {
+		r, err := decodeRequest([]byte(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%.40s: err = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || r.Type != tt.typ || string(r.ID) != tt.ref {
+			t.Errorf("%.40s: got %+v, %v", tt.in, r, err)
+		}
+	}
+}
+
+func TestEncodeMessageKeepsDataVerbatim(t *testing.T) {
+	at := time.UnixMilli(1700000000000)
+	b, err := encodeMessage(typeMessage, "lobby", From{User: "alice", ConnID: "c1", Type: "user"}, json.RawMessage(`{"k":[1,2]}`), "m1", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"message","room":"lobby","from":{"user":"alice","conn_id":"c1","conn_type":"user"},"data":{"k":[1,2]},"msg_id":"m1","ts":1700000000000}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	b, err = encodeMessage(typeDirect, "", systemFrom, nil, "m2", at)
+	if err != nil || !strings.Contains(string(b), `"data":null`) || !strings.Contains(string(b), `"system":true`) {
+		t.Fatalf("empty data: %s %v", b, err)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	type row struct {
+		typ    ConnType
+		state  State
+		guests GuestPolicy
+		join   bool
+		send   bool
+		bcast  bool
+	}
+	rows := []row{
+		{TypeUser, StateAuthenticated, GuestsOff, true, true, false},
+		{TypeAIAssistant, StateAuthenticated, GuestsOff, true, true, false},
+		{TypeSystem, StateAuthenticated, GuestsOff, true, true, true},
+		{TypeGuest, StateConnected, GuestsOff, false, false, false},
+		{TypeGuest, StateConnected, GuestsRead, true, false, false},
+		{TypeGuest, StateConnected, GuestsWrite, true, true, false},
+	}
+	for _, r := range rows {
+		got := [3]bool{allowed(r.typ, r.state, actJoin, r.guests), allowed(r.typ, r.state, actSend, r.guests), allowed(r.typ, r.state, actBroadcast, r.guests)}
+		if got != [3]bool{r.join, r.send, r.bcast} {
+			t.Errorf("%s/%s/%s: got %v", r.typ, r.state, r.guests, got)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	c.setDefaults()
+	if c.MaxMessageSize != 64<<10 || c.SendQueueSize != 256 || c.MaxRoomsPerConn != 128 || c.AuthTimeout != 10*time.Second ||
+		c.FlushInterval != time.Second || c.MessageBurst != 200 || c.Guests != GuestsOff {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c = Config{FlushInterval: time.Hour}
+	c.setDefaults()
+	if c.FlushInterval != time.Second {
+		t.Fatalf("flush interval not capped: %v", c.FlushInterval)
+	}
+	if err := c.validate(); err == nil {
+		t.Fatal("config without NodeID validated")
+	}
+}
+
+func TestIndexLimits(t *testing.T) {
+	x := newIndex()
+	if ok, _ := x.reserve("1.1.1.1", 2, 1); !ok {
+		t.Fatal("first reserve refused")
+	}
+	if ok, perIP := x.reserve("1.1.1.1", 2, 1); ok || !perIP {
+		t.Fatal("per-IP limit not enforced")
+	}
+	if ok, _ := x.reserve("2.2.2.2", 2, 1); !ok {
+		t.Fatal("second IP refused")
+	}
+	if ok, perIP := x.reserve("3.3.3.3", 2, 1); ok || perIP {
+		t.Fatal("node limit not enforced")
+	}
+	x.release("1.1.1.1")
+	if ok, _ := x.reserve("3.3.3.3", 2, -1); !ok {
+		t.Fatal("released slot not reusable")
+	}
+}
