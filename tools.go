@@ -11,6 +11,6 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/redis/go-redis/v9"
 	_ "go.uber.org/goleak"
-	_ "golang.org/x/time/rate"
 	_ "go.yaml.in/yaml/v3"
+	_ "golang.org/x/time/rate"
 )

@@ -36,7 +36,7 @@ type Node struct {
 	baseCtx  context.Context // cancelled when Shutdown finishes
 	cancel   context.CancelFunc
 	draining atomic.Bool
-	admitMu  sync.Mutex // orders admissions against the start of draining
+	admitMu  sync.Mutex     // orders admissions against the start of draining
 	conns    sync.WaitGroup // one per live socket handler
 	runOnce  atomic.Bool
 	stopOnce sync.Once

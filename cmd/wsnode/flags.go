@@ -16,7 +16,7 @@ import (
 // WS_ + the flag name in upper case with '-' as '_' (e.g. --redis-url is
 // WS_REDIS_URL). A flag given on the command line wins over its env twin.
 type options struct {
-	addr, adminAddr, redisURL, nodeID, jwtSecret, jwtSecretPrev, adminKey string
+	addr, adminAddr, redisURL, nodeID, jwtSecret, jwtSecretPrev, adminKey  string
 	allowedOrigins, trustedProxies, keyPrefix, logLevel, logFormat, guests string
 	maxConnsPerUser                                                        int
 	heartbeatTTL, shutdownTimeout                                          time.Duration
