@@ -111,6 +111,13 @@ func (n *Node) reassert(ctx context.Context, lost bool) {
 		return
 	}
 	n.stats.Add(stats.CtrReasserts, 1)
+	// A socket that closed while the snapshot was being written may have been
+	// re-created after its cleanup unregistered it: undo that now.
+	for _, rec := range recs {
+		if n.idx.get(rec.ID) == nil {
+			n.retryUnregister(rec.ID, "")
+		}
+	}
 	if lost {
 		n.log.Info("re-asserted state in Redis", "connections", len(recs))
 	}
