@@ -100,7 +100,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
 		log:  n.log.With("conn_id", id),
 		send: make(chan outFrame, n.cfg.SendQueueSize),
-		done: make(chan struct{}), readerDone: make(chan struct{}),
+		done: make(chan struct{}), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
 		typ: TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
 	}
 	if n.cfg.MessageRate > 0 {

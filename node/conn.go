@@ -39,6 +39,7 @@ type Conn struct {
 	queuedBytes atomic.Int64
 	done        chan struct{} // closed when the connection starts closing
 	readerDone  chan struct{} // closed when the reader has returned
+	writerDone  chan struct{} // closed when the writer has returned
 	closeOnce   sync.Once
 	closeCode   int
 	closeReason string
@@ -58,9 +59,7 @@ type Conn struct {
 	lastActivity atomic.Int64 // unix ms of the last client frame
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
-	dirty        atomic.Bool
-	flushedIn    int64 // owned by the flush loop
-	flushedOut   int64 // owned by the flush loop
+	dirty        atomic.Bool // active since the last activity flush
 
 	limiter *rate.Limiter // used by the reader only
 	strikes int           // used by the reader only
@@ -179,9 +178,16 @@ func (c *Conn) closeWith(code int, reason string) bool {
 	return started
 }
 
-// finishClose sends the close frame, gives the peer closeGrace to answer,
-// then tears the socket down, which also ends the reader.
+// finishClose lets the writer flush what was queued before the close (an
+// error frame explaining it), sends the close frame, gives the peer
+// closeGrace to answer, then tears the socket down, which also ends the reader.
 func (c *Conn) finishClose() {
+	flushed := time.NewTimer(closeWriteTimeout)
+	select {
+	case <-c.writerDone:
+	case <-flushed.C:
+	}
+	flushed.Stop()
 	msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
 	t := time.NewTimer(closeGrace)

@@ -165,8 +165,9 @@ func (n *Node) runRepairs(ctx context.Context) {
 	}
 }
 
-// flushActivity writes the batched last-activity timestamps and message
-// counters of connections and rooms in one call.
+// flushActivity writes the last-activity timestamps and message totals of
+// the connections that were active since the last flush, and of rooms, in
+// one call whose Redis cost does not grow with the number of connections.
 func (n *Node) flushActivity(ctx context.Context) {
 	var acts []registry.Activity
 	var dirty []*Conn
@@ -175,11 +176,9 @@ func (n *Node) flushActivity(ctx context.Context) {
 			dirty = append(dirty, c)
 		}
 	})
-	ins, outs := make([]int64, len(dirty)), make([]int64, len(dirty))
-	for i, c := range dirty {
-		ins[i], outs[i] = c.msgsIn.Load(), c.msgsOut.Load()
+	for _, c := range dirty {
 		acts = append(acts, registry.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
-			MessagesIn: ins[i] - c.flushedIn, MessagesOut: outs[i] - c.flushedOut})
+			MessagesIn: c.msgsIn.Load(), MessagesOut: c.msgsOut.Load()})
 	}
 	n.roomsMu.Lock()
 	rooms := make([]registry.RoomActivity, 0, len(n.roomsDirty))
@@ -198,9 +197,5 @@ func (n *Node) flushActivity(ctx context.Context) {
 		for _, c := range dirty {
 			c.dirty.Store(true)
 		}
-		return
-	}
-	for i, c := range dirty {
-		c.flushedIn, c.flushedOut = ins[i], outs[i]
 	}
 }

@@ -67,6 +67,7 @@ func (c *Conn) readFailed(err error) {
 
 // writePump is the connection's only data writer.
 func (c *Conn) writePump() {
+	defer close(c.writerDone)
 	ticker := time.NewTicker(c.n.cfg.PingInterval)
 	defer ticker.Stop()
 	for {
@@ -80,6 +81,26 @@ func (c *Conn) writePump() {
 				return
 			}
 		case <-c.done:
+			c.flush()
+			return
+		}
+	}
+}
+
+// flush writes the frames queued before the close started, so that an
+// error frame explaining the close reaches the client before the close
+// frame. A slow consumer's queue is dropped: its socket is the problem.
+func (c *Conn) flush() {
+	if c.closeCode == CloseSlowConsumer {
+		return
+	}
+	for {
+		select {
+		case f := <-c.send:
+			if !c.write(f) {
+				return
+			}
+		default:
 			return
 		}
 	}

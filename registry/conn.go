@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -191,12 +192,14 @@ func (r *Registry) validConnAnd(connID, kind, name string) error {
 	return ValidateName(kind, name)
 }
 
-// Activity is a batched activity update of one connection.
+// Activity is a batched activity update of one connection. The counters are
+// the connection's totals (the node holds them), not deltas, so a retried or
+// repeated Touch never double counts.
 type Activity struct {
 	ConnID       string
 	LastActivity time.Time
-	MessagesIn   int64 // delta since the last Touch
-	MessagesOut  int64 // delta since the last Touch
+	MessagesIn   int64 // total frames received from the client
+	MessagesOut  int64 // total frames written to the client
 }
 
 // RoomActivity is a batched activity update of one room.
@@ -205,28 +208,63 @@ type RoomActivity struct {
 	LastActivity time.Time
 }
 
-// Touch applies batched activity in one script call. Only connections and
-// rooms that still exist are updated (no orphan hashes); last_activity only
-// moves forward and message counters grow by the given deltas.
+// touchBatch bounds the arguments of one touch script call (Lua unpack).
+const touchBatch = 1000
+
+// Touch writes batched activity with a constant number of Redis commands per
+// call (see touchSrc), in script calls of at most touchBatch entries. Only
+// connections and rooms that still exist are written: no orphans.
 func (r *Registry) Touch(ctx context.Context, conns []Activity, rooms []RoomActivity) error {
-	if len(conns) == 0 && len(rooms) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 3+4*len(conns)+2*len(rooms))
-	args = append(args, r.cfg.Prefix, len(conns))
 	for _, a := range conns {
 		if err := ValidateName("conn", a.ConnID); err != nil {
 			return wrap("touch", err)
 		}
-		args = append(args, a.ConnID, ms(a.LastActivity),
-			strconv.FormatInt(a.MessagesIn, 10), strconv.FormatInt(a.MessagesOut, 10))
 	}
-	args = append(args, len(rooms))
 	for _, a := range rooms {
 		if err := ValidateName("room", a.Room); err != nil {
 			return wrap("touch", err)
 		}
+	}
+	for len(conns) > 0 || len(rooms) > 0 {
+		nc, nr := min(len(conns), touchBatch), min(len(rooms), touchBatch)
+		if err := r.touch(ctx, conns[:nc], rooms[:nr]); err != nil {
+			return wrap("touch", err)
+		}
+		conns, rooms = conns[nc:], rooms[nr:]
+	}
+	return nil
+}
+
+func (r *Registry) touch(ctx context.Context, conns []Activity, rooms []RoomActivity) error {
+	args := make([]any, 0, 3+2*len(conns)+2*len(rooms))
+	args = append(args, r.cfg.Prefix, len(conns))
+	for _, a := range conns {
+		args = append(args, a.ConnID, packActivity(a))
+	}
+	args = append(args, len(rooms))
+	for _, a := range rooms {
 		args = append(args, a.Room, ms(a.LastActivity))
 	}
-	return wrap("touch", touchScript.Run(ctx, r.rdb, nil, args...).Err())
+	return touchScript.Run(ctx, r.rdb, nil, args...).Err()
+}
+
+func packActivity(a Activity) string {
+	return strconv.FormatInt(ms(a.LastActivity), 10) + ":" + strconv.FormatInt(a.MessagesIn, 10) + ":" + strconv.FormatInt(a.MessagesOut, 10)
+}
+
+// mergeActivity applies a packed activity value over a connection record.
+func mergeActivity(c *Conn, packed string) {
+	parts := strings.Split(packed, ":")
+	if len(parts) != 3 {
+		return
+	}
+	if t := fromMS(parts[0]); t.After(c.LastActivity) {
+		c.LastActivity = t
+	}
+	if in, err := strconv.ParseInt(parts[1], 10, 64); err == nil && in > c.MessagesIn {
+		c.MessagesIn = in
+	}
+	if out, err := strconv.ParseInt(parts[2], 10, 64); err == nil && out > c.MessagesOut {
+		c.MessagesOut = out
+	}
 }

@@ -225,12 +225,12 @@ func TestTouch(t *testing.T) {
 	noErr(t, r.Join(ctx, "c1", "lobby", t0))
 	noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(5 * time.Second), MessagesIn: 3, MessagesOut: 7}},
 		[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(6 * time.Second)}}))
-	// An older batch arriving late must not move times backwards.
+	// An older batch arriving late must not move anything backwards.
 	noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(1 * time.Second), MessagesIn: 1}},
 		[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(1 * time.Second)}}))
 	c, err := r.Conn(ctx, "c1")
 	noErr(t, err)
-	equal(t, "activity", []any{c.LastActivity, c.MessagesIn, c.MessagesOut}, []any{t0.Add(5 * time.Second), int64(4), int64(7)})
+	equal(t, "activity", []any{c.LastActivity, c.MessagesIn, c.MessagesOut}, []any{t0.Add(5 * time.Second), int64(3), int64(7)})
 	room, err := r.Room(ctx, "lobby")
 	noErr(t, err)
 	equal(t, "room activity", room.LastActivity, t0.Add(6*time.Second))

@@ -12,6 +12,7 @@
 //
 //	P:conn:<id>          HASH    node, user, type, state, ip, connected_at,
 //	                             authenticated_at, last_activity, msgs_in, msgs_out
+//	P:activity           HASH    conn id -> "last_activity:msgs_in:msgs_out" (Touch)
 //	P:connrooms:<id>     SET     rooms of the connection
 //	P:conns              SET     every live connection id (SCARD = active count)
 //	P:peak               STRING  peak of SCARD(P:conns)
@@ -20,6 +21,7 @@
 //	P:room:<room>        SET     connection ids in the room
 //	P:roommeta:<room>    HASH    created_at, last_activity
 //	P:rooms              SET     rooms with >= 1 member
+//	P:roomactivity       HASH    room -> last activity (Touch)
 //	P:nodes              SET     known node ids
 //	P:node:<id>          STRING  heartbeat: JSON node info, with TTL
 //	P:nodeconns:<id>     SET     connection ids held by the node

@@ -54,6 +54,13 @@ func (k Keys) Node(id string) string { return k.named("node", id) }
 // NodeConns is the SET of connection ids held by one node.
 func (k Keys) NodeConns(id string) string { return k.named("nodeconns", id) }
 
+// Activity is the HASH connection id -> "last_activity_ms:msgs_in:msgs_out",
+// written by the batched activity flush.
+func (k Keys) Activity() string { return k.fixed("activity") }
+
+// RoomActivity is the HASH room -> last activity (unix ms) from the batched flush.
+func (k Keys) RoomActivity() string { return k.fixed("roomactivity") }
+
 // StatsMsgs is the HASH message type -> count.
 func (k Keys) StatsMsgs() string { return k.fixed("stats:msgs") }
 

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -64,13 +65,24 @@ func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error)
 	if err != nil {
 		return false, wrap("heartbeat", err)
 	}
-	keys := []string{r.keys.Node(n.ID), r.keys.Nodes()}
-	existed, err := heartbeatScript.Run(ctx, r.rdb, keys,
-		string(b), r.cfg.HeartbeatTTL.Milliseconds(), n.ID).Int64()
-	if err != nil {
+	// One command per beat: SET ... GET returns the previous value, so a
+	// missing key (lost) is seen without a script. Only then is the node
+	// (re-)added to P:nodes.
+	prev, err := r.rdb.SetArgs(ctx, r.keys.Node(n.ID), b, redis.SetArgs{TTL: r.cfg.HeartbeatTTL, Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		lost = true
+	case err != nil:
 		return false, wrap("heartbeat", err)
+	case prev == "":
+		lost = true
 	}
-	return existed == 0, nil
+	if lost {
+		if err := r.rdb.SAdd(ctx, r.keys.Nodes(), n.ID).Err(); err != nil {
+			return true, wrap("heartbeat", err)
+		}
+	}
+	return lost, nil
 }
 
 // Reassert re-registers this node's live connections (with user and rooms)

@@ -17,20 +17,14 @@ func (r *Registry) Conn(ctx context.Context, id string) (Conn, error) {
 	if err := ValidateName("conn", id); err != nil {
 		return Conn{}, wrap("conn", err)
 	}
-	var h *redis.MapStringStringCmd
-	var rooms *redis.StringSliceCmd
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, r.keys.Conn(id))
-		rooms = p.SMembers(ctx, r.keys.ConnRooms(id))
-		return nil
-	})
+	conns, err := r.conns(ctx, []string{id})
 	if err != nil {
 		return Conn{}, wrap("conn", err)
 	}
-	if len(h.Val()) == 0 {
+	if len(conns) == 0 {
 		return Conn{}, wrap("conn", ErrNotFound)
 	}
-	return parseConn(id, h.Val(), rooms.Val()), nil
+	return conns[0], nil
 }
 
 func parseConn(id string, h map[string]string, rooms []string) Conn {
@@ -181,20 +175,24 @@ func (r *Registry) conns(ctx context.Context, ids []string) ([]Conn, error) {
 	sort.Strings(ids)
 	hs := make([]*redis.MapStringStringCmd, len(ids))
 	rs := make([]*redis.StringSliceCmd, len(ids))
+	as := make([]*redis.StringCmd, len(ids))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			hs[i] = p.HGetAll(ctx, r.keys.Conn(id))
 			rs[i] = p.SMembers(ctx, r.keys.ConnRooms(id))
+			as[i] = p.HGet(ctx, r.keys.Activity(), id)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	out := make([]Conn, 0, len(ids))
 	for i, id := range ids {
 		if len(hs[i].Val()) > 0 {
-			out = append(out, parseConn(id, hs[i].Val(), rs[i].Val()))
+			c := parseConn(id, hs[i].Val(), rs[i].Val())
+			mergeActivity(&c, as[i].Val())
+			out = append(out, c)
 		}
 	}
 	return out, nil
@@ -268,15 +266,32 @@ func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 }
 
 // Activity returns the last activity of every live connection in the
-// cluster, in one SMEMBERS plus one pipelined round trip of HGETs.
+// cluster: SMEMBERS and HGETALL of the activity hash, plus one pipelined
+// HGET per connection that has not been active since it registered.
 func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
-	ids, err := r.rdb.SMembers(ctx, r.keys.Conns()).Result()
-	if err != nil {
+	var ids *redis.StringSliceCmd
+	var acts *redis.MapStringStringCmd
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ids = p.SMembers(ctx, r.keys.Conns())
+		acts = p.HGetAll(ctx, r.keys.Activity())
+		return nil
+	}); err != nil {
 		return nil, wrap("activity", err)
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
+	out := make(map[string]time.Time, len(ids.Val()))
+	var quiet []string
+	for _, id := range ids.Val() {
+		var c Conn
+		if v, ok := acts.Val()[id]; ok {
+			mergeActivity(&c, v)
+			out[id] = c.LastActivity
+		} else {
+			quiet = append(quiet, id)
+		}
+	}
+	cmds := make([]*redis.StringCmd, len(quiet))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range quiet {
 			cmds[i] = p.HGet(ctx, r.keys.Conn(id), "last_activity")
 		}
 		return nil
@@ -284,8 +299,7 @@ func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("activity", err)
 	}
-	out := make(map[string]time.Time, len(ids))
-	for i, id := range ids {
+	for i, id := range quiet {
 		if v, err := cmds[i].Result(); err == nil {
 			out[id] = fromMS(v)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -73,7 +74,10 @@ func TestRealRedis(t *testing.T) {
 		noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(time.Second), MessagesIn: 2},
 			{ConnID: "ghost", LastActivity: t0, MessagesOut: 1}},
 			[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(time.Second)}, {Room: "nowhere", LastActivity: t0}}))
-		equal(t, "no orphan keys", allKeys(t, rdb), before)
+		// Only the two activity hashes appear, and they hold live entries only.
+		equal(t, "no orphan keys", allKeys(t, rdb), sortedWith(before, "ws:activity", "ws:roomactivity"))
+		equal(t, "activity fields", hashFields(t, rdb, "ws:activity"), []string{"c1"})
+		equal(t, "room activity fields", hashFields(t, rdb, "ws:roomactivity"), []string{"lobby"})
 		c, err := r.Conn(ctx, "c1")
 		noErr(t, err)
 		equal(t, "touched", []any{c.LastActivity, c.MessagesIn}, []any{t0.Add(time.Second), int64(2)})
@@ -109,4 +113,18 @@ func TestRealRedis(t *testing.T) {
 		noErr(t, a.Deregister(ctx))
 		equal(t, "keys after deregister", allKeys(t, rdb), sorted(a.Keys().Peak()))
 	})
+}
+
+func sortedWith(list []string, extra ...string) []string {
+	out := append(append([]string{}, list...), extra...)
+	sort.Strings(out)
+	return out
+}
+
+func hashFields(t *testing.T, rdb *redis.Client, key string) []string {
+	t.Helper()
+	f, err := rdb.HKeys(context.Background(), key).Result()
+	noErr(t, err)
+	sort.Strings(f)
+	return f
 }

@@ -42,10 +42,20 @@ func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.keys.Node(id)
+	}
+	// Common case in one command: every heartbeat is there.
+	if alive, err := r.rdb.Exists(ctx, keys...).Result(); err != nil {
+		return nil, err
+	} else if int(alive) == len(ids) {
+		return nil, nil
+	}
 	cmds := make([]*redis.IntCmd, len(ids))
 	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Exists(ctx, r.keys.Node(id))
+		for i := range ids {
+			cmds[i] = p.Exists(ctx, keys[i])
 		}
 		return nil
 	})

@@ -21,6 +21,7 @@ local function dropRoomMember(room, id)
   if redis.call('SCARD', rk) == 0 then
     redis.call('DEL', key('roommeta', room))
     redis.call('SREM', fixed('rooms'), room)
+    redis.call('HDEL', fixed('roomactivity'), room)
   end
 end
 
@@ -52,6 +53,7 @@ local function removeConn(id)
   if node then redis.call('SREM', key('nodeconns', node), id) end
   local inSet = redis.call('SREM', fixed('conns'), id)
   redis.call('DEL', ck, key('connrooms', id))
+  redis.call('HDEL', fixed('activity'), id)
   if existed == 1 or inSet == 1 then return 1 end
   return 0
 end
@@ -164,40 +166,41 @@ const unregisterSrc = luaLib + `
 return removeConn(ARGV[2])
 `
 
-// touchSrc: ARGV P, nconns, (id, last_activity, din, dout)*, nrooms, (room, last_activity)*.
-// Only existing hashes are updated; last_activity only moves forward.
+// touchSrc: ARGV P, nconns, (id, "last_ms:msgs_in:msgs_out")*, nrooms, (room, last_ms)*.
+// Writes the activity of live connections and rooms into two hashes with a
+// constant number of commands per call (SMISMEMBER, HMGET, HSET per kind), so
+// the batched flush costs the same for 1 or 1,000 active connections. Values
+// are absolute (the node holds the totals), so a retried call is harmless.
+// Entries of connections and rooms that are gone are skipped (no orphans),
+// and an entry never moves back in time.
 const touchSrc = luaLib + `
-local function bump(k, at)
-  local cur = tonumber(redis.call('HGET', k, 'last_activity')) or 0
-  if tonumber(at) > cur then redis.call('HSET', k, 'last_activity', at) end
+local function stamp(v)
+  if type(v) ~= 'string' then return 0 end
+  local m = string.match(v, '^(%d+)')
+  if m then return tonumber(m) end
+  return 0
 end
-local i = 3
-for _ = 1, tonumber(ARGV[2]) do
-  local ck = key('conn', ARGV[i])
-  if redis.call('EXISTS', ck) == 1 then
-    bump(ck, ARGV[i + 1])
-    if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', ck, 'msgs_in', ARGV[i + 2]) end
-    if ARGV[i + 3] ~= '0' then redis.call('HINCRBY', ck, 'msgs_out', ARGV[i + 3]) end
+local function write(setKey, hashKey, from, n)
+  if n == 0 then return end
+  local names = {}
+  for j = 1, n do names[j] = ARGV[from + 2 * (j - 1)] end
+  local live = redis.call('SMISMEMBER', setKey, unpack(names))
+  local cur = redis.call('HMGET', hashKey, unpack(names))
+  local args = {}
+  for j = 1, n do
+    local v = ARGV[from + 2 * (j - 1) + 1]
+    if live[j] == 1 and stamp(v) >= stamp(cur[j]) then
+      args[#args + 1] = names[j]
+      args[#args + 1] = v
+    end
   end
-  i = i + 4
+  if #args > 0 then redis.call('HSET', hashKey, unpack(args)) end
 end
-local nr = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, nr do
-  local mk = key('roommeta', ARGV[i])
-  if redis.call('EXISTS', mk) == 1 then bump(mk, ARGV[i + 1]) end
-  i = i + 2
-end
+local nc = tonumber(ARGV[2])
+write(fixed('conns'), fixed('activity'), 3, nc)
+local ri = 3 + 2 * nc
+write(fixed('rooms'), fixed('roomactivity'), ri + 1, tonumber(ARGV[ri]))
 return 0
-`
-
-// heartbeatSrc: KEYS node key, nodes set; ARGV json, ttl ms, id.
-// Returns 1 when the heartbeat key existed before this call.
-const heartbeatSrc = `
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-return existed
 `
 
 // evictSrc: ARGV P, node, count, mode ("reap" or "drain").
@@ -255,7 +258,10 @@ for i, id in ipairs(members) do
   users[i] = redis.call('HGET', P .. ':conn:' .. id, 'user') or ''
 end
 local meta = redis.call('HMGET', P .. ':roommeta:' .. room, 'created_at', 'last_activity')
-return {members, users, meta[1] or '', meta[2] or ''}
+local act = redis.call('HGET', P .. ':roomactivity', room)
+local last = tonumber(meta[2]) or 0
+if act and tonumber(act) > last then last = tonumber(act) end
+return {members, users, meta[1] or '', tostring(last)}
 `
 
 var (
@@ -266,7 +272,6 @@ var (
 	setStateScript     = redis.NewScript(setStateSrc)
 	unregisterScript   = redis.NewScript(unregisterSrc)
 	touchScript        = redis.NewScript(touchSrc)
-	heartbeatScript    = redis.NewScript(heartbeatSrc)
 	evictScript        = redis.NewScript(evictSrc)
 	dropStaleScript    = redis.NewScript(dropStaleSrc)
 	roomScript         = redis.NewScript(roomSrc)

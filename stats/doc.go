@@ -3,7 +3,7 @@
 //
 // Counting is lock-free (atomic adds on a fixed set of names, so a hostile
 // client cannot grow the label set). Run flushes the deltas to Redis every
-// FlushInterval (at most one second) in one MULTI/EXEC transaction of
+// FlushInterval (at most one second) in one atomic script call of
 // HINCRBY commands, so the hot path never writes to Redis and a failed flush
 // is retried whole on the next tick without double counting. Cluster reads
 // the summed hashes back: the totals of every node that ever flushed, exact

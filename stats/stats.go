@@ -164,12 +164,8 @@ func (s *Stats) Flush(ctx context.Context) error {
 	if len(md)+len(ed)+len(cd) == 0 {
 		return nil
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		incrAll(ctx, p, s.key("msgs"), md)
-		incrAll(ctx, p, s.key("errors"), ed)
-		incrAll(ctx, p, s.key("counters"), cd)
-		return nil
-	})
+	err := flushScript.Run(ctx, s.rdb, []string{s.key("msgs"), s.key("errors"), s.key("counters")},
+		flushArgs(md, ed, cd)...).Err()
 	if err != nil {
 		s.failures.Add(1)
 		return fmt.Errorf("stats: flush: %w", err)
@@ -180,10 +176,31 @@ func (s *Stats) Flush(ctx context.Context) error {
 	return nil
 }
 
-func incrAll(ctx context.Context, p redis.Pipeliner, key string, deltas map[string]int64) {
-	for field, d := range deltas {
-		p.HIncrBy(ctx, key, field, d)
+// flushScript applies all deltas atomically with one command per changed
+// field plus the script call itself (MULTI/EXEC would add two more).
+// ARGV: n1, (field, delta)*n1, n2, ..., n3, ... for KEYS[1..3].
+var flushScript = redis.NewScript(`
+local i = 1
+for k = 1, 3 do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+end
+return 0
+`)
+
+func flushArgs(sets ...map[string]int64) []any {
+	var args []any
+	for _, m := range sets {
+		args = append(args, len(m))
+		for field, d := range m {
+			args = append(args, field, d)
+		}
 	}
+	return args
 }
 
 func (s *Stats) updateRate() {

@@ -1,0 +1,376 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// FuzzFrame feeds one client frame through what the reader does with it
+// (decodeRequest, then handle: rate limit, strikes, dispatch, permissions,
+// membership, routing and local delivery) on a connection in one of several
+// states, with a real WebSocket behind it. It must never panic or hang,
+// and every frame the node writes back must be a well-formed server frame.
+//
+// mode picks the connection: see fzModes.
+func FuzzFrame(f *testing.F) {
+	h := newFzHarness(f)
+	tok, err := h.verifier.Mint("alice", "user", 24*time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sysTok, err := h.verifier.Mint("ops", "system", 24*time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds := []string{
+		`{"type":"auth","token":"` + tok + `","id":1}`,
+		`{"type":"auth","token":"` + sysTok + `"}`,
+		`{"type":"auth","token":"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}`,
+		`{"type":"auth"}`,
+		`{"type":"join","room":"lobby","id":"j1"}`,
+		`{"type":"join","room":"a:b"}`,
+		`{"type":"join","room":""}`,
+		`{"type":"join","room":"` + strings.Repeat("r", 129) + `"}`,
+		`{"type":"leave","room":"lobby"}`,
+		`{"type":"leave","room":"nowhere"}`,
+		`{"type":"message","room":"lobby","data":{"text":"hi","n":[1,2,3]}}`,
+		`{"type":"message","room":"lobby","data":"x","echo":false}`,
+		`{"type":"message","room":"other","data":1}`,
+		`{"type":"direct","to_user":"bob","data":null}`,
+		`{"type":"direct","to_user":"alice","data":[]}`,
+		`{"type":"direct","to_conn":"` + fzConnID + `","data":{"self":true}}`,
+		`{"type":"direct","to_conn":"` + fzOtherConnID + `","data":1}`,
+		`{"type":"direct","to_conn":"not-a-uuid","data":1}`,
+		`{"type":"direct","to_user":"bob","to_conn":"x"}`,
+		`{"type":"broadcast","data":"all","echo":false}`,
+		`{"type":"ping","id":"p"}`,
+		`{"type":"pong"}`,
+		`{"type":"subscribe"}`,
+		`{"type":5}`,
+		`{"type":"ping","id":{"a":1}}`,
+		`{"type":"ping","id":-1.5e3}`,
+		`{"type":"ping","id":"<&>"}`,
+		`{"type":"ping"`,
+		`{}`,
+		`null`,
+		`[]`,
+		``,
+		"{\"type\":\"ping\",\"data\":\"\xff\"}",
+		`{"type":"ping","data":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`,
+	}
+	for _, s := range seeds {
+		for mode := range byte(len(fzModes)) {
+			f.Add(mode, []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, mode byte, data []byte) {
+		h.iterate(t, mode, data)
+	})
+}
+
+const (
+	fzConnID      = "00000000-0000-4000-8000-00000000f022"
+	fzOtherConnID = "00000000-0000-4000-8000-0000000000aa"
+	fzSentinel    = "\x00fz-sentinel"
+)
+
+// fzMode is the state of the connection a fuzzed frame arrives on.
+type fzMode struct {
+	guests GuestPolicy
+	typ    ConnType // "" = not authenticated
+	inRoom bool     // member of "lobby"
+}
+
+var fzModes = []fzMode{
+	{guests: GuestsOff},
+	{guests: GuestsOff, typ: TypeUser, inRoom: true},
+	{guests: GuestsOff, typ: TypeSystem, inRoom: true},
+	{guests: GuestsOff, typ: TypeAIAssistant},
+	{guests: GuestsWrite, inRoom: true},
+	{guests: GuestsRead, inRoom: true},
+}
+
+// fzHarness holds one node per guest policy (all with fake cluster services
+// whose broker delivers back to the node, like a one-node cluster) and one
+// real WebSocket, reused until a frame gets the connection closed.
+type fzHarness struct {
+	verifier *auth.Verifier
+	nodes    map[GuestPolicy]*Node
+	srv      *httptest.Server
+	peers    chan *fzPeer
+	sock     *fzSocket
+}
+
+// fzSocket is the node's end (ws) and what the other end reads.
+type fzSocket struct {
+	ws   *websocket.Conn
+	peer *fzPeer
+}
+
+// fzPeer is the client end: it reads every frame the node writes.
+type fzPeer struct {
+	frames chan []byte // closed when the socket closes
+	code   int         // close code, valid once frames is closed
+}
+
+func newFzHarness(f *testing.F) *fzHarness {
+	v, err := auth.NewVerifier(0, "fuzz-secret")
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &fzHarness{verifier: v, nodes: map[GuestPolicy]*Node{}, peers: make(chan *fzPeer, 1)}
+	for _, g := range []GuestPolicy{GuestsOff, GuestsRead, GuestsWrite} {
+		b := &fzBroker{}
+		n, err := New(Config{NodeID: "fz-node", Verifier: v, Guests: g,
+			PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
+			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fzRegistry{}, Broker: b, Stats: fzStats{}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		b.n = n
+		h.nodes[g] = n
+	}
+	up := websocket.Upgrader{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		p := &fzPeer{frames: make(chan []byte, 1024)}
+		h.peers <- p
+		defer ws.Close()
+		defer close(p.frames)
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				p.code = websocket.CloseAbnormalClosure
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					p.code = ce.Code
+				}
+				return
+			}
+			p.frames <- data
+		}
+	}))
+	f.Cleanup(func() {
+		if h.sock != nil {
+			_ = h.sock.ws.Close()
+			for range h.sock.peer.frames {
+			}
+		}
+		h.srv.Close()
+		for _, n := range h.nodes {
+			n.cancel()
+		}
+	})
+	return h
+}
+
+func (h *fzHarness) socket(t *testing.T) *fzSocket {
+	if h.sock != nil {
+		return h.sock
+	}
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	h.sock = &fzSocket{ws: ws, peer: <-h.peers}
+	return h.sock
+}
+
+func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
+	mode := fzModes[int(modeByte)%len(fzModes)]
+	n := h.nodes[mode.guests]
+	sock := h.socket(t)
+
+	c := n.newConn(sock.ws, "192.0.2.1")
+	c.id = fzConnID
+	n.idx.add(c)
+	go c.writePump()
+	ctx := context.Background()
+	if mode.typ != "" {
+		if err := c.authenticate(ctx, auth.Claims{User: "alice", ConnType: string(mode.typ)}); err != nil {
+			t.Fatalf("setup auth: %v", err)
+		}
+	}
+	if mode.inRoom {
+		if err := c.join(ctx, "lobby"); err != nil {
+			t.Fatalf("setup join: %v", err)
+		}
+	}
+
+	// What readPump does with one frame.
+	req, decErr := decodeRequest(data)
+	if int64(len(data)) <= n.cfg.MaxMessageSize && utf8.Valid(data) {
+		c.handle(data)
+	}
+
+	var frames [][]byte
+	if c.closing() {
+		// The frame got the connection closed: the close frame ends the socket.
+		close(c.readerDone)
+		frames = fzDrain(t, sock.peer.frames, "")
+		h.sock = nil
+		if code := sock.peer.code; code < 1000 || code == websocket.CloseAbnormalClosure {
+			t.Fatalf("connection closed without a valid close frame (code %d)", code)
+		}
+	} else {
+		// Retire the connection without closing the socket: stop the writer
+		// (it flushes the queue), then mark the end of this frame's output.
+		c.closeOnce.Do(func() { close(c.done) })
+		select {
+		case <-c.writerDone:
+		case <-time.After(5 * time.Second):
+			t.Fatal("writer did not stop")
+		}
+		if err := sock.ws.WriteMessage(websocket.TextMessage, []byte(fzSentinel)); err != nil {
+			t.Fatalf("sentinel: %v", err)
+		}
+		frames = fzDrain(t, sock.peer.frames, fzSentinel)
+	}
+	n.cleanup(c)
+	if n.idx.get(c.id) != nil {
+		t.Fatal("connection still indexed after cleanup")
+	}
+
+	for _, fr := range frames {
+		fzCheckFrame(t, fr, req, decErr)
+	}
+}
+
+// fzDrain reads frames until the sentinel (or, with no sentinel, until the
+// socket closes).
+func fzDrain(t *testing.T, ch <-chan []byte, sentinel string) [][]byte {
+	var out [][]byte
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case fr, ok := <-ch:
+			if !ok {
+				if sentinel != "" {
+					t.Fatal("socket closed before the sentinel")
+				}
+				return out
+			}
+			if sentinel != "" && string(fr) == sentinel {
+				return out
+			}
+			out = append(out, fr)
+		case <-timeout:
+			t.Fatal("no end of output within 10s (hang?)")
+		}
+	}
+}
+
+// fzCheckFrame checks one frame the node wrote in answer to req.
+func fzCheckFrame(t *testing.T, fr []byte, req request, decErr error) {
+	var out struct {
+		Type    string          `json:"type"`
+		Code    string          `json:"code"`
+		Message string          `json:"message"`
+		Ref     json.RawMessage `json:"ref"`
+	}
+	if !utf8.Valid(fr) || json.Unmarshal(fr, &out) != nil || out.Type == "" {
+		t.Fatalf("node wrote a malformed frame: %q", fr)
+	}
+	if out.Type == typeError {
+		if out.Code == "" || out.Message == "" || strings.ToLower(out.Code) != out.Code || strings.ContainsAny(out.Code, " -") {
+			t.Fatalf("bad error frame: %s", fr)
+		}
+		if out.Code == "internal" {
+			t.Fatalf("internal error for %q", fr)
+		}
+	}
+	if len(out.Ref) > 0 {
+		if decErr != nil || len(req.ID) == 0 {
+			t.Fatalf("frame %s carries a ref the request did not give", fr)
+		}
+		var got, want any
+		_ = json.Unmarshal(out.Ref, &got)
+		_ = json.Unmarshal(req.ID, &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ref %s, request id %s", out.Ref, req.ID)
+		}
+	}
+}
+
+// ---- fake cluster services ---------------------------------------------------
+
+// fzRegistry accepts every write and knows one remote connection.
+type fzRegistry struct{}
+
+func (fzRegistry) Register(context.Context, registry.Conn) error { return nil }
+func (fzRegistry) Authenticate(context.Context, string, string, string, time.Time) error {
+	return nil
+}
+func (fzRegistry) Join(context.Context, string, string, time.Time) error  { return nil }
+func (fzRegistry) Leave(context.Context, string, string, time.Time) error { return nil }
+func (fzRegistry) SetState(context.Context, string, string) error         { return nil }
+func (fzRegistry) Unregister(context.Context, string) error               { return nil }
+func (fzRegistry) Touch(context.Context, []registry.Activity, []registry.RoomActivity) error {
+	return nil
+}
+func (fzRegistry) Heartbeat(context.Context, registry.Node) (bool, error) { return false, nil }
+func (fzRegistry) Reassert(context.Context, []registry.Conn) error        { return nil }
+func (fzRegistry) Deregister(context.Context) error                       { return nil }
+func (fzRegistry) ReapDead(context.Context) (int, error)                  { return 0, nil }
+func (fzRegistry) ConnNode(_ context.Context, id string) (string, error) {
+	if id == fzOtherConnID {
+		return "fz-other-node", nil
+	}
+	return "", registry.ErrNotFound
+}
+func (fzRegistry) Conn(context.Context, string) (registry.Conn, error) {
+	return registry.Conn{}, registry.ErrNotFound
+}
+func (fzRegistry) Room(context.Context, string) (registry.Room, error) {
+	return registry.Room{}, registry.ErrNotFound
+}
+func (fzRegistry) Rooms(context.Context) ([]registry.RoomSummary, error) { return nil, nil }
+func (fzRegistry) User(context.Context, string) (registry.User, error) {
+	return registry.User{}, registry.ErrNotFound
+}
+func (fzRegistry) Nodes(context.Context) ([]registry.Node, error)         { return nil, nil }
+func (fzRegistry) Counts(context.Context) (registry.Counts, error)        { return registry.Counts{}, nil }
+func (fzRegistry) Activity(context.Context) (map[string]time.Time, error) { return nil, nil }
+
+// fzBroker delivers every envelope straight back to its node, like a
+// one-node cluster.
+type fzBroker struct{ n *Node }
+
+func (b *fzBroker) Publish(_ context.Context, e pubsub.Envelope) error {
+	b.n.HandleEnvelope(e)
+	return nil
+}
+func (b *fzBroker) Subscribe(context.Context, pubsub.Kind, string) error   { return nil }
+func (b *fzBroker) Unsubscribe(context.Context, pubsub.Kind, string) error { return nil }
+func (b *fzBroker) Ready() bool                                            { return true }
+
+type fzStats struct{}
+
+func (fzStats) Message(string)                                  {}
+func (fzStats) Error(string)                                    {}
+func (fzStats) Add(string, int64)                               {}
+func (fzStats) Local() stats.Snapshot                           { return stats.Snapshot{} }
+func (fzStats) Cluster(context.Context) (stats.Snapshot, error) { return stats.Snapshot{}, nil }
+func (fzStats) MessagesPerSecond() float64                      { return 0 }
