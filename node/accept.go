@@ -224,7 +224,8 @@ func (n *Node) clientIP(r *http.Request) string {
 	if err != nil || !n.trusted(peer) {
 		return host
 	}
-	parts := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	// Every header line counts, in order: a proxy may append its own line.
+	parts := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(parts) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
 		if err != nil {
