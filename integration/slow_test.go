@@ -1,0 +1,150 @@
+package integration
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestSlowConsumer: scenario 7. A member of a busy room that never reads
+// (a 16 KiB receive buffer, no reads) is closed with 4001 once its send
+// queue overflows; every other member, on the same node and on another,
+// receives every message in order.
+//
+// It pushes about 8 MB through each reader, the heaviest load of the suite,
+// so it does not run in parallel with the timing-sensitive tests (tests
+// without t.Parallel run first, one at a time).
+func TestSlowConsumer(t *testing.T) {
+	o := nodeOpts{fast: true, args: []string{"--msg-rate", "0", "--send-queue", "64", "--max-queued-bytes", "262144"}}
+	c := startCluster(t, 2, o)
+	n0, n1 := c.nodes[0], c.nodes[1]
+
+	slow := dialWith(t, n0.wsURL(), "slow@n0", dialOpts{smallRecvBuf: true, hold: true})
+	slow.send(map[string]any{"type": "auth", "token": token(t, "slow", "user")})
+	slow.send(map[string]any{"type": "join", "room": "busy"})
+	var slowID string
+	waitFor(t, wait, "the slow client to join", func() error {
+		var u userDoc
+		if err := n1.getJSON("/users/slow", &u); err != nil {
+			return err
+		}
+		if len(u.Conns) != 1 || len(u.Conns[0].Rooms) != 1 {
+			return fmt.Errorf("/users/slow = %+v", u)
+		}
+		slowID = u.Conns[0].ID
+		return nil
+	})
+	f0 := dial(t, n0.wsURL(), "fast@n0", "fast0", "user")
+	f1 := dial(t, n1.wsURL(), "fast@n1", "fast1", "user")
+	pub := dial(t, n1.wsURL(), "pub@n1", "pub", "user")
+	readers := []*wsClient{f0, f1, pub}
+	for _, cl := range readers {
+		cl.join("busy")
+	}
+
+	const total, size = 500, 16 << 10
+	pad := strings.Repeat("x", size)
+	got := make([]atomic.Int64, len(readers))
+	errc := make(chan error, len(readers))
+	var wg sync.WaitGroup
+	for i, cl := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range total {
+				f, err := cl.next("message", 20*time.Second, nil)
+				if err != nil {
+					errc <- fmt.Errorf("%s after %d messages: %w", cl.name, k, err)
+					return
+				}
+				if seq, _ := strconv.Atoi(strings.SplitN(dataString(f), "|", 2)[0]); seq != k {
+					errc <- fmt.Errorf("%s: message %d arrived as number %d (lost or reordered)", cl.name, seq, k)
+					return
+				}
+				got[i].Store(int64(k + 1))
+			}
+		}()
+	}
+	// Release the slow client's reader as soon as n0 has given up on it, so
+	// it can read the close frame (its writer waits up to 1 s for it).
+	released := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(released)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var s statsDoc
+			if n0.getJSON("/stats?scope=node", &s) == nil && s.ErrorsByKind["slow_consumer"] > 0 {
+				close(slow.hold)
+				return
+			}
+		}
+	}()
+	// The publisher keeps at most 16 messages ahead of the slowest fast
+	// reader, so only the client that never reads can overflow its queue.
+	for i := range total {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			lag := false
+			for j := range readers {
+				lag = lag || got[j].Load() < int64(i-16)
+			}
+			if !lag {
+				break
+			}
+			select {
+			case err := <-errc:
+				t.Fatal(err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("readers stalled at %d/%d/%d of %d", got[0].Load(), got[1].Load(), got[2].Load(), i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		pub.send(map[string]any{"type": "message", "room": "busy", "data": fmt.Sprintf("%d|%s", i, pad)})
+	}
+	wg.Wait()
+	close(stop)
+	<-released
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	code, err := slow.waitClosed(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 4001 {
+		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer)", code, slow.closeErr)
+	}
+	for _, cl := range readers {
+		select {
+		case <-cl.done:
+			t.Fatalf("%s was closed (code %d)", cl.name, cl.closeCode)
+		default:
+		}
+	}
+	for _, n := range c.nodes {
+		waitFor(t, wait, n.id+" to forget the slow client", func() error { return wantStatus(n, "/connections/"+slowID, 404) })
+	}
+	var s statsDoc
+	if err := n0.getJSON("/stats?scope=node", &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.ErrorsByKind["slow_consumer"] != 1 {
+		t.Fatalf("n0 errors_by_kind.slow_consumer = %d, want 1: %v", s.ErrorsByKind["slow_consumer"], s.ErrorsByKind)
+	}
+	if v, err := n0.metric(`wsnode_errors_total{kind="slow_consumer"}`); err != nil || v != 1 {
+		t.Fatalf(`n0 wsnode_errors_total{kind="slow_consumer"} = %v (%v), want 1`, v, err)
+	}
+}
