@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -47,6 +48,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBodyBytes caps POST bodies. Default 1 MiB.
 	MaxBodyBytes int64
+	// Pprof mounts net/http/pprof under /debug/pprof/ (behind the key). Default off.
+	Pprof bool
 }
 
 type api struct {
@@ -79,6 +82,12 @@ func Handler(c Cluster, cfg Config) http.Handler {
 	protected.HandleFunc("GET /nodes", a.nodes)
 	protected.HandleFunc("POST /publish", a.publish)
 	protected.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		protected.HandleFunc("GET /debug/pprof/", pprof.Index)
+		protected.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		protected.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		protected.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	protected.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	})

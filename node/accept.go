@@ -27,17 +27,22 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.refuse(w, http.StatusServiceUnavailable, "node is draining")
 		return
 	}
-	defer n.conns.Done()
+	ok := false
+	defer func() {
+		if !ok {
+			n.conns.Done()
+		}
+	}()
 	if !n.checkOrigin(r) {
 		n.refuse(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	claims, hasToken, ok := n.headerAuth(w, r)
-	if !ok {
+	claims, hasToken, authOK := n.headerAuth(w, r)
+	if !authOK {
 		return
 	}
 	ip := n.clientIP(r)
-	if ok, perIP := n.idx.reserve(ip, n.cfg.MaxConns, n.cfg.MaxConnsPerIP); !ok {
+	if admitted, perIP := n.idx.reserve(ip, n.cfg.MaxConns, n.cfg.MaxConnsPerIP); !admitted {
 		if perIP {
 			n.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
 		} else {
@@ -45,12 +50,30 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	defer n.idx.release(ip)
 	ws, err := n.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		n.idx.release(ip)
 		return // the upgrader has answered with an HTTP error
 	}
-	n.serve(n.newConn(ws, ip), claims, hasToken)
+	// The socket lives on in its own goroutine, so that net/http's per-request
+	// state (buffers, a grown stack) is freed when this handler returns.
+	c := n.newConn(ws, ip)
+	if !n.start(c, claims, hasToken) {
+		n.idx.release(ip)
+		return
+	}
+	// The reader gets a goroutine of its own and this handler returns, so
+	// net/http's per-request state and this goroutine's deep stack (grown by
+	// the upgrade and the Redis calls of start) are freed; idle sockets then
+	// cost only a shallow reader stack.
+	ok = true
+	go func() {
+		defer n.conns.Done()
+		defer n.idx.release(ip)
+		defer close(c.readerDone)
+		defer n.cleanup(c)
+		c.readPump()
+	}()
 }
 
 // admit counts a handler in unless the node is draining. The mutex orders
@@ -98,46 +121,46 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 	id := uuid.NewString()
 	c := &Conn{
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
-		log:  n.log.With("conn_id", id),
-		send: make(chan outFrame, n.cfg.SendQueueSize),
-		done: make(chan struct{}), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+		done: make(chan struct{}), readerDone: make(chan struct{}), flushed: make(chan struct{}),
 		typ: TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
 	}
 	if n.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(n.cfg.MessageRate), n.cfg.MessageBurst)
 	}
-	c.lastActivity.Store(nowMS())
+	now := nowMS()
+	c.lastActivity.Store(now)
+	c.lastPing.Store(now)
 	return c
 }
 
-// serve runs one socket from registration to cleanup on the calling goroutine.
-func (n *Node) serve(c *Conn, claims auth.Claims, hasToken bool) {
-	defer close(c.readerDone)
+// start registers a new socket, indexes it, sends the welcome frame and
+// either binds the upgrade request's token or arms the auth timeout. It
+// reports false (the socket is closed with CloseNodeUnavailable) when Redis
+// could not record the connection.
+func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	ctx, cancel := n.opCtx()
 	err := n.reg.Register(ctx, c.record())
 	cancel()
 	if err != nil {
 		n.stats.Error(stats.ErrRegistryFailed)
-		c.log.Warn("register failed; closing", "err", err)
+		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
-		return
+		return false
 	}
 	n.idx.add(c)
 	n.stats.Add(stats.CtrConnections, 1)
 	if n.draining.Load() {
 		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
 	}
-	c.log.Debug("connected", "ip", c.ip)
-	defer n.cleanup(c)
+	c.debug("connected", "ip", c.ip)
 	c.sendBytes(mustJSON(welcomeFrame{
 		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
 		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
 		Guests: string(n.cfg.Guests),
 	}))
-	go c.writePump()
 	if hasToken {
 		c.finishAuth(request{Type: typeAuth}, claims)
 	} else if n.cfg.Guests == GuestsOff {
@@ -145,7 +168,7 @@ func (n *Node) serve(c *Conn, claims auth.Claims, hasToken bool) {
 		c.authTimer = time.AfterFunc(n.cfg.AuthTimeout, c.authExpired)
 		c.mu.Unlock()
 	}
-	c.readPump()
+	return true
 }
 
 func (c *Conn) authExpired() {
@@ -190,7 +213,7 @@ func (n *Node) cleanup(c *Conn) {
 		n.unsubscribe(pubsub.KindUser, user)
 	}
 	n.stats.Add(stats.CtrDisconnections, 1)
-	c.log.Debug("disconnected", "code", c.closeCode, "duration", time.Since(c.connectedAt).Round(time.Millisecond),
+	c.debug("disconnected", "code", c.closeCode, "duration", time.Since(c.connectedAt).Round(time.Millisecond),
 		"msgs_in", c.msgsIn.Load(), "msgs_out", c.msgsOut.Load())
 }
 

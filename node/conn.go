@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -19,10 +20,17 @@ const (
 	closeGrace        = 2 * time.Second
 )
 
+// maxSpare is the largest queue capacity a connection keeps between bursts;
+// a larger one is dropped so an idle connection holds no big buffer.
+const maxSpare = 8
+
 // outFrame is one queued frame: a prepared message shared by every local
-// recipient, and its size for the byte budget.
+// recipient, or bytes for this connection only; ping asks for a WebSocket
+// ping before it. size counts against the byte budget.
 type outFrame struct {
 	pm   *websocket.PreparedMessage
+	data []byte
+	ping bool
 	size int64
 }
 
@@ -33,13 +41,18 @@ type Conn struct {
 	ws          *websocket.Conn
 	ip          string
 	connectedAt time.Time
-	log         *slog.Logger
 
-	send        chan outFrame
-	queuedBytes atomic.Int64
+	// The send queue. A writer goroutine runs only while it is not empty.
+	qmu     sync.Mutex
+	queue   []outFrame
+	spare   []outFrame    // the previous batch's storage, reused
+	queued  int64         // bytes in queue
+	writing bool          // a writer goroutine is running
+	sealed  bool          // closing: no new writer may start
+	flushed chan struct{} // closed when the writer running at seal time exits
+
 	done        chan struct{} // closed when the connection starts closing
 	readerDone  chan struct{} // closed when the reader has returned
-	writerDone  chan struct{} // closed when the writer has returned
 	closeOnce   sync.Once
 	closeCode   int
 	closeReason string
@@ -57,12 +70,30 @@ type Conn struct {
 	expTimer  *time.Timer
 
 	lastActivity atomic.Int64 // unix ms of the last client frame
+	lastPing     atomic.Int64 // unix ms of the last ping queued
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
 	dirty        atomic.Bool // active since the last activity flush
 
 	limiter *rate.Limiter // used by the reader only
 	strikes int           // used by the reader only
+}
+
+// logger returns the connection's logger with conn_id (and user). It is
+// built on demand, so that idle connections hold no logger of their own.
+func (c *Conn) logger() *slog.Logger {
+	l := c.n.log.With("conn_id", c.id)
+	if user, _, _ := c.snapshot(); user != "" {
+		l = l.With("user", user)
+	}
+	return l
+}
+
+// debug logs at debug level without building a logger when it is off.
+func (c *Conn) debug(msg string, args ...any) {
+	if c.n.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.logger().Debug(msg, args...)
+	}
 }
 
 // ID returns the connection id (a UUID).
@@ -129,26 +160,47 @@ func (c *Conn) touch() {
 	c.dirty.Store(true)
 }
 
-// enqueue queues a frame without ever blocking. When the queue or the byte
-// budget is full the connection is closed as a slow consumer.
+// enqueue queues a frame without ever blocking, starting a writer goroutine
+// if none is running. When the queue or the byte budget is full the
+// connection is closed as a slow consumer.
 func (c *Conn) enqueue(f outFrame) bool {
 	if c.closing() {
 		return false
 	}
-	if c.queuedBytes.Add(f.size) > c.n.cfg.MaxQueuedBytes {
-		c.queuedBytes.Add(-f.size)
+	c.qmu.Lock()
+	if c.sealed {
+		c.qmu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.n.cfg.SendQueueSize || c.queued+f.size > c.n.cfg.MaxQueuedBytes {
+		c.qmu.Unlock()
 		c.slow()
 		return false
 	}
-	select {
-	case c.send <- f:
-		return true
-	default:
-		c.queuedBytes.Add(-f.size)
-		c.slow()
-		return false
+	c.queue = append(c.queue, f)
+	c.queued += f.size
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeLoop()
 	}
+	return true
 }
+
+// seal stops new writers from starting and returns a channel that is closed
+// once the writer running now (if any) has flushed and exited.
+func (c *Conn) seal() <-chan struct{} {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	c.sealed = true
+	if !c.writing {
+		return closedChan
+	}
+	return c.flushed
+}
+
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 func (c *Conn) slow() {
 	if c.closeWith(CloseSlowConsumer, "slow consumer") {
@@ -158,11 +210,7 @@ func (c *Conn) slow() {
 
 // sendBytes queues a frame for this connection only.
 func (c *Conn) sendBytes(b []byte) bool {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		return false
-	}
-	return c.enqueue(outFrame{pm: pm, size: int64(len(b))})
+	return c.enqueue(outFrame{data: b, size: int64(len(b))})
 }
 
 // closeWith starts closing the connection with a close code. It never
@@ -184,7 +232,7 @@ func (c *Conn) closeWith(code int, reason string) bool {
 func (c *Conn) finishClose() {
 	flushed := time.NewTimer(closeWriteTimeout)
 	select {
-	case <-c.writerDone:
+	case <-c.seal():
 	case <-flushed.C:
 	}
 	flushed.Stop()

@@ -206,7 +206,6 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 	c := n.newConn(sock.ws, "192.0.2.1")
 	c.id = fzConnID
 	n.idx.add(c)
-	go c.writePump()
 	ctx := context.Background()
 	if mode.typ != "" {
 		if err := c.authenticate(ctx, auth.Claims{User: "alice", ConnType: string(mode.typ)}); err != nil {
@@ -236,11 +235,11 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 			t.Fatalf("connection closed without a valid close frame (code %d)", code)
 		}
 	} else {
-		// Retire the connection without closing the socket: stop the writer
-		// (it flushes the queue), then mark the end of this frame's output.
+		// Retire the connection without closing the socket: let the writer
+		// flush the queue, then mark the end of this frame's output.
 		c.closeOnce.Do(func() { close(c.done) })
 		select {
-		case <-c.writerDone:
+		case <-c.seal():
 		case <-time.After(5 * time.Second):
 			t.Fatal("writer did not stop")
 		}

@@ -53,7 +53,7 @@ func (c *Conn) finishAuth(req request, cl auth.Claims) bool {
 }
 
 func (c *Conn) unavailable(req request, err error) bool {
-	c.log.Warn("request failed", "type", req.Type, "err", err)
+	c.logger().Warn("request failed", "type", req.Type, "err", err)
 	return c.fail(req.ID, "unavailable", "cluster state temporarily unavailable; retry", stats.ErrRegistryFailed)
 }
 

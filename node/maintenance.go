@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/stats"
 )
@@ -26,6 +28,9 @@ func (n *Node) Run(ctx context.Context) error {
 		return errors.New("node: Run called twice")
 	}
 	defer close(n.loopDone)
+	pinged := make(chan struct{})
+	go func() { defer close(pinged); n.pingLoop(ctx) }()
+	defer func() { <-pinged }()
 	n.beat(ctx, true)
 	tick := func(d time.Duration) *time.Ticker { return time.NewTicker(d) }
 	hb, reap, flush := tick(n.cfg.HeartbeatInterval), tick(n.cfg.ReapInterval), tick(n.cfg.FlushInterval)
@@ -63,6 +68,46 @@ func (n *Node) cleanupInterval() time.Duration {
 		return d
 	}
 	return 30 * time.Second
+}
+
+// pingLoop queues a WebSocket ping plus the application ping frame to every
+// connection once per PingInterval. Writers exist only while they have
+// something to write, so pings come from here rather than per-socket tickers.
+func (n *Node) pingLoop(ctx context.Context) {
+	t := time.NewTicker(min(time.Second, n.cfg.PingInterval/4))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.drainCh:
+			return
+		case <-t.C:
+			n.pingDue()
+		}
+	}
+}
+
+// pingDue pings the connections whose last ping is a PingInterval old; all
+// of them share one prepared frame.
+func (n *Node) pingDue() {
+	now, every := nowMS(), n.cfg.PingInterval.Milliseconds()
+	var f outFrame
+	n.idx.eachConn(func(c *Conn) {
+		if now-c.lastPing.Load() < every {
+			return
+		}
+		if f.pm == nil {
+			b := appPing()
+			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+			if err != nil {
+				return
+			}
+			f = outFrame{pm: pm, ping: true, size: int64(len(b))}
+		}
+		c.lastPing.Store(now)
+		c.enqueue(f)
+	})
 }
 
 // Resync asks the node to re-assert its whole state in Redis now; the

@@ -55,13 +55,13 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 	c.user, c.typ, c.state, c.authAt = cl.User, ConnType(cl.ConnType), StateAuthenticated, now
 	if c.authTimer != nil {
 		c.authTimer.Stop()
+		c.authTimer = nil
 	}
 	if !cl.ExpiresAt.IsZero() {
 		c.expTimer = time.AfterFunc(time.Until(cl.ExpiresAt), func() { c.closeWith(CloseTokenExpired, "token expired") })
 	}
 	c.mu.Unlock()
 	n.idx.addUser(c, cl.User)
-	c.log = c.log.With("user", cl.User)
 	return nil
 }
 

@@ -76,7 +76,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		roomsDirty: map[string]int64{}, repairs: map[repair]struct{}{},
 	}
 	n.upgrader = websocket.Upgrader{
-		ReadBufferSize:    1024,
+		ReadBufferSize:    512, // frames larger than this are read in pieces
 		WriteBufferSize:   1024,
 		WriteBufferPool:   &sync.Pool{},
 		HandshakeTimeout:  10 * time.Second,

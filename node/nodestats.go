@@ -123,7 +123,7 @@ func (n *Node) CleanupInactive(maxIdle time.Duration) int {
 		c.setState(StateInactive)
 		ctx, cancel := n.opCtx()
 		if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, registry.ErrNotFound) {
-			c.log.Debug("could not mark inactive in Redis", "err", err)
+			c.debug("could not mark inactive in Redis", "err", err)
 		}
 		cancel()
 		c.closeWith(CloseInactive, "inactive")

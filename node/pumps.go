@@ -41,8 +41,22 @@ func (c *Conn) readPump() {
 			c.closeWith(CloseInvalidUTF8, "invalid UTF-8")
 			continue
 		}
-		c.handle(data)
+		c.handleShallow(data)
 	}
+}
+
+// handleShallow runs handle on a short-lived goroutine and waits for it, so
+// frames are still handled one at a time and in order. Handling (JSON, JWT,
+// Redis round trips) needs a deep stack; the reader lives as long as the
+// socket, and a stack it grew once would stay grown on every idle
+// connection. Measured on 3,000 idle sockets: see BENCHMARKS.md.
+func (c *Conn) handleShallow(data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.handle(data)
+	}()
+	<-done
 }
 
 // readFailed maps the reader's terminal error to a close code and counters.
@@ -65,72 +79,77 @@ func (c *Conn) readFailed(err error) {
 	}
 }
 
-// writePump is the connection's only data writer.
-func (c *Conn) writePump() {
-	defer close(c.writerDone)
-	ticker := time.NewTicker(c.n.cfg.PingInterval)
-	defer ticker.Stop()
+// writeLoop is the connection's only data writer. It runs while the queue
+// is not empty and takes the whole queue per round, so a burst costs one
+// goroutine wake-up. Frames queued before a close are still written (an
+// error frame explaining the close must precede the close frame), except for
+// a slow consumer, whose queue is dropped: its socket is the problem.
+func (c *Conn) writeLoop() {
+	failed := false
 	for {
-		select {
-		case f := <-c.send:
-			if !c.write(f) {
-				return
-			}
-		case <-ticker.C:
-			if !c.ping() {
-				return
-			}
-		case <-c.done:
-			c.flush()
+		c.qmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 || failed || (c.closing() && c.closeCode == CloseSlowConsumer) {
+			c.exitWriter()
+			c.qmu.Unlock()
 			return
 		}
+		c.queue, c.spare = c.spare, nil
+		c.qmu.Unlock()
+		var sent int64
+		for _, f := range batch {
+			if !c.writeFrame(f) {
+				failed = true
+				break
+			}
+			sent += f.size
+		}
+		clear(batch)
+		c.qmu.Lock()
+		c.queued -= sent
+		if cap(batch) <= maxSpare {
+			c.spare = batch[:0]
+		}
+		c.qmu.Unlock()
 	}
 }
 
-// flush writes the frames queued before the close started, so that an
-// error frame explaining the close reaches the client before the close
-// frame. A slow consumer's queue is dropped: its socket is the problem.
-func (c *Conn) flush() {
-	if c.closeCode == CloseSlowConsumer {
-		return
+// exitWriter is called with qmu held by the writer that is about to return.
+func (c *Conn) exitWriter() {
+	clear(c.queue) // a dropped queue must not pin its messages
+	if cap(c.queue) > maxSpare {
+		c.queue = nil
 	}
-	for {
-		select {
-		case f := <-c.send:
-			if !c.write(f) {
-				return
-			}
-		default:
-			return
-		}
+	c.queue, c.queued, c.writing = c.queue[:0], 0, false
+	if c.sealed {
+		close(c.flushed)
 	}
 }
 
-func (c *Conn) write(f outFrame) bool {
-	c.queuedBytes.Add(-f.size)
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
-	if err := c.ws.WritePreparedMessage(f.pm); err != nil {
+// writeFrame writes one frame with a deadline; on failure it starts the close.
+func (c *Conn) writeFrame(f outFrame) bool {
+	deadline := time.Now().Add(c.n.cfg.WriteTimeout)
+	var err error
+	if f.ping {
+		err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	}
+	if err == nil {
+		_ = c.ws.SetWriteDeadline(deadline)
+		if f.pm != nil {
+			err = c.ws.WritePreparedMessage(f.pm)
+		} else {
+			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
+		}
+	}
+	if err != nil {
 		if !c.closing() {
 			c.n.stats.Error(stats.ErrWriteFailed)
 		}
 		c.closeWith(CloseNormal, "")
 		return false
 	}
-	c.msgsOut.Add(1)
-	return true
-}
-
-// ping sends a WebSocket ping and the application ping frame.
-func (c *Conn) ping() bool {
-	deadline := time.Now().Add(c.n.cfg.WriteTimeout)
-	if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
-		c.closeWith(CloseNormal, "")
-		return false
-	}
-	_ = c.ws.SetWriteDeadline(deadline)
-	if err := c.ws.WriteMessage(websocket.TextMessage, appPing()); err != nil {
-		c.closeWith(CloseNormal, "")
-		return false
+	if !f.ping {
+		c.msgsOut.Add(1)
 	}
 	return true
 }

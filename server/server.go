@@ -34,6 +34,8 @@ type Config struct {
 	MaxConnsPerUser int
 	// AdminKey protects the admin API when set.
 	AdminKey string
+	// Pprof serves net/http/pprof on the admin API. Default off.
+	Pprof bool
 	// Logger is the base logger. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -82,7 +84,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
-	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics})
+	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof})
 	return s, nil
 }
 

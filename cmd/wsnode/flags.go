@@ -19,6 +19,7 @@ type options struct {
 	addr, adminAddr, redisURL, nodeID, jwtSecret, jwtSecretPrev, adminKey  string
 	allowedOrigins, trustedProxies, keyPrefix, logLevel, logFormat, guests string
 	maxConnsPerUser                                                        int
+	pprof                                                                  bool
 	heartbeatTTL, shutdownTimeout                                          time.Duration
 	node                                                                   node.Config
 }
@@ -40,6 +41,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.guests, "guests", "off", "guest policy for unauthenticated connections: off, read or write")
 	fs.IntVar(&o.maxConnsPerUser, "max-conns-per-user", 16, "cluster-wide connections per user (0 = unlimited)")
 	fs.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 6*time.Second, "how long a silent node counts as alive")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on draining at SIGTERM")
 	n := &o.node
 	fs.DurationVar(&n.AuthTimeout, "auth-timeout", 10*time.Second, "time a connection may stay unauthenticated")

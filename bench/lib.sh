@@ -1,0 +1,67 @@
+# Shared helpers for bench/run.sh and bench/smoke.sh; source it, do not run it.
+# Every process started here is recorded in PIDS and killed by cleanup.
+
+PIDS=()
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+die() { log "FAIL: $*"; exit 1; }
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# build ROOT OUTDIR: builds wsnode and wsbench into OUTDIR.
+build() {
+	local root=$1 out=$2
+	(cd "$root" && go build -o "$out/wsnode" ./cmd/wsnode && go build -o "$out/wsbench" ./cmd/wsbench) ||
+		die "build failed"
+}
+
+# start_redis PORT LOGFILE: a throw-away redis-server without persistence.
+start_redis() {
+	local port=$1 logf=$2
+	command -v redis-server >/dev/null || die "redis-server not installed"
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+		--protected-mode yes --loglevel warning >"$logf" 2>&1 &
+	PIDS+=($!)
+	REDIS_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	die "redis-server on port $port did not start (see $logf)"
+}
+
+# start_node NAME WSPORT ADMINPORT REDISURL SECRET LOGFILE [EXTRA FLAGS...]:
+# starts one wsnode and appends its PID to NODE_PIDS.
+start_node() {
+	local name=$1 port=$2 admin=$3 redis=$4 secret=$5 logf=$6
+	shift 6
+	"$BIN/wsnode" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
+		--redis-url "$redis" --node-id "$name" --jwt-secret "$secret" \
+		--msg-rate 0 --log-level warn "$@" >"$logf" 2>&1 &
+	PIDS+=($!)
+	NODE_PIDS+=($!)
+}
+
+# join_by SEP ITEMS...: prints the items joined by SEP.
+join_by() {
+	local sep=$1
+	shift
+	local out=$1
+	shift
+	local x
+	for x in "$@"; do out+="$sep$x"; done
+	printf '%s' "$out"
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The standard wsnode benchmark (issue 5): its own redis-server on a free
+# port, 3 nodes, then wsbench runs idle, connect, rooms at 10k and 30k
+# deliveries/s, and direct at 10k/s, and writes bench/BENCHMARKS.md.
+# About 3-4 minutes on a 2-core machine. Everything it starts is killed on
+# exit.
+#
+# Environment knobs (defaults are the standard workload):
+#   BENCH_OUT       output file            (bench/BENCHMARKS.md)
+#   BENCH_DURATION  window per rate run    (30s: one full re-assertion period of every node)
+#   BENCH_WARMUP    warm-up per rate run   (3s)
+#   BENCH_IDLE      idle sockets per node  (3000)
+#   BENCH_CONNECT   sockets in connect run (9000)
+#   BENCH_KEEP      directory to keep the JSON results and logs in (none)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
+
+OUT=${BENCH_OUT:-$ROOT/bench/BENCHMARKS.md}
+DURATION=${BENCH_DURATION:-30s}
+WARMUP=${BENCH_WARMUP:-3s}
+IDLE_PER_NODE=${BENCH_IDLE:-3000}
+CONNECT_N=${BENCH_CONNECT:-9000}
+NODES=3
+SECRET="bench-$RANDOM$RANDOM"
+
+WORK=$(mktemp -d)
+BIN=$WORK
+RES=$WORK/results
+mkdir -p "$RES"
+NODE_PIDS=()
+finish() {
+	cleanup
+	if [[ -n ${BENCH_KEEP:-} ]]; then
+		mkdir -p "$BENCH_KEEP" && cp -r "$RES" "$WORK"/*.log "$BENCH_KEEP"/ 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "building wsnode and wsbench"
+build "$ROOT" "$BIN"
+
+PORTS=($("$BIN/wsbench" freeport $((1 + 2 * NODES))))
+REDIS_PORT=${PORTS[0]}
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+log "redis-server on port $REDIS_PORT"
+start_redis "$REDIS_PORT" "$WORK/redis.log"
+
+URLS=() READY=()
+for i in $(seq 0 $((NODES - 1))); do
+	ws=${PORTS[$((1 + 2 * i))]} admin=${PORTS[$((2 + 2 * i))]}
+	# Every benchmark client dials from loopback, so the per-IP cap is lifted.
+	start_node "bench-n$((i + 1))" "$ws" "$admin" "$REDIS_URL" "$SECRET" "$WORK/node$((i + 1)).log" \
+		--max-conns-per-ip 0
+	URLS+=("ws://127.0.0.1:$ws/ws")
+	READY+=("http://127.0.0.1:$admin/readyz")
+done
+"$BIN/wsbench" waitready -timeout 20s "${READY[@]}" || { tail -n 20 "$WORK"/node*.log >&2; die "nodes not ready"; }
+log "nodes ready: ${URLS[*]} (pids ${NODE_PIDS[*]})"
+
+COMMON=(-urls "$(join_by , "${URLS[@]}")" -secret "$SECRET" -pids "$(join_by , "${NODE_PIDS[@]}")"
+	-redis-url "$REDIS_URL" -src-count 4)
+
+# bench NAME ARGS...: one wsbench run, JSON into $RES/NAME.json.
+bench() {
+	local name=$1
+	shift
+	log "running $name"
+	# In the background, so that an INT/TERM trap runs at once and cleanup stops it.
+	"$BIN/wsbench" "${COMMON[@]}" -label "$name" -out "$RES/$name.json" "$@" &
+	local pid=$!
+	PIDS+=("$pid")
+	wait "$pid" || log "wsbench $name exited non-zero"
+	for pid in "${NODE_PIDS[@]}"; do
+		kill -0 "$pid" 2>/dev/null || { tail -n 30 "$WORK"/node*.log >&2; die "node pid $pid died during $name"; }
+	done
+	sleep 3 # let the nodes finish unregistering the sockets just closed
+}
+
+bench idle -scenario idle -conns $((IDLE_PER_NODE * NODES)) -members 100 -settle 3s -procs 2
+bench connect -scenario connect -conns "$CONNECT_N" -members 100 -concurrency 64
+bench rooms-10k -scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 10000 \
+	-warmup "$WARMUP" -duration "$DURATION"
+bench rooms-30k -scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 30000 \
+	-warmup "$WARMUP" -duration "$DURATION"
+bench direct-10k -scenario direct -conns 3000 -pubs 30 -payload 128 -rate 10000 \
+	-warmup "$WARMUP" -duration "$DURATION"
+
+REDIS_VERSION=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
+FILES=()
+for f in idle connect rooms-10k rooms-30k direct-10k; do
+	[[ -f $RES/$f.json ]] && FILES+=("$RES/$f.json")
+done
+"$BIN/wsbench" report -o "$OUT" \
+	-note "$NODES wsnode nodes on 127.0.0.1: \`--msg-rate 0 --log-level warn --max-conns-per-ip 0\`, other flags default" \
+	-note "redis-server $REDIS_VERSION on a free port, \`--save \"\" --appendonly no\`, shared by the nodes" \
+	-note "Redis, the nodes and the load generator all share this machine; nothing else is pinned" \
+	-note "wsbench dials from 127.0.0.1-4, spreads every room over all nodes, workers capped at 15,000 sockets each" \
+	-note "rate runs: ${WARMUP} warm-up, then a ${DURATION} measured window; idle: ${IDLE_PER_NODE} sockets per node" \
+	-note "whole run took $(($(date +%s) - T0)) s; load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the box shows up here)" \
+	"${FILES[@]}"
+log "wrote $OUT"

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleReports() []*Report {
+	idle := &Report{Scenario: scIdle, Config: &Config{Scenario: scIdle, Members: 100, Settle: time.Second},
+		Result:  &WorkerResult{},
+		Figures: Figures{Connected: 6},
+		Nodes: []NodeFigures{{URL: "ws://n1", Conns: 3, RSS0KiB: 10000, RSSKiB: 10030},
+			{URL: "ws://n2", Conns: 3, RSS0KiB: 10000, RSSKiB: 10036}}}
+	rooms := &Report{Scenario: scRooms, Label: "rooms 30k", Config: &Config{Scenario: scRooms, URLs: []string{"a", "b", "c"},
+		Rooms: 30, Members: 100, Pubs: 1, Payload: 128, Duration: 10 * time.Second, Rate: 30000},
+		Result: &WorkerResult{},
+		Figures: Figures{OfferedPerSec: 30000, DeliveriesPerSec: 29990, Received: 299900, Expected: 300000,
+			Lost: 100, NodeUsPerDeliv: 12.5, Latency: Latency{P99: 3.2}},
+		Redis: &RedisFigures{PerMessage: 1.01, Commands: map[string]int64{"publish": 3000}}}
+	connect := &Report{Scenario: scConnect, Config: &Config{Scenario: scConnect, Concurrency: 64, Procs: 1},
+		Result: &WorkerResult{}, Figures: Figures{Sockets: 9000, Connected: 9000, ConnectPerSec: 6000}}
+	return []*Report{idle, rooms, connect}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	writeMarkdown(&b, machine{CPUs: "2", Model: "Test CPU", Go: "go1.26", Kernel: "6.1"}, []string{"3 nodes"}, sampleReports())
+	md := b.String()
+	for _, want := range []string{
+		"| CPUs (nproc) | 2 |", "| CPU model | Test CPU |", "- 3 nodes",
+		"## Targets", "| idle memory per connection | ≤ 12 KiB | 11.0 KiB | yes |",
+		"| rooms 30000/s: latency p99, loss | ≤ 5 ms, 0 lost | 3.20 ms, 100 lost | **no** |",
+		"| rooms 30000/s: Redis commands per message | ≤ 1.05 | 1.010 | yes |",
+		"| connect rate (auth + join) | ≥ 5000/s, 0 failures | 6000/s, 0 failures | yes |",
+		"## idle", "## connect", "## rooms", "| 30000/s offered |", "| **node CPU µs/delivery** | **12.5** |",
+		"**problems (rooms 30k)**: lost deliveries",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q\n%s", want, md)
+		}
+	}
+	if strings.Index(md, "## idle") > strings.Index(md, "## connect") {
+		t.Error("scenarios out of order")
+	}
+}
+
+func TestReportMainReadsJSON(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rooms.json")
+	if err := writeJSON(in, sampleReports()[1]); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "BENCHMARKS.md")
+	var stderr bytes.Buffer
+	if code := reportMain([]string{"-o", out, "-note", "x", in}, &bytes.Buffer{}, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.Contains(string(b), "29990") {
+		t.Errorf("output %q, %v", b, err)
+	}
+	if code := reportMain([]string{filepath.Join(dir, "missing.json")}, &bytes.Buffer{}, &stderr); code == 0 {
+		t.Error("missing input accepted")
+	}
+}

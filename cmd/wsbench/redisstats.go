@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisSample is one reading of Redis's INFO commandstats and cpu.
+type redisSample struct {
+	Calls map[string]int64 // per command, e.g. "publish"
+	CPU   float64          // used_cpu_user + used_cpu_sys, seconds
+}
+
+// redisProbe reads INFO from the Redis the nodes use.
+type redisProbe struct{ c *redis.Client }
+
+func newRedisProbe(url string) (*redisProbe, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	opt.DisableIdentity = true // no CLIENT SETINFO noise in commandstats
+	return &redisProbe{c: redis.NewClient(opt)}, nil
+}
+
+func (p *redisProbe) Close() error { return p.c.Close() }
+
+// sample reads the current counters.
+func (p *redisProbe) sample(ctx context.Context) (*redisSample, error) {
+	txt, err := p.c.Info(ctx, "commandstats", "cpu").Result()
+	if err != nil {
+		return nil, err
+	}
+	return parseRedisInfo(txt), nil
+}
+
+// parseRedisInfo reads lines such as
+// "cmdstat_publish:calls=12,usec=34,..." and "used_cpu_sys:1.23".
+func parseRedisInfo(txt string) *redisSample {
+	s := &redisSample{Calls: map[string]int64{}}
+	for _, line := range strings.Split(txt, "\n") {
+		line = strings.TrimSpace(line)
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(key, "cmdstat_"):
+			if n, ok := callsField(val); ok {
+				s.Calls[strings.TrimPrefix(key, "cmdstat_")] = n
+			}
+		case key == "used_cpu_sys" || key == "used_cpu_user":
+			f, _ := strconv.ParseFloat(val, 64)
+			s.CPU += f
+		}
+	}
+	return s
+}
+
+func callsField(val string) (int64, bool) {
+	for _, kv := range strings.Split(val, ",") {
+		if v, ok := strings.CutPrefix(kv, "calls="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// redisDelta is the difference between two samples, without the INFO
+// calls this tool made itself.
+func redisDelta(before, after *redisSample) (map[string]int64, int64) {
+	d := map[string]int64{}
+	var total int64
+	for k, v := range after.Calls {
+		if k == "info" {
+			continue
+		}
+		if n := v - before.Calls[k]; n != 0 {
+			d[k] = n
+			total += n
+		}
+	}
+	return d, total
+}
