@@ -26,6 +26,7 @@ type Liveness interface {
 	Heartbeat(ctx context.Context, n registry.Node) (lost bool, err error)
 	Reassert(ctx context.Context, conns []registry.Conn) error
 	Deregister(ctx context.Context) error
+	NodeConnCount(ctx context.Context) (int64, error)
 	ReapDead(ctx context.Context) (int, error)
 }
 

@@ -340,6 +340,7 @@ func (fzRegistry) Touch(context.Context, []registry.Activity, []registry.RoomAct
 func (fzRegistry) Heartbeat(context.Context, registry.Node) (bool, error) { return false, nil }
 func (fzRegistry) Reassert(context.Context, []registry.Conn) error        { return nil }
 func (fzRegistry) Deregister(context.Context) error                       { return nil }
+func (fzRegistry) NodeConnCount(context.Context) (int64, error)           { return 0, nil }
 func (fzRegistry) ReapDead(context.Context) (int, error)                  { return 0, nil }
 func (fzRegistry) ConnNode(_ context.Context, id string) (string, error) {
 	if id == fzOtherConnID {

@@ -11,10 +11,13 @@ import (
 	"github.com/wsnode/wsnode/stats"
 )
 
-// reassertEvery forces a full re-assertion every this many heartbeats even
-// when the heartbeat key survived, to heal partial loss (e.g. a failover to
-// a replica that missed writes).
-const reassertEvery = 15
+// driftCheckEvery is how many heartbeats apart the node compares its own
+// socket count with what Redis records for it (one SCARD). Two mismatches in
+// a row trigger a full re-assertion, which heals partial loss that left the
+// heartbeat in place (a failover to a replica that missed writes, keys
+// deleted by hand). A transient mismatch from sockets that are connecting or
+// closing right now does not: it rarely survives two checks.
+const driftCheckEvery = 5
 
 // repair is a registry write that failed and is retried on the next
 // heartbeat: a leave of one room, or (room == "") a full unregister.
@@ -48,7 +51,7 @@ func (n *Node) Run(ctx context.Context) error {
 			return nil
 		case <-hb.C:
 			beats++
-			n.beat(ctx, beats%reassertEvery == 0)
+			n.beat(ctx, beats%driftCheckEvery == 0 && n.drifted(ctx))
 		case <-n.resync:
 			n.beat(ctx, true)
 		case <-reap.C:
@@ -118,6 +121,21 @@ func (n *Node) Resync() {
 	case n.resync <- struct{}{}:
 	default:
 	}
+}
+
+// drifted reports a mismatch between the local socket count and Redis's
+// record of this node on this check and the previous one.
+func (n *Node) drifted(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
+	defer cancel()
+	recorded, err := n.reg.NodeConnCount(ctx)
+	if err != nil {
+		return false // the heartbeat reports Redis trouble
+	}
+	local, _, _, _ := n.idx.counts()
+	prev := n.driftSeen
+	n.driftSeen = recorded != int64(local)
+	return prev && n.driftSeen
 }
 
 // beat refreshes the heartbeat, re-asserts this node's state when Redis

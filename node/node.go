@@ -46,6 +46,7 @@ type Node struct {
 	drainCh  chan struct{} // closed when draining starts
 	loopDone chan struct{} // closed when the maintenance loop has returned
 
+	driftSeen     bool // last drift check saw a mismatch; maintenance loop only
 	healthMu      sync.Mutex
 	lastHeartbeat time.Time
 

@@ -306,3 +306,10 @@ func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
 	}
 	return out, nil
 }
+
+// NodeConnCount returns how many connections Redis records for this node:
+// one SCARD, cheap enough to compare with the node's own count on a timer.
+func (r *Registry) NodeConnCount(ctx context.Context) (int64, error) {
+	n, err := r.rdb.SCard(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
+	return n, wrap("node conn count", err)
+}

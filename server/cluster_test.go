@@ -304,3 +304,24 @@ func TestRedisFlushHealsByReassertion(t *testing.T) {
 	a.send(map[string]any{"type": "message", "room": "x", "data": "after flush"})
 	b.expect("message")
 }
+
+func TestDriftHealsByReassertion(t *testing.T) {
+	nodes, m := MustCluster(t, 1, nil)
+	a := MustUser(t, nodes[0], "a")
+	a.join("x")
+	// Lose part of the node's state while its heartbeat stays: only a drift
+	// check can notice this.
+	m.Del("t:nodeconns:node-a")
+	m.SRem("t:conns", a.connID)
+	m.Del("t:room:x")
+	m.SRem("t:rooms", "x")
+	waitFor(t, 5*time.Second, "state re-asserted after drift", func() bool {
+		s := clusterStats(t, nodes[0])
+		return s.ActiveConnections == 1 && s.Rooms == 1
+	})
+	var room map[string]any
+	adminJSON(t, nodes[0], "GET", "/rooms/x", nil, &room)
+	if room["connections"] != 1.0 {
+		t.Fatalf("room after drift heal: %v", room)
+	}
+}
