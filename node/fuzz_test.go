@@ -370,6 +370,12 @@ func (b *fzBroker) Publish(_ context.Context, e pubsub.Envelope) error {
 	b.n.HandleEnvelope(e)
 	return nil
 }
+func (b *fzBroker) PublishAsync(e pubsub.Envelope, done func(error)) {
+	b.n.HandleEnvelope(e)
+	if done != nil {
+		done(nil)
+	}
+}
 func (b *fzBroker) Subscribe(context.Context, pubsub.Kind, string) error   { return nil }
 func (b *fzBroker) Unsubscribe(context.Context, pubsub.Kind, string) error { return nil }
 func (b *fzBroker) Ready() bool                                            { return true }

@@ -161,11 +161,11 @@ func (c *Conn) publish(req request, env pubsub.Envelope, typ, room string) bool 
 		return false
 	}
 	env.Op, env.Payload = pubsub.OpDeliver, payload
-	ctx, cancel := c.n.opCtx()
-	defer cancel()
-	if err := c.n.route(ctx, env); err != nil {
-		return c.fail(req.ID, "unavailable", "message could not be routed; retry", stats.ErrPublishFailed)
-	}
+	c.n.routeAsync(env, func(err error) {
+		if err != nil {
+			c.sendError(req.ID, "unavailable", "message could not be routed; retry")
+		}
+	})
 	return true
 }
 

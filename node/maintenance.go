@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/stats"
 )
@@ -92,7 +90,7 @@ func (n *Node) pingLoop(ctx context.Context) {
 }
 
 // pingDue pings the connections whose last ping is a PingInterval old; all
-// of them share one prepared frame.
+// of them share one frame.
 func (n *Node) pingDue() {
 	now, every := nowMS(), n.cfg.PingInterval.Milliseconds()
 	var f outFrame
@@ -100,13 +98,9 @@ func (n *Node) pingDue() {
 		if now-c.lastPing.Load() < every {
 			return
 		}
-		if f.pm == nil {
+		if f.data == nil {
 			b := appPing()
-			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-			if err != nil {
-				return
-			}
-			f = outFrame{pm: pm, ping: true, size: int64(len(b))}
+			f = outFrame{data: b, ping: true, size: int64(len(b))}
 		}
 		c.lastPing.Store(now)
 		c.enqueue(f)

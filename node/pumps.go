@@ -135,11 +135,7 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	}
 	if err == nil {
 		_ = c.ws.SetWriteDeadline(deadline)
-		if f.pm != nil {
-			err = c.ws.WritePreparedMessage(f.pm)
-		} else {
-			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-		}
+		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
 	}
 	if err != nil {
 		if !c.closing() {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/stats"
@@ -26,6 +24,23 @@ func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 	}
 	n.stats.Add(stats.CtrPublished, 1)
 	return nil
+}
+
+// routeAsync is route for client messages: the reader goes on with the next
+// frame while the publish is pipelined with others; done reports failures.
+func (n *Node) routeAsync(env pubsub.Envelope, done func(error)) {
+	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
+		n.HandleEnvelope(env)
+		return
+	}
+	n.broker.PublishAsync(env, func(err error) {
+		if err != nil {
+			n.stats.Error(stats.ErrPublishFailed)
+		} else {
+			n.stats.Add(stats.CtrPublished, 1)
+		}
+		done(err)
+	})
 }
 
 // directEnvelope addresses a direct message to a user or to one connection,
@@ -75,11 +90,8 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 	default:
 		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, env.Payload)
-	if err != nil {
-		return
-	}
-	f := outFrame{pm: pm, size: int64(len(env.Payload))}
+	// Every local recipient shares the payload bytes; writers only read them.
+	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
 	deliver := func(c *Conn) {
 		if c.id != env.Exclude && c.enqueue(f) {

@@ -85,6 +85,7 @@ type Broker struct {
 
 	ready atomic.Bool
 	stats counters
+	pub   publisher
 
 	life    sync.Mutex // guards running, closed
 	running bool
@@ -130,6 +131,7 @@ func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
 		subs:     make(map[string]*sub),
 		done:     make(chan struct{}),
 		exited:   make(chan struct{}),
+		pub:      publisher{wake: make(chan struct{}, 1)},
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.base[0], _ = b.channel(KindAll, "")
@@ -165,6 +167,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, b.shutdown)
 	defer stop()
+	published := make(chan struct{})
+	go func() { defer close(published); b.publishLoop() }()
+	defer func() { <-published }()
 	defer b.shutdown()
 
 	if err := b.ps.Subscribe(b.ctx, b.base[:]...); err != nil && !b.isClosed() {
@@ -185,6 +190,8 @@ func (b *Broker) Close() error {
 	b.life.Unlock()
 	if running {
 		<-b.exited
+	} else {
+		b.failPending() // nobody will send them
 	}
 	return nil
 }

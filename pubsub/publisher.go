@@ -1,0 +1,130 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Publishing limits.
+const (
+	// MaxPublishBatch is the most PUBLISH commands sent in one pipeline.
+	MaxPublishBatch = 256
+	// MaxPublishQueue is the most publishes waiting for a round trip; more
+	// fail at once with ErrPublishQueueFull instead of growing memory.
+	MaxPublishQueue = 16384
+)
+
+// ErrPublishQueueFull reports that Redis is not keeping up with publishes.
+var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
+
+type pendingPublish struct {
+	ch   string
+	msg  []byte
+	done func(error)
+}
+
+// publisher pipelines asynchronous publishes: everything queued while one
+// round trip is in flight goes out in the next, in queue order. On a busy
+// node this turns N PUBLISH round trips (2N syscalls) into a few.
+type publisher struct {
+	mu    sync.Mutex
+	queue []pendingPublish
+	wake  chan struct{}
+}
+
+// PublishAsync queues e for publishing and returns at once. done, if not
+// nil, is called with the outcome from the publishing goroutine; it must not
+// block. Messages from one caller reach Redis in the order they were queued.
+// Failures are counted in Stats.PublishErrors like those of Publish.
+func (b *Broker) PublishAsync(e Envelope, done func(error)) {
+	ch, err := b.channel(e.Kind, e.Target)
+	if err == nil && b.isClosed() {
+		err = ErrClosed
+	}
+	if err != nil {
+		b.finish(done, err)
+		return
+	}
+	p := &b.pub
+	p.mu.Lock()
+	if len(p.queue) >= MaxPublishQueue {
+		p.mu.Unlock()
+		b.stats.publishErrors.Add(1)
+		b.finish(done, ErrPublishQueueFull)
+		return
+	}
+	p.queue = append(p.queue, pendingPublish{ch: ch, msg: Encode(e), done: done})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Broker) finish(done func(error), err error) {
+	if done != nil {
+		done(err)
+	}
+}
+
+// publishLoop sends queued publishes until the broker closes, then fails
+// whatever is left with ErrClosed.
+func (b *Broker) publishLoop() {
+	for {
+		select {
+		case <-b.done:
+			b.failPending()
+			return
+		case <-b.pub.wake:
+		}
+		for b.sendBatch() {
+		}
+	}
+}
+
+// sendBatch pipelines up to MaxPublishBatch queued publishes and reports
+// whether it sent any.
+func (b *Broker) sendBatch() bool {
+	p := &b.pub
+	p.mu.Lock()
+	n := min(len(p.queue), MaxPublishBatch)
+	batch := make([]pendingPublish, n)
+	copy(batch, p.queue)
+	p.queue = append(p.queue[:0], p.queue[n:]...)
+	p.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	pipe := b.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, n)
+	for i, pp := range batch {
+		cmds[i] = pipe.Publish(b.ctx, pp.ch, pp.msg)
+	}
+	_, _ = pipe.Exec(b.ctx) // per-command errors below
+	for i, pp := range batch {
+		err := cmds[i].Err()
+		if err != nil {
+			b.stats.publishErrors.Add(1)
+			err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, err)
+		} else {
+			b.stats.published.Add(1)
+		}
+		b.finish(pp.done, err)
+	}
+	return true
+}
+
+func (b *Broker) failPending() {
+	p := &b.pub
+	p.mu.Lock()
+	left := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, pp := range left {
+		b.stats.publishErrors.Add(1)
+		b.finish(pp.done, ErrClosed)
+	}
+}

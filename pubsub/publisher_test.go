@@ -1,0 +1,90 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestPublishAsyncKeepsOrder(t *testing.T) {
+	m := miniredis.RunT(t)
+	a := startNode(t, m.Addr(), "node-a", nil)
+	b := startNode(t, m.Addr(), "node-b", nil)
+	if err := b.Subscribe(context.Background(), KindRoom, "r"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	var wg sync.WaitGroup
+	var failed sync.Map
+	wg.Add(n)
+	for i := range n {
+		a.PublishAsync(deliver(KindRoom, "r", fmt.Sprint(i)), func(err error) {
+			if err != nil {
+				failed.Store(i, err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	failed.Range(func(k, v any) bool { t.Errorf("publish %v: %v", k, v); return true })
+	waitFor(t, 5*time.Second, "all delivered", func() bool { return len(b.rec.all()) >= n })
+	for i, e := range b.rec.all()[:n] {
+		if string(e.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q: order lost", i, e.Payload)
+		}
+	}
+	if got := a.Stats().Published; got != n {
+		t.Fatalf("Published = %d, want %d", got, n)
+	}
+}
+
+func TestPublishAsyncReportsFailures(t *testing.T) {
+	m := miniredis.RunT(t)
+	a := startNode(t, m.Addr(), "node-a", nil)
+	m.SetError("LOADING Redis is loading")
+	errc := make(chan error, 1)
+	a.PublishAsync(deliver(KindRoom, "r", "x"), func(err error) { errc <- err })
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("publish against a failing Redis reported success")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("done was never called")
+	}
+	m.SetError("")
+	if a.Stats().PublishErrors < 1 {
+		t.Fatal("failure not counted")
+	}
+	// A bad target fails at once, without a round trip.
+	a.PublishAsync(Envelope{Kind: KindRoom}, func(err error) { errc <- err })
+	if err := <-errc; !errors.Is(err, ErrInvalidTarget) {
+		t.Fatalf("empty room: %v", err)
+	}
+}
+
+func TestPublishAsyncAfterCloseFails(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	b, err := New(rdb, Config{NodeID: "n1"}, func(Envelope) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 2)
+	b.PublishAsync(deliver(KindRoom, "r", "queued"), func(err error) { got <- err })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.PublishAsync(deliver(KindRoom, "r", "late"), func(err error) { got <- err })
+	for range 2 {
+		if err := <-got; !errors.Is(err, ErrClosed) {
+			t.Fatalf("err = %v, want ErrClosed", err)
+		}
+	}
+}
