@@ -41,7 +41,6 @@ func (n *Node) BroadcastRoom(ctx context.Context, room string, data json.RawMess
 	if err := registry.ValidateName("room", room); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	n.touchRoom(room)
 	env := pubsub.Envelope{Kind: pubsub.KindRoom, Target: room, Exclude: exclude}
 	return n.sendSystem(ctx, env, typeMessage, room, data)
 }

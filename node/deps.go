@@ -18,7 +18,7 @@ type Membership interface {
 	Leave(ctx context.Context, connID, room string, at time.Time) error
 	SetState(ctx context.Context, connID, state string) error
 	Unregister(ctx context.Context, connID string) error
-	Touch(ctx context.Context, conns []registry.Activity, rooms []registry.RoomActivity) error
+	Touch(ctx context.Context, conns []registry.Activity) error
 }
 
 // Liveness keeps this node's heartbeat and reaps dead nodes.

@@ -334,9 +334,7 @@ func (fzRegistry) Join(context.Context, string, string, time.Time) error  { retu
 func (fzRegistry) Leave(context.Context, string, string, time.Time) error { return nil }
 func (fzRegistry) SetState(context.Context, string, string) error         { return nil }
 func (fzRegistry) Unregister(context.Context, string) error               { return nil }
-func (fzRegistry) Touch(context.Context, []registry.Activity, []registry.RoomActivity) error {
-	return nil
-}
+func (fzRegistry) Touch(context.Context, []registry.Activity) error       { return nil }
 func (fzRegistry) Heartbeat(context.Context, registry.Node) (bool, error) { return false, nil }
 func (fzRegistry) Reassert(context.Context, []registry.Conn) error        { return nil }
 func (fzRegistry) Deregister(context.Context) error                       { return nil }

@@ -110,7 +110,6 @@ func (c *Conn) handleMessage(req request) bool {
 	if req.Echo != nil && !*req.Echo {
 		exclude = c.id
 	}
-	c.n.touchRoom(req.Room)
 	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: exclude}, typeMessage, req.Room)
 }
 

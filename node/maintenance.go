@@ -223,36 +223,37 @@ func (n *Node) runRepairs(ctx context.Context) {
 }
 
 // flushActivity writes the last-activity timestamps and message totals of
-// the connections that were active since the last flush, and of rooms, in
-// one call whose Redis cost does not grow with the number of connections.
+// the connections that were active since the last flush, in one HSET
+// whatever their number.
 func (n *Node) flushActivity(ctx context.Context) {
-	var acts []registry.Activity
 	var dirty []*Conn
 	n.idx.eachConn(func(c *Conn) {
 		if c.dirty.Swap(false) {
 			dirty = append(dirty, c)
 		}
 	})
-	for _, c := range dirty {
-		acts = append(acts, registry.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
-			MessagesIn: c.msgsIn.Load(), MessagesOut: c.msgsOut.Load()})
-	}
-	n.roomsMu.Lock()
-	rooms := make([]registry.RoomActivity, 0, len(n.roomsDirty))
-	for r, at := range n.roomsDirty {
-		rooms = append(rooms, registry.RoomActivity{Room: r, LastActivity: time.UnixMilli(at)})
-	}
-	n.roomsDirty = map[string]int64{}
-	n.roomsMu.Unlock()
-	if len(acts) == 0 && len(rooms) == 0 {
+	if len(dirty) == 0 {
 		return
+	}
+	acts := make([]registry.Activity, len(dirty))
+	for i, c := range dirty {
+		acts[i] = registry.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
+			MessagesIn: c.msgsIn.Load(), MessagesOut: c.msgsOut.Load()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
 	defer cancel()
-	if err := n.reg.Touch(ctx, acts, rooms); err != nil {
-		n.log.Debug("activity flush failed; counted again on the next one", "err", err)
+	if err := n.reg.Touch(ctx, acts); err != nil {
+		n.log.Debug("activity flush failed; retried on the next one", "err", err)
 		for _, c := range dirty {
 			c.dirty.Store(true)
+		}
+		return
+	}
+	// A connection that closed meanwhile may have had its entry written
+	// after its cleanup deleted it: unregister it again (see Registry.Touch).
+	for _, c := range dirty {
+		if n.idx.get(c.id) == nil {
+			n.retryUnregister(c.id, "")
 		}
 	}
 }

@@ -50,10 +50,8 @@ type Node struct {
 	healthMu      sync.Mutex
 	lastHeartbeat time.Time
 
-	roomsMu    sync.Mutex
-	roomsDirty map[string]int64 // room -> last activity (unix ms), flushed in batches
-	repairMu   sync.Mutex
-	repairs    map[repair]struct{} // registry writes to retry
+	repairMu sync.Mutex
+	repairs  map[repair]struct{} // registry writes to retry
 }
 
 // New returns a Node. Call Run to start its background loops and serve
@@ -74,7 +72,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		baseCtx: ctx, cancel: cancel,
 		stopped: make(chan struct{}), resync: make(chan struct{}, 1),
 		drainCh: make(chan struct{}), loopDone: make(chan struct{}),
-		roomsDirty: map[string]int64{}, repairs: map[repair]struct{}{},
+		repairs: map[repair]struct{}{},
 	}
 	n.upgrader = websocket.Upgrader{
 		ReadBufferSize:    512, // frames larger than this are read in pieces

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -22,7 +21,6 @@ func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 		n.stats.Error(stats.ErrPublishFailed)
 		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
-	n.stats.Add(stats.CtrPublished, 1)
 	return nil
 }
 
@@ -36,8 +34,6 @@ func (n *Node) routeAsync(env pubsub.Envelope, done func(error)) {
 	n.broker.PublishAsync(env, func(err error) {
 		if err != nil {
 			n.stats.Error(stats.ErrPublishFailed)
-		} else {
-			n.stats.Add(stats.CtrPublished, 1)
 		}
 		done(err)
 	})
@@ -115,11 +111,4 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 		}
 	}
 	n.stats.Add(stats.CtrDelivered, delivered)
-}
-
-// touchRoom records room activity for the next batched flush.
-func (n *Node) touchRoom(room string) {
-	n.roomsMu.Lock()
-	n.roomsDirty[room] = time.Now().UnixMilli()
-	n.roomsMu.Unlock()
 }

@@ -17,6 +17,7 @@ const (
 	DefaultPrefix           = "ws"
 	DefaultSubscribeTimeout = 3 * time.Second
 	DefaultPingInterval     = time.Second
+	DefaultPublishTimeout   = 3 * time.Second
 )
 
 // Errors callers may branch on.
@@ -33,6 +34,7 @@ type Config struct {
 	NodeID           string        // required: this node's id, names its node channel
 	SubscribeTimeout time.Duration // how long Subscribe waits for Redis to confirm; defaults to 3s
 	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
+	PublishTimeout   time.Duration // bound on one pipelined round trip of PublishAsync; defaults to 3s
 	Logger           *slog.Logger  // nil means slog.Default()
 	// OnReconnect is optional. It is called from the receive goroutine, and must not block,
 	// after the receive connection was lost and every subscription was restored.
@@ -51,6 +53,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = DefaultPublishTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

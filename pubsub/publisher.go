@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -98,12 +99,16 @@ func (b *Broker) sendBatch() bool {
 	if n == 0 {
 		return false
 	}
+	// The deadline also stops go-redis from retrying a blackholed connection
+	// long after the senders should have heard of the failure.
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
+	defer cancel()
 	pipe := b.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, n)
 	for i, pp := range batch {
-		cmds[i] = pipe.Publish(b.ctx, pp.ch, pp.msg)
+		cmds[i] = pipe.Publish(ctx, pp.ch, pp.msg)
 	}
-	_, _ = pipe.Exec(b.ctx) // per-command errors below
+	_, _ = pipe.Exec(ctx) // per-command errors below
 	for i, pp := range batch {
 		err := cmds[i].Err()
 		if err != nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -202,50 +203,35 @@ type Activity struct {
 	MessagesOut  int64 // total frames written to the client
 }
 
-// RoomActivity is a batched activity update of one room.
-type RoomActivity struct {
-	Room         string
-	LastActivity time.Time
-}
-
-// touchBatch bounds the arguments of one touch script call (Lua unpack).
+// touchBatch bounds the fields of one HSET.
 const touchBatch = 1000
 
-// Touch writes batched activity with a constant number of Redis commands per
-// call (see touchSrc), in script calls of at most touchBatch entries. Only
-// connections and rooms that still exist are written: no orphans.
-func (r *Registry) Touch(ctx context.Context, conns []Activity, rooms []RoomActivity) error {
+// Touch writes the activity of this node's connections with one HSET per
+// touchBatch connections into P:activity: a constant number of commands per
+// flush, whatever the number of active connections. Values are absolute
+// totals, so a retried Touch is harmless.
+//
+// Touch does not check that the connections still exist: only the node that
+// holds a connection touches it, and Unregister deletes its entry. A caller
+// whose connection was unregistered while a Touch for it was in flight must
+// call Unregister again (node does), so no entry outlives its connection;
+// reaping a dead node's connections deletes their entries too.
+func (r *Registry) Touch(ctx context.Context, conns []Activity) error {
 	for _, a := range conns {
 		if err := ValidateName("conn", a.ConnID); err != nil {
 			return wrap("touch", err)
 		}
 	}
-	for _, a := range rooms {
-		if err := ValidateName("room", a.Room); err != nil {
+	for batch := range slices.Chunk(conns, touchBatch) {
+		args := make([]any, 0, 2*len(batch))
+		for _, a := range batch {
+			args = append(args, a.ConnID, packActivity(a))
+		}
+		if err := r.rdb.HSet(ctx, r.keys.Activity(), args...).Err(); err != nil {
 			return wrap("touch", err)
 		}
-	}
-	for len(conns) > 0 || len(rooms) > 0 {
-		nc, nr := min(len(conns), touchBatch), min(len(rooms), touchBatch)
-		if err := r.touch(ctx, conns[:nc], rooms[:nr]); err != nil {
-			return wrap("touch", err)
-		}
-		conns, rooms = conns[nc:], rooms[nr:]
 	}
 	return nil
-}
-
-func (r *Registry) touch(ctx context.Context, conns []Activity, rooms []RoomActivity) error {
-	args := make([]any, 0, 3+2*len(conns)+2*len(rooms))
-	args = append(args, r.cfg.Prefix, len(conns))
-	for _, a := range conns {
-		args = append(args, a.ConnID, packActivity(a))
-	}
-	args = append(args, len(rooms))
-	for _, a := range rooms {
-		args = append(args, a.Room, ms(a.LastActivity))
-	}
-	return touchScript.Run(ctx, r.rdb, nil, args...).Err()
 }
 
 func packActivity(a Activity) string {

@@ -206,8 +206,6 @@ func TestMissingConnNeverCreatesKeys(t *testing.T) {
 	mustRegister(t, r, Conn{ID: "c1", Rooms: []string{"lobby"}})
 	before := allKeys(t, rdb)
 
-	noErr(t, r.Touch(ctx, []Activity{{ConnID: "ghost", LastActivity: t0, MessagesIn: 3, MessagesOut: 4}},
-		[]RoomActivity{{Room: "nowhere", LastActivity: t0}}))
 	isErr(t, r.Join(ctx, "ghost", "lobby", t0), ErrNotFound)
 	isErr(t, r.Authenticate(ctx, "ghost", "alice", TypeUser, t0), ErrNotFound)
 	isErr(t, r.SetState(ctx, "ghost", StateInactive), ErrNotFound)
@@ -222,22 +220,24 @@ func TestTouch(t *testing.T) {
 	_, rdb := MustMiniredis(t)
 	r := MustRegistry(t, rdb, "node-a", nil)
 	mustRegister(t, r, Conn{ID: "c1", LastActivity: t0, Rooms: []string{"lobby"}})
-	noErr(t, r.Join(ctx, "c1", "lobby", t0))
-	noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(5 * time.Second), MessagesIn: 3, MessagesOut: 7}},
-		[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(6 * time.Second)}}))
-	// An older batch arriving late must not move anything backwards.
-	noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(1 * time.Second), MessagesIn: 1}},
-		[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(1 * time.Second)}}))
+	mustRegister(t, r, Conn{ID: "c2", LastActivity: t0})
+	noErr(t, r.Touch(ctx, []Activity{
+		{ConnID: "c1", LastActivity: t0.Add(5 * time.Second), MessagesIn: 3, MessagesOut: 7},
+		{ConnID: "c2", LastActivity: t0.Add(2 * time.Second), MessagesIn: 1},
+	}))
 	c, err := r.Conn(ctx, "c1")
 	noErr(t, err)
 	equal(t, "activity", []any{c.LastActivity, c.MessagesIn, c.MessagesOut}, []any{t0.Add(5 * time.Second), int64(3), int64(7)})
-	room, err := r.Room(ctx, "lobby")
+	act, err := r.Activity(ctx)
 	noErr(t, err)
-	equal(t, "room activity", room.LastActivity, t0.Add(6*time.Second))
-	noErr(t, r.Touch(ctx, nil, nil))
+	equal(t, "cluster activity", act, map[string]time.Time{"c1": t0.Add(5 * time.Second), "c2": t0.Add(2 * time.Second)})
+	// Unregister removes the entry with the connection.
+	noErr(t, r.Unregister(ctx, "c1"))
+	equal(t, "activity fields", hashFields(t, rdb, r.Keys().Activity()), []string{"c2"})
+	noErr(t, r.Touch(ctx, nil))
 	var ne *NameError
-	if err := r.Touch(ctx, nil, []RoomActivity{{Room: "a:b"}}); !errors.As(err, &ne) {
-		t.Fatalf("Touch(bad room) = %v, want *NameError", err)
+	if err := r.Touch(ctx, []Activity{{ConnID: "a:b"}}); !errors.As(err, &ne) {
+		t.Fatalf("Touch(bad id) = %v, want *NameError", err)
 	}
 }
 

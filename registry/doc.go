@@ -19,9 +19,8 @@
 //	P:user:<user>        SET     connection ids of the user
 //	P:users              SET     users with >= 1 connection
 //	P:room:<room>        SET     connection ids in the room
-//	P:roommeta:<room>    HASH    created_at, last_activity
+//	P:roommeta:<room>    HASH    created_at, last_activity (last join or leave)
 //	P:rooms              SET     rooms with >= 1 member
-//	P:roomactivity       HASH    room -> last activity (Touch)
 //	P:nodes              SET     known node ids
 //	P:node:<id>          STRING  heartbeat: JSON node info, with TTL
 //	P:nodeconns:<id>     SET     connection ids held by the node

@@ -58,9 +58,6 @@ func (k Keys) NodeConns(id string) string { return k.named("nodeconns", id) }
 // written by the batched activity flush.
 func (k Keys) Activity() string { return k.fixed("activity") }
 
-// RoomActivity is the HASH room -> last activity (unix ms) from the batched flush.
-func (k Keys) RoomActivity() string { return k.fixed("roomactivity") }
-
 // StatsMsgs is the HASH message type -> count.
 func (k Keys) StatsMsgs() string { return k.fixed("stats:msgs") }
 

@@ -65,7 +65,7 @@ func TestFlushAndReassert(t *testing.T) {
 	b := MustRegistry(t, rdb, "node-b", nil)
 	seedTwoNodes(t, a, b)
 	noErr(t, a.Authenticate(ctx, "a2", "bob", TypeAIAssistant, t0.Add(time.Second)))
-	noErr(t, a.Touch(ctx, []Activity{{ConnID: "a1", LastActivity: t0.Add(time.Minute), MessagesIn: 5, MessagesOut: 9}}, nil))
+	noErr(t, a.Touch(ctx, []Activity{{ConnID: "a1", LastActivity: t0.Add(time.Minute), MessagesIn: 5, MessagesOut: 9}}))
 	noErr(t, a.SetState(ctx, "a3", StateInactive))
 	rooms, users := []string{"lobby", "a-only"}, []string{"alice", "bob", "carol"}
 	before := takeSnapshot(t, a, rooms, users)

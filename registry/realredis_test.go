@@ -71,16 +71,15 @@ func TestRealRedis(t *testing.T) {
 		noErr(t, r.Authenticate(ctx, "c1", "alice", TypeUser, t0))
 		isErr(t, r.Authenticate(ctx, "c2", "alice", TypeUser, t0), ErrUserLimit)
 		before := allKeys(t, rdb)
-		noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(time.Second), MessagesIn: 2},
-			{ConnID: "ghost", LastActivity: t0, MessagesOut: 1}},
-			[]RoomActivity{{Room: "lobby", LastActivity: t0.Add(time.Second)}, {Room: "nowhere", LastActivity: t0}}))
-		// Only the two activity hashes appear, and they hold live entries only.
-		equal(t, "no orphan keys", allKeys(t, rdb), sortedWith(before, "ws:activity", "ws:roomactivity"))
+		noErr(t, r.Touch(ctx, []Activity{{ConnID: "c1", LastActivity: t0.Add(time.Second), MessagesIn: 2}}))
+		// Only the activity hash appears, holding the live connection.
+		equal(t, "no orphan keys", allKeys(t, rdb), sortedWith(before, "ws:activity"))
 		equal(t, "activity fields", hashFields(t, rdb, "ws:activity"), []string{"c1"})
-		equal(t, "room activity fields", hashFields(t, rdb, "ws:roomactivity"), []string{"lobby"})
 		c, err := r.Conn(ctx, "c1")
 		noErr(t, err)
 		equal(t, "touched", []any{c.LastActivity, c.MessagesIn}, []any{t0.Add(time.Second), int64(2)})
+		noErr(t, r.Unregister(ctx, "c1"))
+		equal(t, "activity gone with its conn", len(hashFields(t, rdb, "ws:activity")), 0)
 	})
 	t.Run("reap", func(t *testing.T) {
 		noErr(t, rdb.FlushAll(ctx).Err())
@@ -121,7 +120,7 @@ func sortedWith(list []string, extra ...string) []string {
 	return out
 }
 
-func hashFields(t *testing.T, rdb *redis.Client, key string) []string {
+func hashFields(t *testing.T, rdb redis.Cmdable, key string) []string {
 	t.Helper()
 	f, err := rdb.HKeys(context.Background(), key).Result()
 	noErr(t, err)

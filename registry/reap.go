@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/redis/go-redis/v9"
@@ -27,26 +28,28 @@ func (r *Registry) ReapDead(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, wrap("reap", err)
 		}
+		r.forget(id)
 	}
 	return total, nil
 }
 
-// deadNodes lists the known nodes, other than this one, without a heartbeat.
+// nodeListRefresh is how many ReapDead calls reuse one SMEMBERS of P:nodes.
+// At the default 2 s reap interval a node that joined less than 10 s ago is
+// seen late; one that is gone is dropped from the cache when reaped.
+const nodeListRefresh = 5
+
+// deadNodes lists the known nodes, other than this one, without a
+// heartbeat. In the common case (everyone alive) it costs one multi-key
+// EXISTS, plus an SMEMBERS every nodeListRefresh calls.
 func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
-	ids, err := r.rdb.SMembers(ctx, r.keys.Nodes()).Result()
-	if err != nil {
+	ids, err := r.otherNodes(ctx)
+	if err != nil || len(ids) == 0 {
 		return nil, err
-	}
-	sort.Strings(ids)
-	ids = removeString(ids, r.cfg.NodeID)
-	if len(ids) == 0 {
-		return nil, nil
 	}
 	keys := make([]string, len(ids))
 	for i, id := range ids {
 		keys[i] = r.keys.Node(id)
 	}
-	// Common case in one command: every heartbeat is there.
 	if alive, err := r.rdb.Exists(ctx, keys...).Result(); err != nil {
 		return nil, err
 	} else if int(alive) == len(ids) {
@@ -69,6 +72,30 @@ func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
 		}
 	}
 	return dead, nil
+}
+
+// otherNodes returns the cached list of other nodes, refreshing it every
+// nodeListRefresh calls.
+func (r *Registry) otherNodes(ctx context.Context) ([]string, error) {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	if r.known == nil || r.reapCalls%nodeListRefresh == 0 {
+		ids, err := r.rdb.SMembers(ctx, r.keys.Nodes()).Result()
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(ids)
+		r.known = removeString(ids, r.cfg.NodeID)
+	}
+	r.reapCalls++
+	return slices.Clone(r.known), nil
+}
+
+// forget drops a reaped node from the cache.
+func (r *Registry) forget(id string) {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	r.known = removeString(r.known, id)
 }
 
 func removeString(list []string, s string) []string {

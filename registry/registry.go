@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -75,6 +76,10 @@ type Registry struct {
 	cfg  Config
 	keys Keys
 	now  func() time.Time
+
+	reapMu    sync.Mutex // guards the fields below (ReapDead's node list cache)
+	known     []string   // other nodes, from the last SMEMBERS of P:nodes
+	reapCalls int
 }
 
 // New returns a Registry for cfg.NodeID on rdb. It does not touch Redis.

@@ -21,7 +21,6 @@ local function dropRoomMember(room, id)
   if redis.call('SCARD', rk) == 0 then
     redis.call('DEL', key('roommeta', room))
     redis.call('SREM', fixed('rooms'), room)
-    redis.call('HDEL', fixed('roomactivity'), room)
   end
 end
 
@@ -166,43 +165,6 @@ const unregisterSrc = luaLib + `
 return removeConn(ARGV[2])
 `
 
-// touchSrc: ARGV P, nconns, (id, "last_ms:msgs_in:msgs_out")*, nrooms, (room, last_ms)*.
-// Writes the activity of live connections and rooms into two hashes with a
-// constant number of commands per call (SMISMEMBER, HMGET, HSET per kind), so
-// the batched flush costs the same for 1 or 1,000 active connections. Values
-// are absolute (the node holds the totals), so a retried call is harmless.
-// Entries of connections and rooms that are gone are skipped (no orphans),
-// and an entry never moves back in time.
-const touchSrc = luaLib + `
-local function stamp(v)
-  if type(v) ~= 'string' then return 0 end
-  local m = string.match(v, '^(%d+)')
-  if m then return tonumber(m) end
-  return 0
-end
-local function write(setKey, hashKey, from, n)
-  if n == 0 then return end
-  local names = {}
-  for j = 1, n do names[j] = ARGV[from + 2 * (j - 1)] end
-  local live = redis.call('SMISMEMBER', setKey, unpack(names))
-  local cur = redis.call('HMGET', hashKey, unpack(names))
-  local args = {}
-  for j = 1, n do
-    local v = ARGV[from + 2 * (j - 1) + 1]
-    if live[j] == 1 and stamp(v) >= stamp(cur[j]) then
-      args[#args + 1] = names[j]
-      args[#args + 1] = v
-    end
-  end
-  if #args > 0 then redis.call('HSET', hashKey, unpack(args)) end
-end
-local nc = tonumber(ARGV[2])
-write(fixed('conns'), fixed('activity'), 3, nc)
-local ri = 3 + 2 * nc
-write(fixed('rooms'), fixed('roomactivity'), ri + 1, tonumber(ARGV[ri]))
-return 0
-`
-
 // evictSrc: ARGV P, node, count, mode ("reap" or "drain").
 // Pops up to count ids from the node's set and removes each connection that
 // still belongs to that node. In reap mode it first re-checks that the
@@ -258,10 +220,7 @@ for i, id in ipairs(members) do
   users[i] = redis.call('HGET', P .. ':conn:' .. id, 'user') or ''
 end
 local meta = redis.call('HMGET', P .. ':roommeta:' .. room, 'created_at', 'last_activity')
-local act = redis.call('HGET', P .. ':roomactivity', room)
-local last = tonumber(meta[2]) or 0
-if act and tonumber(act) > last then last = tonumber(act) end
-return {members, users, meta[1] or '', tostring(last)}
+return {members, users, meta[1] or '', meta[2] or ''}
 `
 
 var (
@@ -271,7 +230,6 @@ var (
 	leaveScript        = redis.NewScript(leaveSrc)
 	setStateScript     = redis.NewScript(setStateSrc)
 	unregisterScript   = redis.NewScript(unregisterSrc)
-	touchScript        = redis.NewScript(touchSrc)
 	evictScript        = redis.NewScript(evictSrc)
 	dropStaleScript    = redis.NewScript(dropStaleSrc)
 	roomScript         = redis.NewScript(roomSrc)

@@ -230,7 +230,7 @@ func TestCleanupAfterLeaveAndDisconnect(t *testing.T) {
 
 func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 	nodes, _ := MustCluster(t, 2, func(c *Config) {
-		c.Node.SendQueueSize, c.Node.MaxQueuedBytes, c.Node.MessageRate = 8, 256<<10, -1
+		c.Node.SendQueueSize, c.Node.MaxQueuedBytes, c.Node.MessageRate = 64, 1<<20, -1
 	})
 	fast := MustUser(t, nodes[1], "fast")
 	fast.join("busy")
@@ -238,17 +238,17 @@ func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 	pub := MustUser(t, nodes[1], "pub")
 	pub.join("busy")
 
-	big := make([]byte, 32<<10)
+	big := make([]byte, 16<<10)
 	for i := range big {
 		big[i] = 'x'
 	}
-	const n = 400 // 12.8 MB: more than the kernel buffers of a stalled reader hold
+	const n = 800 // 12.8 MB: more than the kernel buffers of a stalled reader and its queue hold
 	go func() {
 		for i := 0; i < n; i++ {
 			if pub.ws.WriteJSON(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false}) != nil {
 				return
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(2 * time.Millisecond)
 		}
 	}()
 	for i := 0; i < n; i++ {

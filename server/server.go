@@ -107,6 +107,7 @@ func (s *Server) gauges() []stats.Gauge {
 		{Name: "rooms", Help: "Rooms with a member on this node.", Value: float64(l.Rooms)},
 		{Name: "ready", Help: "1 when the node is ready for traffic.", Value: ready},
 		{Name: "pubsub_subscriptions", Help: "Redis channels this node is subscribed to.", Value: float64(b.Subscriptions)},
+		{Name: "pubsub_published", Help: "PUBLISH commands that succeeded (counter).", Value: float64(b.Published)},
 		{Name: "pubsub_received", Help: "Envelopes received from Redis (counter).", Value: float64(b.Received)},
 		{Name: "pubsub_publish_errors", Help: "PUBLISH commands that failed: messages lost (counter).", Value: float64(b.PublishErrors)},
 		{Name: "pubsub_decode_errors", Help: "Envelopes dropped as undecodable (counter).", Value: float64(b.DecodeErrors)},

@@ -47,26 +47,6 @@ func (cs counterSet) snapshot() map[string]int64 {
 	return out
 }
 
-// deltas returns the unflushed part of each counter and the totals seen, so
-// that commit can mark exactly those as flushed.
-func (cs counterSet) deltas() (delta, seen map[string]int64) {
-	delta, seen = map[string]int64{}, map[string]int64{}
-	for name, c := range cs.byName {
-		v := c.total.Load()
-		seen[name] = v
-		if d := v - c.flushed; d != 0 {
-			delta[name] = d
-		}
-	}
-	return delta, seen
-}
-
-func (cs counterSet) commit(seen map[string]int64) {
-	for name, v := range seen {
-		cs.byName[name].flushed = v
-	}
-}
-
 func sum(m map[string]int64) int64 {
 	var s int64
 	for v := range maps.Values(m) {

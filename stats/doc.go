@@ -3,9 +3,10 @@
 //
 // Counting is lock-free (atomic adds on a fixed set of names, so a hostile
 // client cannot grow the label set). Run flushes the deltas to Redis every
-// FlushInterval (at most one second) in one atomic script call of
-// HINCRBY commands, so the hot path never writes to Redis and a failed flush
-// is retried whole on the next tick without double counting. Cluster reads
+// FlushInterval (at most one second) as one pipelined HINCRBY per changed
+// field, so the hot path never writes to Redis; a field is marked flushed
+// only when its own HINCRBY succeeded, so a failed flush is retried on the
+// next tick without loss or double counting. Cluster reads
 // the summed hashes back: the totals of every node that ever flushed, exact
 // up to the last interval.
 //

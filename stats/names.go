@@ -40,7 +40,6 @@ const (
 	CtrConnections    = "connections_total"
 	CtrDisconnections = "disconnections_total"
 	CtrDelivered      = "delivered_total"
-	CtrPublished      = "published_total"
 	CtrReaped         = "reaped_connections_total"
 	CtrInactiveClosed = "inactive_closed_total"
 	CtrReconnects     = "pubsub_reconnects_total"
@@ -53,6 +52,6 @@ var (
 	errorNames   = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
 		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
 		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrOther}
-	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrPublished, CtrReaped,
+	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrReaped,
 		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected}
 )

@@ -153,54 +153,45 @@ func (s *Stats) Run(ctx context.Context) error {
 	}
 }
 
-// Flush writes all unflushed deltas in one transaction.
+// Flush writes all unflushed deltas with one pipelined HINCRBY per changed
+// field. Each field is marked flushed only when its own HINCRBY succeeded,
+// so a partly failed flush neither loses nor double counts anything.
 func (s *Stats) Flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.updateRate()
-	md, ms := s.msgs.deltas()
-	ed, es := s.errs.deltas()
-	cd, cs := s.ctrs.deltas()
-	if len(md)+len(ed)+len(cd) == 0 {
+	sets := []struct {
+		cs  counterSet
+		key string
+	}{{s.msgs, s.key("msgs")}, {s.errs, s.key("errors")}, {s.ctrs, s.key("counters")}}
+	type pending struct {
+		c    *counter
+		seen int64
+		cmd  *redis.IntCmd
+	}
+	var todo []pending
+	pipe := s.rdb.Pipeline()
+	for _, set := range sets {
+		for name, c := range set.cs.byName {
+			if v := c.total.Load(); v != c.flushed {
+				todo = append(todo, pending{c, v, pipe.HIncrBy(ctx, set.key, name, v-c.flushed)})
+			}
+		}
+	}
+	if len(todo) == 0 {
 		return nil
 	}
-	err := flushScript.Run(ctx, s.rdb, []string{s.key("msgs"), s.key("errors"), s.key("counters")},
-		flushArgs(md, ed, cd)...).Err()
+	_, err := pipe.Exec(ctx)
+	for _, p := range todo {
+		if p.cmd.Err() == nil {
+			p.c.flushed = p.seen
+		}
+	}
 	if err != nil {
 		s.failures.Add(1)
 		return fmt.Errorf("stats: flush: %w", err)
 	}
-	s.msgs.commit(ms)
-	s.errs.commit(es)
-	s.ctrs.commit(cs)
 	return nil
-}
-
-// flushScript applies all deltas atomically with one command per changed
-// field plus the script call itself (MULTI/EXEC would add two more).
-// ARGV: n1, (field, delta)*n1, n2, ..., n3, ... for KEYS[1..3].
-var flushScript = redis.NewScript(`
-local i = 1
-for k = 1, 3 do
-  local n = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, n do
-    redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
-end
-return 0
-`)
-
-func flushArgs(sets ...map[string]int64) []any {
-	var args []any
-	for _, m := range sets {
-		args = append(args, len(m))
-		for field, d := range m {
-			args = append(args, field, d)
-		}
-	}
-	return args
 }
 
 func (s *Stats) updateRate() {
