@@ -43,28 +43,6 @@ type request struct {
 // errBadRef reports an "id" that is not a short string or number.
 var errBadRef = errors.New(`"id" must be a string or number of at most 128 bytes`)
 
-// decodeRequest parses one client frame. The returned request keeps the
-// "id" even when another field is wrong, so the error can carry the ref.
-func decodeRequest(data []byte) (request, error) {
-	var r request
-	if err := json.Unmarshal(data, &r); err != nil {
-		r.ID = nil
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return r, errors.New("field " + strconv.Quote(typeErr.Field) + " has the wrong type")
-		}
-		return r, errors.New("frame is not a valid JSON object")
-	}
-	if len(r.ID) > 0 && !validRef(r.ID) {
-		r.ID = nil
-		return r, errBadRef
-	}
-	if r.Type == "" {
-		return r, errors.New(`missing "type"`)
-	}
-	return r, nil
-}
-
 func validRef(id json.RawMessage) bool {
 	if len(id) > maxRefLen {
 		return false
@@ -79,16 +57,6 @@ type From struct {
 	ConnID string `json:"conn_id,omitempty"`
 	Type   string `json:"conn_type,omitempty"`
 	System bool   `json:"system,omitempty"` // sent through the admin API or the Go API
-}
-
-// outMessage is a routed frame: message (room), direct or broadcast.
-type outMessage struct {
-	Type  string          `json:"type"`
-	Room  string          `json:"room,omitempty"`
-	From  From            `json:"from"`
-	Data  json.RawMessage `json:"data"`
-	MsgID string          `json:"msg_id"`
-	TS    int64           `json:"ts"`
 }
 
 type welcomeFrame struct {
@@ -119,11 +87,69 @@ type errorFrame struct {
 // nullData is sent when a message carries no "data".
 var nullData = json.RawMessage("null")
 
+// encodeMessage builds a routed frame by appending, without reflection: it
+// runs once per message at its origin. The result is the JSON encoding/json
+// produces for the same fields (protocol_test.go checks), except that data
+// is copied verbatim (not compacted), after json.Valid has checked it.
 func encodeMessage(typ, room string, from From, data json.RawMessage, msgID string, at time.Time) ([]byte, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
 		data = nullData
+	} else if !json.Valid(data) {
+		return nil, errors.New("data is not valid JSON")
 	}
-	return json.Marshal(outMessage{Type: typ, Room: room, From: from, Data: data, MsgID: msgID, TS: at.UnixMilli()})
+	b := make([]byte, 0, 160+len(room)+len(from.User)+len(data))
+	b = append(b, `{"type":`...)
+	b = appendString(b, typ)
+	if room != "" {
+		b = append(b, `,"room":`...)
+		b = appendString(b, room)
+	}
+	b = append(b, `,"from":{`...)
+	b = appendFrom(b, from)
+	b = append(b, `},"data":`...)
+	b = append(b, data...)
+	b = append(b, `,"msg_id":`...)
+	b = appendString(b, msgID)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, at.UnixMilli(), 10)
+	return append(b, '}'), nil
+}
+
+func appendFrom(b []byte, f From) []byte {
+	sep := ""
+	field := func(name, v string) {
+		if v != "" {
+			b = append(b, sep...)
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = appendString(b, v)
+			sep = ","
+		}
+	}
+	field("user", f.User)
+	field("conn_id", f.ConnID)
+	field("conn_type", f.Type)
+	if f.System {
+		b = append(b, sep...)
+		b = append(b, `"system":true`...)
+	}
+	return b
+}
+
+// appendString appends s as a JSON string. Names, ids and types are plain
+// ASCII and take the fast path; anything else goes through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // internalErrorFrame is sent if a server frame cannot be encoded.

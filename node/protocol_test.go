@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,68 @@ func TestIndexLimits(t *testing.T) {
 	x.release("1.1.1.1")
 	if ok, _ := x.reserve("3.3.3.3", 2, -1); !ok {
 		t.Fatal("released slot not reusable")
+	}
+}
+
+// outMessage is a routed frame: message (room), direct or broadcast.
+type outMessage struct {
+	Type  string          `json:"type"`
+	Room  string          `json:"room,omitempty"`
+	From  From            `json:"from"`
+	Data  json.RawMessage `json:"data"`
+	MsgID string          `json:"msg_id"`
+	TS    int64           `json:"ts"`
+}
+
+func TestEncodeMessageMatchesEncodingJSON(t *testing.T) {
+	at := time.UnixMilli(1700000000123)
+	cases := []struct {
+		typ, room string
+		from      From
+		data      string
+	}{
+		{typeMessage, "lobby", From{User: "a@b.c", ConnID: "c1", Type: "user"}, `{"x":[1,"<&>"],"y":null}`},
+		{typeDirect, "", From{System: true}, `"text"`},
+		{typeBroadcast, "", From{User: "ops", ConnID: "c2", Type: "system"}, `-1.5e3`},
+		{typeMessage, "r", From{User: "quote\"back\\slash\u00e9"}, `[]`},
+	}
+	for _, c := range cases {
+		got, err := encodeMessage(c.typ, c.room, c.from, json.RawMessage(c.data), "m-1", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(outMessage{Type: c.typ, Room: c.room, From: c.from, Data: json.RawMessage(c.data), MsgID: "m-1", TS: at.UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w any
+		if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || !reflect.DeepEqual(g, w) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+	if _, err := encodeMessage(typeDirect, "", systemFrom, json.RawMessage(`{"a":`), "m", at); err == nil {
+		t.Fatal("invalid data accepted")
+	}
+}
+
+func TestDecodeRequestFields(t *testing.T) {
+	in := ` { "data" : {"type":"inner","room":"no"} , "type":"mess\u0061ge", "room":"lobby", "id": -12,
+		"echo": false, "extra": [1,{"a":"}"}], "to_user": null, "room": "r2", "token": "t\"q" } `
+	r, err := decodeRequest([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type != "message" || r.Room != "r2" || string(r.ID) != "-12" || r.Echo == nil || *r.Echo ||
+		r.ToUser != "" || r.Token != `t"q` || string(r.Data) != `{"type":"inner","room":"no"}` {
+		t.Fatalf("decoded %+v (data %s)", r, r.Data)
+	}
+	for _, bad := range []string{`{"type":"ping","echo":1}`, `{"type":["ping"]}`, `{"type":"ping","token":{}}`} {
+		if _, err := decodeRequest([]byte(bad)); err == nil || !strings.Contains(err.Error(), "wrong type") {
+			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+	// A wrong field keeps the ref so the error frame can carry it.
+	if r, err := decodeRequest([]byte(`{"id":"r9","type":"join","room":7}`)); err == nil || string(r.ID) != `"r9"` {
+		t.Fatalf("ref lost: %+v %v", r, err)
 	}
 }

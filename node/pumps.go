@@ -41,22 +41,8 @@ func (c *Conn) readPump() {
 			c.closeWith(CloseInvalidUTF8, "invalid UTF-8")
 			continue
 		}
-		c.handleShallow(data)
-	}
-}
-
-// handleShallow runs handle on a short-lived goroutine and waits for it, so
-// frames are still handled one at a time and in order. Handling (JSON, JWT,
-// Redis round trips) needs a deep stack; the reader lives as long as the
-// socket, and a stack it grew once would stay grown on every idle
-// connection. Measured on 3,000 idle sockets: see BENCHMARKS.md.
-func (c *Conn) handleShallow(data []byte) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
 		c.handle(data)
-	}()
-	<-done
+	}
 }
 
 // readFailed maps the reader's terminal error to a close code and counters.

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+var (
+	errNotObject   = errors.New("frame is not a valid JSON object")
+	errMissingType = errors.New(`missing "type"`)
+)
+
+// decodeRequest parses one client frame without reflection: json.Valid
+// checks the whole frame (iteratively, with encoding/json's nesting limit),
+// then a small scanner walks the top-level object and keeps the raw bytes of
+// each known field. This is several times cheaper than json.Unmarshal into a
+// struct and keeps the reader's stack shallow. Unknown fields are ignored; a
+// repeated field's last value wins. The returned request keeps a valid "id"
+// even when another field is wrong, so the error can carry the ref.
+func decodeRequest(data []byte) (request, error) {
+	var r request
+	if !json.Valid(data) {
+		return r, errNotObject
+	}
+	s := scanner{b: data}
+	s.space()
+	if !s.take('{') {
+		return r, errNotObject
+	}
+	var ferr error
+	for s.space(); !s.take('}'); s.space() {
+		key := s.value()
+		s.space()
+		s.take(':')
+		s.space()
+		val := s.value()
+		if err := r.set(key, val); err != nil && ferr == nil {
+			ferr = err
+		}
+		s.space()
+		s.take(',')
+	}
+	switch {
+	case ferr != nil:
+		return r, ferr
+	case r.Type == "":
+		return r, errMissingType
+	}
+	return r, nil
+}
+
+// set stores one top-level field; key and val are raw JSON.
+func (r *request) set(rawKey, val []byte) error {
+	key, err := jsonString(rawKey)
+	if err != nil {
+		return errNotObject
+	}
+	var dst *string
+	switch key {
+	case "type":
+		dst = &r.Type
+	case "token":
+		dst = &r.Token
+	case "room":
+		dst = &r.Room
+	case "to_user":
+		dst = &r.ToUser
+	case "to_conn":
+		dst = &r.ToConn
+	case "id":
+		if string(val) == "null" {
+			r.ID = nil
+			return nil
+		}
+		if !validRef(val) {
+			r.ID = nil
+			return errBadRef
+		}
+		r.ID = json.RawMessage(val)
+		return nil
+	case "data":
+		r.Data = json.RawMessage(val)
+		return nil
+	case "echo":
+		switch string(val) {
+		case "true", "false":
+			b := val[0] == 't'
+			r.Echo = &b
+		case "null":
+			r.Echo = nil
+		default:
+			return wrongType(key)
+		}
+		return nil
+	default:
+		return nil
+	}
+	if string(val) == "null" {
+		*dst = ""
+		return nil
+	}
+	str, err := jsonString(val)
+	if err != nil {
+		return wrongType(key)
+	}
+	*dst = str
+	return nil
+}
+
+func wrongType(field string) error {
+	return errors.New("field " + strconv.Quote(field) + " has the wrong type")
+}
+
+// jsonString decodes a JSON string value (already validated).
+func jsonString(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", errNotObject
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			err := json.Unmarshal(raw, &s)
+			return s, err
+		}
+	}
+	return string(inner), nil
+}
+
+// scanner walks JSON that json.Valid has accepted, so it only has to find
+// where each value ends.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\r', '\n':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) take(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	if s.i >= len(s.b) {
+		return true // end of input: stop loops on valid JSON
+	}
+	return false
+}
+
+// value returns the raw bytes of the value starting at s.i.
+func (s *scanner) value() []byte {
+	start := s.i
+	depth := 0
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; c {
+		case '"':
+			s.skipString()
+			if depth == 0 {
+				return s.b[start:s.i]
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return s.b[start:s.i]
+			}
+			depth--
+			if depth == 0 {
+				s.i++
+				return s.b[start:s.i]
+			}
+		case ',', ':', ' ', '\t', '\r', '\n':
+			if depth == 0 {
+				return s.b[start:s.i]
+			}
+		}
+		s.i++
+	}
+	return s.b[start:s.i]
+}
+
+// skipString moves past the string starting at s.i.
+func (s *scanner) skipString() {
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return
+		}
+	}
+}
