@@ -843,7 +843,7 @@ func badFrameRows() []badRow {
 		{`{"type":"ping"`, "not a valid JSON object"}, // truncated
 		{`{"type":"join","room":"lob`, "not a valid JSON object"},
 		{`{"type":"ping"}}`, "not a valid JSON object"},
-		{`null`, `missing "type"`},
+		{`null`, "not a valid JSON object"},
 		{`{}`, `missing "type"`},
 		{`[]`, "not a valid JSON object"},
 		{`"ping"`, "not a valid JSON object"},
