@@ -103,7 +103,7 @@ func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, 
 	if h == "" {
 		return auth.Claims{}, false, true
 	}
-	tok, found := strings.CutPrefix(h, "Bearer ")
+	tok, found := bearer(h)
 	if !found {
 		n.refuse(w, http.StatusUnauthorized, "Authorization must be a Bearer token")
 		return auth.Claims{}, false, false
@@ -269,4 +269,14 @@ func (n *Node) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" value;
+// the scheme is case-insensitive (RFC 9110, section 11.1).
+func bearer(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return h[len(scheme):], true
 }

@@ -92,3 +92,22 @@ func TestCheckOrigin(t *testing.T) {
 		})
 	}
 }
+
+func TestBearer(t *testing.T) {
+	for _, tt := range []struct {
+		in, tok string
+		ok      bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer", "", false},
+		{"", "", false},
+	} {
+		tok, ok := bearer(tt.in)
+		if tok != tt.tok || ok != tt.ok {
+			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
+		}
+	}
+}

@@ -58,11 +58,19 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 		c.authTimer = nil
 	}
 	if !cl.ExpiresAt.IsZero() {
-		c.expTimer = time.AfterFunc(time.Until(cl.ExpiresAt), func() { c.closeWith(CloseTokenExpired, "token expired") })
+		c.expTimer = time.AfterFunc(time.Until(cl.ExpiresAt), c.tokenExpired)
 	}
 	c.mu.Unlock()
 	n.idx.addUser(c, cl.User)
 	return nil
+}
+
+// tokenExpired closes a connection whose token ran out. Re-authentication
+// on an open connection is not supported: the client reconnects with a
+// fresh token (4005 is in the reconnect range).
+func (c *Conn) tokenExpired() {
+	c.sendError(nil, "token_expired", "token expired; reconnect with a fresh token")
+	c.closeWith(CloseTokenExpired, "token expired")
 }
 
 // join adds the connection to a room: subscription first (confirmed by

@@ -73,6 +73,14 @@ func (n *Node) connNode(ctx context.Context, connID string) (string, error) {
 	return nodeID, nil
 }
 
+// mayReceive reports whether a connection that is not addressed through a
+// room or user it joined may receive: authenticated ones, and guests when
+// the guest policy lets them in at all.
+func (n *Node) mayReceive(c *Conn) bool {
+	_, _, st := c.snapshot()
+	return st == StateAuthenticated || n.cfg.Guests != GuestsOff
+}
+
 // HandleEnvelope delivers a routed envelope to the local recipients. It is
 // the pub/sub handler: it never blocks, because enqueueing never blocks.
 func (n *Node) HandleEnvelope(env pubsub.Envelope) {
@@ -101,12 +109,12 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 		n.idx.eachUser(env.Target, deliver)
 	case pubsub.KindAll:
 		n.idx.eachConn(func(c *Conn) {
-			if _, _, st := c.snapshot(); st == StateAuthenticated || n.cfg.Guests != GuestsOff {
+			if n.mayReceive(c) {
 				deliver(c)
 			}
 		})
 	case pubsub.KindNode:
-		if c := n.idx.get(env.ConnID); c != nil {
+		if c := n.idx.get(env.ConnID); c != nil && n.mayReceive(c) {
 			deliver(c)
 		}
 	}

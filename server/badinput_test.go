@@ -1431,8 +1431,12 @@ func TestBadDrainingRefuses(t *testing.T) {
 	c := e.user(e.node(), "zed", "user")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	go func() { _ = e.node().srv.Node.Shutdown(ctx) }()
+	drained := make(chan error, 1)
+	go func() { drained <- e.node().srv.Node.Shutdown(ctx) }()
 	c.expectClose(node.CloseGoingAway)
 	e.refused(e.node(), nil, http.StatusServiceUnavailable)
 	e.noTraces(c.id)
+	if err := <-drained; err != nil { // before cancel() ends the drain early
+		t.Fatalf("drain: %v", err)
+	}
 }

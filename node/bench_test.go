@@ -1,0 +1,360 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/pubsub"
+)
+
+// Benchmarks of the per-message hot paths: encoding at the origin, decoding
+// a client frame, routing a pub/sub envelope to local room members (without
+// sockets), and the full fan-out to 1,000 real WebSocket connections.
+//
+// They reuse the fakes of fuzz_test.go (fzRegistry, fzBroker, fzStats).
+
+const (
+	benchRoom     = "bench"
+	benchSenderID = "0b7d6f0e-3c1a-4f5e-9a57-6f1f2a9c1d11" // not a member: exercises the Exclude check
+	benchUser     = "alice"
+)
+
+// benchData is a 128-byte JSON object, the "data" of a typical message.
+var benchData = func() json.RawMessage {
+	const head, tail = `{"text":"`, `","n":[1,2,3],"ok":true}`
+	d := head + strings.Repeat("x", 128-len(head)-len(tail)) + tail
+	if len(d) != 128 || !json.Valid([]byte(d)) {
+		panic("benchData: bad size or JSON")
+	}
+	return json.RawMessage(d)
+}()
+
+// benchNode builds a Node on the fuzz fakes; Run is never called, so it
+// starts no goroutines of its own.
+func benchNode(tb testing.TB, tweak func(*Config)) *Node {
+	tb.Helper()
+	v, err := auth.NewVerifier(0, "bench-secret")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := Config{NodeID: "bench-node", Verifier: v, Guests: GuestsWrite,
+		PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
+		Logger: slog.New(slog.DiscardHandler)}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	br := &fzBroker{}
+	n, err := New(cfg, Deps{Registry: fzRegistry{}, Broker: br, Stats: fzStats{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	br.n = n
+	tb.Cleanup(n.cancel)
+	return n
+}
+
+var benchFrom = From{User: benchUser, ConnID: benchSenderID, Type: string(TypeUser)}
+
+// benchPayload is the routed frame of one room message with benchData.
+func benchPayload(tb testing.TB) []byte {
+	p, err := encodeMessage(typeMessage, benchRoom, benchFrom, benchData, uuid.NewString(), time.UnixMilli(1767225600000))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// benchEnvelopeMsg is the pub/sub body a receiving node gets for one room
+// message sent with echo:false (so Exclude is set, as in pubsub's benchmarks).
+func benchEnvelopeMsg(tb testing.TB) []byte {
+	return pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom, Op: pubsub.OpDeliver,
+		Exclude: benchSenderID, Payload: benchPayload(tb)})
+}
+
+// BenchmarkEncodeOnce is what Conn.publish does once per message at its
+// origin: encodeMessage of the routed frame, then pubsub.Encode of the
+// envelope body. "uuid" includes the msg_id generation (uuid.NewString) and
+// the clock read that publish does; "fixed-id" isolates the encoding.
+func BenchmarkEncodeOnce(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		uuid bool
+	}{{"fixed-id", false}, {"uuid", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			msgID := uuid.NewString()
+			at := time.UnixMilli(1767225600000)
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				if tc.uuid {
+					msgID, at = uuid.NewString(), nowTime()
+				}
+				payload, err := encodeMessage(typeMessage, benchRoom, benchFrom, benchData, msgID, at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				body := pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom,
+					Op: pubsub.OpDeliver, Exclude: benchSenderID, Payload: payload})
+				size = len(body)
+			}
+			b.SetBytes(int64(size))
+		})
+	}
+}
+
+// BenchmarkDecodeRequest parses a typical client message frame (~200 bytes,
+// 128 of them the data object).
+func BenchmarkDecodeRequest(b *testing.B) {
+	frame := []byte(`{"type":"message","room":"` + benchRoom + `","id":"r-000042","echo":false,"data":` + string(benchData) + `}`)
+	if r, err := decodeRequest(frame); err != nil || r.Type != typeMessage || r.Room != benchRoom || string(r.Data) != string(benchData) {
+		b.Fatalf("decodeRequest: %+v, %v", r, err)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRequest(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRouteEnvelope is what a receiving node does per incoming pub/sub
+// message for a room with N local members, without socket writes:
+// pubsub.Decode, then HandleEnvelope, which enqueues the shared payload on
+// every member. The members have no socket; writing is set so enqueue never
+// starts a writer, and the benchmark empties each queue after every message
+// (under qmu, as the writer would), which is included in the time.
+func BenchmarkRouteEnvelope(b *testing.B) {
+	for _, members := range []int{1, 100, 1000} {
+		b.Run("N="+strconv.Itoa(members), func(b *testing.B) {
+			n := benchNode(b, nil)
+			conns := make([]*Conn, members)
+			for i := range conns {
+				c := n.newConn(nil, "192.0.2.1") // no socket: no writer ever runs
+				c.writing = true
+				c.rooms[benchRoom] = struct{}{}
+				n.idx.add(c)
+				n.idx.addRoom(c, benchRoom)
+				conns[i] = c
+			}
+			msg := benchEnvelopeMsg(b)
+			route := func() {
+				env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n.HandleEnvelope(env)
+				for _, c := range conns {
+					c.qmu.Lock()
+					c.queue = c.queue[:0]
+					c.queued = 0
+					c.qmu.Unlock()
+				}
+			}
+			// Sanity check: every member gets the frame queued.
+			env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n.HandleEnvelope(env)
+			for _, c := range conns {
+				if c.closing() || len(c.queue) != 1 || string(c.queue[0].data) != string(env.Payload) {
+					b.Fatalf("member %s: closing=%v, %d frames queued", c.id, c.closing(), len(c.queue))
+				}
+				c.queue, c.queued = c.queue[:0], 0
+			}
+			b.ReportAllocs()
+			m0 := mallocs()
+			for b.Loop() {
+				route()
+			}
+			reportPerDelivery(b, members, mallocs()-m0)
+		})
+	}
+}
+
+// mallocs is the process-wide count of heap allocations, the same counter
+// the testing package uses for allocs/op (all goroutines included).
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// reportPerDelivery adds ns/delivery and allocs/delivery, where one delivery
+// is one message reaching one member; allocs is the mallocs delta over the
+// timed loop.
+func reportPerDelivery(b *testing.B, members int, allocs uint64) {
+	deliveries := float64(b.N) * float64(members)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(allocs)/deliveries, "allocs/delivery")
+}
+
+// BenchmarkFanout1000 is the full receive path with real sockets: one
+// in-process Node holds 1,000 WebSocket connections (over loopback TCP,
+// upgraded with the node's own upgrader) in one room, and each iteration
+// hands it one room message with HandleEnvelope; writer goroutines write it
+// to every socket. The clients only count the bytes they read. The timer
+// stops once every client has received every frame of every iteration, so
+// the socket writes are included.
+//
+// All b.N messages are handed over back to back, faster than the sockets
+// drain, so the send queue limits are raised to b.N frames: with the defaults
+// (256 frames) a burst of more than 256 messages would close the
+// connections as slow consumers, as intended in production.
+func BenchmarkFanout1000(b *testing.B) {
+	const members = 1000
+	n := benchNode(b, func(cfg *Config) {
+		cfg.SendQueueSize = max(256, b.N+1)
+		cfg.MaxQueuedBytes = 1 << 40
+		cfg.MaxConns, cfg.MaxConnsPerIP = -1, -1
+	})
+	payload := benchPayload(b)
+	frameLen := int64(len(payload)) + wsServerHeaderLen(len(payload))
+	msg := pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom, Op: pubsub.OpDeliver,
+		Exclude: benchSenderID, Payload: payload})
+	f := newFanoutFixture(b, n, members, int64(b.N)*frameLen)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	m0 := mallocs()
+	for range b.N {
+		env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n.HandleEnvelope(env)
+	}
+	f.wait(b)
+	b.StopTimer()
+	reportPerDelivery(b, members, mallocs()-m0)
+	for _, c := range f.conns {
+		if c.closing() || c.msgsOut.Load() != int64(b.N) {
+			b.Fatalf("conn %s: closing=%v, wrote %d of %d frames", c.id, c.closing(), c.msgsOut.Load(), b.N)
+		}
+	}
+}
+
+// wsServerHeaderLen is the length of an unmasked (server to client) frame header.
+func wsServerHeaderLen(payload int) int64 {
+	switch {
+	case payload <= 125:
+		return 2
+	case payload <= 65535:
+		return 4
+	}
+	return 10
+}
+
+// fanoutFixture is members real sockets held by n, all in benchRoom, and
+// their client ends, each read by a goroutine that counts and discards bytes.
+type fanoutFixture struct {
+	conns   []*Conn
+	clients []*websocket.Conn
+	readers sync.WaitGroup // one per client reader goroutine
+	full    sync.WaitGroup // one per client until it has read want bytes
+}
+
+func newFanoutFixture(b *testing.B, n *Node, members int, want int64) *fanoutFixture {
+	b.Helper()
+	f := &fanoutFixture{}
+	accepted := make(chan *Conn, members)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := n.upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		c := n.newConn(ws, host)
+		c.mu.Lock()
+		c.rooms[benchRoom] = struct{}{}
+		c.mu.Unlock()
+		n.idx.add(c)
+		n.idx.addRoom(c, benchRoom)
+		accepted <- c
+	}))
+	// Cleanups run last-in first-out: sockets first, then the server.
+	b.Cleanup(srv.Close)
+	b.Cleanup(f.close)
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	f.full.Add(members)
+	for range members {
+		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			b.Fatalf("dial %d: %v", len(f.clients), err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		f.clients = append(f.clients, ws)
+		f.conns = append(f.conns, <-accepted)
+		f.readers.Add(1)
+		go f.drain(ws.NetConn(), want)
+	}
+	return f
+}
+
+// drain reads raw bytes until the socket closes; once want bytes have
+// arrived it marks this client full. The server sends nothing after the
+// handshake response, so no frame bytes sit in the client's bufio reader.
+func (f *fanoutFixture) drain(nc net.Conn, want int64) {
+	defer f.readers.Done()
+	buf := make([]byte, 4096)
+	var got int64
+	signalled := false
+	for {
+		k, err := nc.Read(buf)
+		got += int64(k)
+		if !signalled && got >= want {
+			signalled = true
+			f.full.Done()
+		}
+		if err != nil {
+			if !signalled {
+				f.full.Done()
+			}
+			return
+		}
+	}
+}
+
+// wait blocks until every client has read all the bytes, or fails after 2 min.
+func (f *fanoutFixture) wait(b *testing.B) {
+	done := make(chan struct{})
+	go func() { f.full.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		b.Fatal("clients did not receive every frame within 2 minutes")
+	}
+}
+
+// close retires every server-side Conn (waiting for its writer to exit),
+// closes both ends of every socket and waits for the client readers.
+func (f *fanoutFixture) close() {
+	for _, c := range f.conns {
+		c.closeOnce.Do(func() { close(c.done) })
+		<-c.seal()
+		_ = c.ws.Close()
+		c.n.idx.remove(c, "", []string{benchRoom})
+	}
+	for _, ws := range f.clients {
+		_ = ws.Close()
+	}
+	f.readers.Wait()
+}
