@@ -5,5 +5,5 @@
 // Run them with plain "go test ./integration/". Without redis-server on
 // PATH the Redis-backed tests skip with a message, unless WS_REQUIRE_REDIS=1
 // is set, in which case they fail; the same holds for haproxy. See
-// README-cluster.md for running a cluster by hand.
+// the README section "Run a 3-node cluster locally" for running one by hand.
 package integration
