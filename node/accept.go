@@ -163,12 +163,8 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	}))
 	if hasToken {
 		c.finishAuth(request{Type: typeAuth}, claims)
-	} else if n.cfg.Guests == GuestsOff {
-		c.mu.Lock()
-		c.authTimer = time.AfterFunc(n.cfg.AuthTimeout, c.authExpired)
-		c.mu.Unlock()
 	}
-	return true
+	return true // the auth timeout is enforced by the node's sweep
 }
 
 func (c *Conn) authExpired() {
@@ -179,7 +175,7 @@ func (c *Conn) authExpired() {
 	}
 }
 
-// cleanup removes every trace of a closed socket: timers, local index,
+// cleanup removes every trace of a closed socket: local index,
 // pub/sub interest and the Redis registry (retried later if Redis fails).
 func (n *Node) cleanup(c *Conn) {
 	c.closeWith(CloseNormal, "")
@@ -188,11 +184,6 @@ func (n *Node) cleanup(c *Conn) {
 	c.mu.Lock()
 	if c.state != StateInactive {
 		c.state = StateDisconnected
-	}
-	for _, t := range []*time.Timer{c.authTimer, c.expTimer} {
-		if t != nil {
-			t.Stop()
-		}
 	}
 	user, rooms := c.user, make([]string, 0, len(c.rooms))
 	for r := range c.rooms {

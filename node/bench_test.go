@@ -208,39 +208,58 @@ func reportPerDelivery(b *testing.B, members int, allocs uint64) {
 // BenchmarkFanout1000 is the full receive path with real sockets: one
 // in-process Node holds 1,000 WebSocket connections (over loopback TCP,
 // upgraded with the node's own upgrader) in one room, and each iteration
-// hands it one room message with HandleEnvelope; writer goroutines write it
-// to every socket. The clients only count the bytes they read. The timer
-// stops once every client has received every frame of every iteration, so
-// the socket writes are included.
+// hands it one room message (pubsub.Decode + HandleEnvelope); writer
+// goroutines write it to every socket. The clients only count the bytes they
+// read. The timer stops once every client has received every frame of every
+// iteration, so the socket writes are included.
 //
 // All b.N messages are handed over back to back, faster than the sockets
-// drain, so the send queue limits are raised to b.N frames: with the defaults
-// (256 frames) a burst of more than 256 messages would close the
-// connections as slow consumers, as intended in production.
+// drain, so the send queue limit is raised to b.N frames: with the default
+// (256 frames) a burst of more than 256 messages closes the connections as
+// slow consumers, as intended in production. BenchmarkFanout1000Paced is the
+// same path with the default limits and one message in flight at a time.
 func BenchmarkFanout1000(b *testing.B) {
+	benchFanout(b, false)
+}
+
+// BenchmarkFanout1000Paced waits after each message until all 1,000 clients
+// have received it: every message wakes a writer per connection, and the
+// queues never grow past one frame. This is the latency of one room
+// message, and the steady state of a room whose rate the sockets keep up with.
+func BenchmarkFanout1000Paced(b *testing.B) {
+	benchFanout(b, true)
+}
+
+func benchFanout(b *testing.B, paced bool) {
 	const members = 1000
 	n := benchNode(b, func(cfg *Config) {
-		cfg.SendQueueSize = max(256, b.N+1)
-		cfg.MaxQueuedBytes = 1 << 40
+		if !paced {
+			cfg.SendQueueSize = max(256, b.N+1)
+			cfg.MaxQueuedBytes = 1 << 40
+		}
 		cfg.MaxConns, cfg.MaxConnsPerIP = -1, -1
 	})
 	payload := benchPayload(b)
 	frameLen := int64(len(payload)) + wsServerHeaderLen(len(payload))
 	msg := pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom, Op: pubsub.OpDeliver,
 		Exclude: benchSenderID, Payload: payload})
-	f := newFanoutFixture(b, n, members, int64(b.N)*frameLen)
+	f := newFanoutFixture(b, n, members)
+	perMsg := members * frameLen
 
 	b.ReportAllocs()
 	b.ResetTimer()
 	m0 := mallocs()
-	for range b.N {
+	for i := range b.N {
 		env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		n.HandleEnvelope(env)
+		if paced {
+			f.waitFor(b, int64(i+1)*perMsg)
+		}
 	}
-	f.wait(b)
+	f.waitFor(b, int64(b.N)*perMsg)
 	b.StopTimer()
 	reportPerDelivery(b, members, mallocs()-m0)
 	for _, c := range f.conns {
@@ -267,12 +286,17 @@ type fanoutFixture struct {
 	conns   []*Conn
 	clients []*websocket.Conn
 	readers sync.WaitGroup // one per client reader goroutine
-	full    sync.WaitGroup // one per client until it has read want bytes
+
+	total   atomic.Int64  // bytes read by all clients
+	target  atomic.Int64  // what waitFor is waiting for
+	reached chan struct{} // poked when total reaches target
+	timer   *time.Timer   // waitFor's watchdog, reused
 }
 
-func newFanoutFixture(b *testing.B, n *Node, members int, want int64) *fanoutFixture {
+func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 	b.Helper()
-	f := &fanoutFixture{}
+	f := &fanoutFixture{reached: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
+	f.target.Store(1 << 62)
 	accepted := make(chan *Conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := n.upgrader.Upgrade(w, r, nil)
@@ -293,7 +317,6 @@ func newFanoutFixture(b *testing.B, n *Node, members int, want int64) *fanoutFix
 	b.Cleanup(f.close)
 
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-	f.full.Add(members)
 	for range members {
 		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
 		if err != nil {
@@ -304,49 +327,55 @@ func newFanoutFixture(b *testing.B, n *Node, members int, want int64) *fanoutFix
 		f.clients = append(f.clients, ws)
 		f.conns = append(f.conns, <-accepted)
 		f.readers.Add(1)
-		go f.drain(ws.NetConn(), want)
+		go f.drain(ws.NetConn())
 	}
 	return f
 }
 
-// drain reads raw bytes until the socket closes; once want bytes have
-// arrived it marks this client full. The server sends nothing after the
-// handshake response, so no frame bytes sit in the client's bufio reader.
-func (f *fanoutFixture) drain(nc net.Conn, want int64) {
+// drain reads raw bytes until the socket closes. The server sends nothing
+// after the handshake response, so no frame bytes sit in the client's bufio
+// reader.
+func (f *fanoutFixture) drain(nc net.Conn) {
 	defer f.readers.Done()
 	buf := make([]byte, 4096)
-	var got int64
-	signalled := false
 	for {
 		k, err := nc.Read(buf)
-		got += int64(k)
-		if !signalled && got >= want {
-			signalled = true
-			f.full.Done()
+		// total and target are sequentially consistent: either this reader
+		// sees the new target, or waitFor sees this addition.
+		if k > 0 && f.total.Add(int64(k)) >= f.target.Load() {
+			select {
+			case f.reached <- struct{}{}:
+			default:
+			}
 		}
 		if err != nil {
-			if !signalled {
-				f.full.Done()
-			}
 			return
 		}
 	}
 }
 
-// wait blocks until every client has read all the bytes, or fails after 2 min.
-func (f *fanoutFixture) wait(b *testing.B) {
-	done := make(chan struct{})
-	go func() { f.full.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		b.Fatal("clients did not receive every frame within 2 minutes")
+// waitFor blocks until the clients have read want bytes in all, or fails
+// after two minutes.
+func (f *fanoutFixture) waitFor(b *testing.B, want int64) {
+	f.target.Store(want)
+	if f.total.Load() >= want {
+		return
+	}
+	f.timer.Reset(2 * time.Minute)
+	defer f.timer.Stop()
+	for f.total.Load() < want {
+		select {
+		case <-f.reached:
+		case <-f.timer.C:
+			b.Fatalf("clients read %d of %d bytes within 2 minutes", f.total.Load(), want)
+		}
 	}
 }
 
 // close retires every server-side Conn (waiting for its writer to exit),
 // closes both ends of every socket and waits for the client readers.
 func (f *fanoutFixture) close() {
+	f.timer.Stop()
 	for _, c := range f.conns {
 		c.closeOnce.Do(func() { close(c.done) })
 		<-c.seal()

@@ -64,17 +64,16 @@ type Conn struct {
 	// opMu serialises membership changes (auth, join, leave, cleanup).
 	opMu sync.Mutex
 	// mu guards the fields below; readers of them take it briefly.
-	mu        sync.Mutex
-	user      string
-	typ       ConnType
-	state     State
-	rooms     map[string]struct{}
-	authAt    time.Time
-	authTimer *time.Timer
-	expTimer  *time.Timer
+	mu     sync.Mutex
+	user   string
+	typ    ConnType
+	state  State
+	rooms  map[string]struct{}
+	authAt time.Time
 
 	lastActivity atomic.Int64 // unix ms of the last client frame
 	lastPing     atomic.Int64 // unix ms of the last ping queued
+	expiresAt    atomic.Int64 // unix ms when the token expires; 0 = no token
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
 	dirty        atomic.Bool // active since the last activity flush

@@ -30,7 +30,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer close(n.loopDone)
 	pinged := make(chan struct{})
-	go func() { defer close(pinged); n.pingLoop(ctx) }()
+	go func() { defer close(pinged); n.sweepLoop(ctx) }()
 	defer func() { <-pinged }()
 	n.beat(ctx, true)
 	tick := func(d time.Duration) *time.Ticker { return time.NewTicker(d) }
@@ -71,11 +71,12 @@ func (n *Node) cleanupInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// pingLoop queues a WebSocket ping plus the application ping frame to every
-// connection once per PingInterval. Writers exist only while they have
-// something to write, so pings come from here rather than per-socket tickers.
-func (n *Node) pingLoop(ctx context.Context) {
-	t := time.NewTicker(min(time.Second, n.cfg.PingInterval/4))
+// sweepLoop runs sweep on a short tick. Per-connection deadlines (pings,
+// the auth timeout, token expiry) live here rather than in per-socket
+// timers and tickers: an idle socket then costs no timer and no goroutine
+// besides its reader.
+func (n *Node) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(n.sweepInterval())
 	defer t.Stop()
 	for {
 		select {
@@ -84,26 +85,47 @@ func (n *Node) pingLoop(ctx context.Context) {
 		case <-n.drainCh:
 			return
 		case <-t.C:
-			n.pingDue()
+			n.sweep()
 		}
 	}
 }
 
-// pingDue pings the connections whose last ping is a PingInterval old; all
-// of them share one frame.
-func (n *Node) pingDue() {
+// sweepInterval is the resolution of the per-connection deadlines: a
+// quarter of the shortest one, at most a second, at least 10 ms.
+func (n *Node) sweepInterval() time.Duration {
+	d := min(time.Second, n.cfg.PingInterval/4, n.cfg.AuthTimeout/4)
+	return max(d, 10*time.Millisecond)
+}
+
+// sweep enforces the auth timeout and token expiry, and queues a WebSocket
+// ping plus the application ping frame (one shared frame) to every
+// connection whose last ping is a PingInterval old.
+func (n *Node) sweep() {
 	now, every := nowMS(), n.cfg.PingInterval.Milliseconds()
-	var f outFrame
+	authBy := now - n.cfg.AuthTimeout.Milliseconds()
+	var ping outFrame
 	n.idx.eachConn(func(c *Conn) {
+		if c.closing() {
+			return
+		}
+		_, _, st := c.snapshot()
+		switch exp := c.expiresAt.Load(); {
+		case st != StateAuthenticated && n.cfg.Guests == GuestsOff && c.connectedAt.UnixMilli() <= authBy:
+			c.authExpired()
+			return
+		case exp != 0 && now >= exp:
+			c.tokenExpired()
+			return
+		}
 		if now-c.lastPing.Load() < every {
 			return
 		}
-		if f.data == nil {
+		if ping.data == nil {
 			b := appPing()
-			f = outFrame{data: b, ping: true, size: int64(len(b))}
+			ping = outFrame{data: b, ping: true, size: int64(len(b))}
 		}
 		c.lastPing.Store(now)
-		c.enqueue(f)
+		c.enqueue(ping)
 	})
 }
 

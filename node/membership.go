@@ -53,12 +53,8 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 	}
 	c.mu.Lock()
 	c.user, c.typ, c.state, c.authAt = cl.User, ConnType(cl.ConnType), StateAuthenticated, now
-	if c.authTimer != nil {
-		c.authTimer.Stop()
-		c.authTimer = nil
-	}
 	if !cl.ExpiresAt.IsZero() {
-		c.expTimer = time.AfterFunc(time.Until(cl.ExpiresAt), c.tokenExpired)
+		c.expiresAt.Store(cl.ExpiresAt.UnixMilli()) // enforced by the node's sweep
 	}
 	c.mu.Unlock()
 	n.idx.addUser(c, cl.User)
