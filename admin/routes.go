@@ -164,11 +164,20 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_big", "body too large")
+			return
+		}
 		writeError(w, http.StatusBadRequest, "bad_request", "body must hold exactly one JSON object")
 		return
 	}
 	if p.targets() != 1 {
 		writeError(w, http.StatusBadRequest, "bad_request", `give exactly one of "room", "user", "conn_id" or "all":true`)
+		return
+	}
+	if p.Exclude != "" && p.Room == "" && !p.All {
+		writeError(w, http.StatusBadRequest, "bad_request", `"exclude" goes with "room" or "all"`)
 		return
 	}
 	ctx, cancel := a.ctx(r)
