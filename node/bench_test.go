@@ -262,7 +262,13 @@ func benchFanout(b *testing.B, paced bool) {
 	f.waitFor(b, int64(b.N)*perMsg)
 	b.StopTimer()
 	reportPerDelivery(b, members, mallocs()-m0)
+	// Every byte has arrived, but a writer counts a frame only after
+	// WriteMessage returns, which may be after the client has read it.
+	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range f.conns {
+		for c.msgsOut.Load() != int64(b.N) && !c.closing() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 		if c.closing() || c.msgsOut.Load() != int64(b.N) {
 			b.Fatalf("conn %s: closing=%v, wrote %d of %d frames", c.id, c.closing(), c.msgsOut.Load(), b.N)
 		}
