@@ -22,7 +22,7 @@ const (
 
 // maxSpare is the largest queue capacity a connection keeps between bursts;
 // a larger one is dropped so an idle connection holds no big buffer.
-const maxSpare = 8
+const maxSpare = 32
 
 // outFrame is one queued text frame. data may be shared by every local
 // recipient of a message, so it is never modified. ping asks for a WebSocket

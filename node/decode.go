@@ -50,9 +50,12 @@ func decodeRequest(data []byte) (request, error) {
 	return r, nil
 }
 
+// Shared values for "echo", so decoding it allocates nothing.
+var echoTrue, echoFalse = true, false
+
 // set stores one top-level field; key and val are raw JSON.
 func (r *request) set(rawKey, val []byte) error {
-	key, err := jsonString(rawKey)
+	key, err := rawKeyString(rawKey)
 	if err != nil {
 		return errNotObject
 	}
@@ -84,9 +87,10 @@ func (r *request) set(rawKey, val []byte) error {
 		return nil
 	case "echo":
 		switch string(val) {
-		case "true", "false":
-			b := val[0] == 't'
-			r.Echo = &b
+		case "true":
+			r.Echo = &echoTrue
+		case "false":
+			r.Echo = &echoFalse
 		case "null":
 			r.Echo = nil
 		default:
@@ -100,12 +104,52 @@ func (r *request) set(rawKey, val []byte) error {
 		*dst = ""
 		return nil
 	}
+	if dst == &r.Type && len(val) >= 2 && val[0] == '"' {
+		if t := known(val[1:len(val)-1], frameTypes[:]); t != "" {
+			*dst = t
+			return nil
+		}
+	}
 	str, err := jsonString(val)
 	if err != nil {
 		return wrongType(key)
 	}
 	*dst = str
 	return nil
+}
+
+// rawKeyString returns a key for the switch in set; a key without escapes
+// is converted in place, which the compiler does without allocating.
+func rawKeyString(raw []byte) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && !hasEscape(raw) {
+		return known(raw[1:len(raw)-1], requestKeys[:]), nil // "" for unknown keys: ignored
+	}
+	return jsonString(raw)
+}
+
+func hasEscape(raw []byte) bool {
+	for _, c := range raw {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	requestKeys = [...]string{"type", "token", "room", "to_user", "to_conn", "id", "data", "echo"}
+	frameTypes  = [...]string{typeMessage, typeDirect, typePing, typePong, typeJoin, typeLeave, typeAuth, typeBroadcast}
+)
+
+// known returns the element of list equal to b, or "". Comparing
+// string(b) does not allocate, so known keys and types cost nothing.
+func known(b []byte, list []string) string {
+	for _, k := range list {
+		if string(b) == k {
+			return k
+		}
+	}
+	return ""
 }
 
 func wrongType(field string) error {

@@ -98,7 +98,7 @@ func encodeMessage(typ, room string, from From, data json.RawMessage, msgID stri
 	} else if !json.Valid(data) {
 		return nil, errors.New("data is not valid JSON")
 	}
-	b := make([]byte, 0, 160+len(room)+len(from.User)+len(data))
+	b := make([]byte, 0, 192+len(room)+len(from.User)+len(from.ConnID)+len(msgID)+len(data))
 	b = append(b, `{"type":`...)
 	b = appendString(b, typ)
 	if room != "" {
