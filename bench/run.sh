@@ -104,4 +104,5 @@ done
 	-note "rate runs: ${WARMUP} warm-up, then a ${DURATION} measured window; idle: ${IDLE_PER_NODE} sockets per node" \
 	-note "whole run took $(($(date +%s) - T0)) s; load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the box shows up here)" \
 	"${FILES[@]}"
+cat "$ROOT/bench/analysis.md" >>"$OUT"
 log "wrote $OUT"
