@@ -27,46 +27,34 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.refuse(w, http.StatusServiceUnavailable, "node is draining")
 		return
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			n.conns.Done()
-		}
-	}()
-	if !n.checkOrigin(r) {
-		n.refuse(w, http.StatusForbidden, "origin not allowed")
+	if !n.beaten() {
+		// Before its first heartbeat a node's registrations could be reaped
+		// as a dead node's by the others.
+		n.conns.Done()
+		n.refuse(w, http.StatusServiceUnavailable, "node is starting")
 		return
 	}
-	claims, hasToken, authOK := n.headerAuth(w, r)
-	if !authOK {
-		return
-	}
-	ip := n.clientIP(r)
-	if admitted, perIP := n.idx.reserve(ip, n.cfg.MaxConns, n.cfg.MaxConnsPerIP); !admitted {
-		if perIP {
-			n.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
-		} else {
-			n.refuse(w, http.StatusServiceUnavailable, "node is at its connection limit")
-		}
+	claims, hasToken, ip, ok := n.screen(w, r)
+	if !ok {
+		n.conns.Done()
 		return
 	}
 	ws, err := n.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		n.idx.release(ip)
+		n.conns.Done()
 		return // the upgrader has answered with an HTTP error
 	}
-	// The socket lives on in its own goroutine, so that net/http's per-request
-	// state (buffers, a grown stack) is freed when this handler returns.
 	c := n.newConn(ws, ip)
 	if !n.start(c, claims, hasToken) {
 		n.idx.release(ip)
+		n.conns.Done()
 		return
 	}
 	// The reader gets a goroutine of its own and this handler returns, so
 	// net/http's per-request state and this goroutine's deep stack (grown by
 	// the upgrade and the Redis calls of start) are freed; idle sockets then
 	// cost only a shallow reader stack.
-	ok = true
 	go func() {
 		defer n.conns.Done()
 		defer n.idx.release(ip)
@@ -74,6 +62,36 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer n.cleanup(c)
 		c.readPump()
 	}()
+}
+
+// screen runs the checks before the upgrade: Origin, an optional bearer
+// token, and the per-node and per-IP limits (reserving a slot for ip). It
+// answers the refusals itself.
+func (n *Node) screen(w http.ResponseWriter, r *http.Request) (cl auth.Claims, hasToken bool, ip string, ok bool) {
+	if !n.checkOrigin(r) {
+		n.refuse(w, http.StatusForbidden, "origin not allowed")
+		return cl, false, "", false
+	}
+	if cl, hasToken, ok = n.headerAuth(w, r); !ok {
+		return cl, false, "", false
+	}
+	ip = n.clientIP(r)
+	if admitted, perIP := n.idx.reserve(ip, n.cfg.MaxConns, n.cfg.MaxConnsPerIP); !admitted {
+		if perIP {
+			n.refuse(w, http.StatusTooManyRequests, "too many connections from this address")
+		} else {
+			n.refuse(w, http.StatusServiceUnavailable, "node is at its connection limit")
+		}
+		return cl, false, "", false
+	}
+	return cl, hasToken, ip, true
+}
+
+// beaten reports whether a heartbeat has reached Redis since start.
+func (n *Node) beaten() bool {
+	n.healthMu.Lock()
+	defer n.healthMu.Unlock()
+	return !n.lastHeartbeat.IsZero()
 }
 
 // admit counts a handler in unless the node is draining. The mutex orders

@@ -20,7 +20,15 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	typ := fs.String("type", "user", "conn_type: user, ai_assistant or system")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
 	secret := fs.String("jwt-secret", "", "HS256 secret (env WS_JWT_SECRET; default: the development secret)")
-	if err := parseFlags(fs, args, os.LookupEnv); err != nil {
+	// Only the secret has an env twin here: WS_USER or WS_TYPE set for
+	// some other purpose must not silently change the token.
+	secretOnly := func(name string) (string, bool) {
+		if name != envName("jwt-secret") {
+			return "", false
+		}
+		return os.LookupEnv(name)
+	}
+	if err := parseFlags(fs, args, secretOnly); err != nil {
 		return err
 	}
 	if *user == "" {
