@@ -266,6 +266,20 @@ func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 // again, like a client whose network stalled.
 func mustSilentMember(t *testing.T, tn *testNode, user, room string) (connID string) {
 	t.Helper()
+	_, connID = mustRawMember(t, tn, user, room)
+	return connID
+}
+
+// mustSilentMemberWS is mustSilentMember returning the raw socket, for
+// tests that read frames themselves.
+func mustSilentMemberWS(t *testing.T, tn *testNode, user, room string) *websocket.Conn {
+	t.Helper()
+	ws, _ := mustRawMember(t, tn, user, room)
+	return ws
+}
+
+func mustRawMember(t *testing.T, tn *testNode, user, room string) (*websocket.Conn, string) {
+	t.Helper()
 	url := "ws" + strings.TrimPrefix(tn.client.URL, "http") + "/ws"
 	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
@@ -287,7 +301,7 @@ func mustSilentMember(t *testing.T, tn *testNode, user, room string) (connID str
 			t.Fatalf("setup %v: %v %v", req, f, err)
 		}
 	}
-	return welcome.str("conn_id")
+	return ws, welcome.str("conn_id")
 }
 
 func TestRedisFlushHealsByReassertion(t *testing.T) {
