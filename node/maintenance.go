@@ -156,8 +156,8 @@ func (n *Node) drifted(ctx context.Context) bool {
 
 // beat refreshes the heartbeat, re-asserts this node's state when Redis
 // lost it (or force is set) and retries failed registry writes.
-func (n *Node) beat(ctx context.Context, force bool) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
+func (n *Node) beat(parent context.Context, force bool) {
+	ctx, cancel := context.WithTimeout(parent, n.cfg.RedisTimeout)
 	defer cancel()
 	conns, _, _, _ := n.idx.counts()
 	lost, err := n.reg.Heartbeat(ctx, registry.Node{
@@ -171,13 +171,22 @@ func (n *Node) beat(ctx context.Context, force bool) {
 	n.healthMu.Lock()
 	n.lastHeartbeat = time.Now()
 	n.healthMu.Unlock()
-	if lost || force {
-		n.reassert(ctx, lost)
+	if lost || force || n.reassertDue {
+		n.reassertDue = !n.reassert(parent, lost)
 	}
 	n.runRepairs(ctx)
 }
 
-func (n *Node) reassert(ctx context.Context, lost bool) {
+// reassertTimeout bounds one full re-assertion; batches of 256
+// connections take a few milliseconds each, so this covers any node size.
+const reassertTimeout = 20 * time.Second
+
+// reassert writes every live connection of this node to Redis again and
+// reports success; a failure is retried on the next heartbeat, whether or
+// not the heartbeat key is missing then.
+func (n *Node) reassert(parent context.Context, lost bool) bool {
+	ctx, cancel := context.WithTimeout(parent, reassertTimeout)
+	defer cancel()
 	all := n.idx.all()
 	recs := make([]registry.Conn, 0, len(all))
 	for _, c := range all {
@@ -187,7 +196,7 @@ func (n *Node) reassert(ctx context.Context, lost bool) {
 	}
 	if err := n.reg.Reassert(ctx, recs); err != nil {
 		n.log.Warn("re-assertion failed; will retry", "err", err)
-		return
+		return false
 	}
 	n.stats.Add(stats.CtrReasserts, 1)
 	// A socket that closed while the snapshot was being written may have been
@@ -200,6 +209,7 @@ func (n *Node) reassert(ctx context.Context, lost bool) {
 	if lost {
 		n.log.Info("re-asserted state in Redis", "connections", len(recs))
 	}
+	return true
 }
 
 func (n *Node) reap(ctx context.Context) {

@@ -47,6 +47,7 @@ type Node struct {
 	loopDone chan struct{} // closed when the maintenance loop has returned
 
 	driftSeen     bool // last drift check saw a mismatch; maintenance loop only
+	reassertDue   bool // the last re-assertion failed; maintenance loop only
 	healthMu      sync.Mutex
 	lastHeartbeat time.Time
 
