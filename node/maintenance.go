@@ -206,7 +206,7 @@ func (n *Node) reassert(parent context.Context, lost bool) bool {
 			n.retryUnregister(rec.ID, "")
 		}
 	}
-	if lost {
+	if lost && len(recs) > 0 {
 		n.log.Info("re-asserted state in Redis", "connections", len(recs))
 	}
 	return true
