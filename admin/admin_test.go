@@ -71,17 +71,17 @@ func (f *fakeCluster) recorded() []call {
 }
 
 func (f *fakeCluster) Ready() error {
-	f.record(nil, "Ready")
+	f.record(context.TODO(), "Ready")
 	return f.readyErr
 }
 
 func (f *fakeCluster) LocalStats() node.ConnectionStats {
-	f.record(nil, "LocalStats")
+	f.record(context.TODO(), "LocalStats")
 	return f.local
 }
 
 func (f *fakeCluster) LocalActivity() map[string]time.Time {
-	f.record(nil, "LocalActivity")
+	f.record(context.TODO(), "LocalActivity")
 	return f.localAct
 }
 

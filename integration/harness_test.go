@@ -215,25 +215,6 @@ func (r *redisServer) ping() error {
 	return nil
 }
 
-// dbsize returns the number of keys, through a raw RESP command.
-func (r *redisServer) command(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", r.addr(), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		return "", err
-	}
-	return bufio.NewReader(c).ReadString('\n')
-}
-
 // ---------------------------------------------------------------- nodes
 
 // nodeOpts are per-node settings on top of the defaults of startNode.

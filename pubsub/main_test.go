@@ -39,16 +39,6 @@ func (r *recorder) all() []Envelope {
 	return slices.Clone(r.got)
 }
 
-// find returns the first received envelope whose payload is p.
-func (r *recorder) find(p string) (Envelope, bool) {
-	for _, e := range r.all() {
-		if string(e.Payload) == p {
-			return e, true
-		}
-	}
-	return Envelope{}, false
-}
-
 func (r *recorder) count(p string) int {
 	n := 0
 	for _, e := range r.all() {
