@@ -140,7 +140,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 	c := &Conn{
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
 		done: make(chan struct{}), readerDone: make(chan struct{}), flushed: make(chan struct{}),
-		typ: TypeGuest, state: StateConnected, rooms: map[string]struct{}{},
+		typ: TypeGuest, state: StateConnected,
 	}
 	if n.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(n.cfg.MessageRate), n.cfg.MessageBurst)
@@ -203,11 +203,8 @@ func (n *Node) cleanup(c *Conn) {
 	if c.state != StateInactive {
 		c.state = StateDisconnected
 	}
-	user, rooms := c.user, make([]string, 0, len(c.rooms))
-	for r := range c.rooms {
-		rooms = append(rooms, r)
-	}
-	c.rooms = map[string]struct{}{}
+	user, rooms := c.user, c.rooms
+	c.rooms = nil
 	c.mu.Unlock()
 	n.idx.remove(c, user, rooms)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(n.baseCtx), n.cfg.RedisTimeout)

@@ -147,7 +147,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 			for i := range conns {
 				c := n.newConn(nil, "192.0.2.1") // no socket: no writer ever runs
 				c.writing = true
-				c.rooms[benchRoom] = struct{}{}
+				c.rooms = append(c.rooms, benchRoom)
 				n.idx.add(c)
 				n.idx.addRoom(c, benchRoom)
 				conns[i] = c
@@ -312,7 +312,7 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
 		c.mu.Lock()
-		c.rooms[benchRoom] = struct{}{}
+		c.rooms = append(c.rooms, benchRoom)
 		c.mu.Unlock()
 		n.idx.add(c)
 		n.idx.addRoom(c, benchRoom)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,7 @@ type Conn struct {
 	user   string
 	typ    ConnType
 	state  State
-	rooms  map[string]struct{}
+	rooms  []string // joined rooms; a slice is smaller than a map at these sizes
 	authAt time.Time
 
 	lastActivity atomic.Int64 // unix ms of the last client frame
@@ -111,18 +112,20 @@ func (c *Conn) snapshot() (user string, typ ConnType, state State) {
 func (c *Conn) roomList() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.rooms))
-	for r := range c.rooms {
-		out = append(out, r)
-	}
+	out := slices.Clone(c.rooms)
 	return out
+}
+
+func (c *Conn) roomCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.rooms)
 }
 
 func (c *Conn) inRoom(room string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.rooms[room]
-	return ok
+	return slices.Contains(c.rooms, room)
 }
 
 func (c *Conn) setState(s State) {
@@ -144,10 +147,7 @@ func (c *Conn) closing() bool {
 func (c *Conn) record() registry.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rooms := make([]string, 0, len(c.rooms))
-	for r := range c.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := slices.Clone(c.rooms)
 	return registry.Conn{
 		ID: c.id, NodeID: c.n.cfg.NodeID, User: c.user, Type: string(c.typ), State: string(c.state),
 		IP: c.ip, ConnectedAt: c.connectedAt, AuthenticatedAt: c.authAt,

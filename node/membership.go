@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wsnode/wsnode/auth"
@@ -83,7 +84,7 @@ func (c *Conn) join(ctx context.Context, room string) error {
 	if c.inRoom(room) {
 		return nil
 	}
-	if len(c.roomList()) >= c.n.cfg.MaxRoomsPerConn {
+	if c.roomCount() >= c.n.cfg.MaxRoomsPerConn {
 		return ErrRoomLimit
 	}
 	n := c.n
@@ -95,7 +96,7 @@ func (c *Conn) join(ctx context.Context, room string) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.mu.Lock()
-	c.rooms[room] = struct{}{}
+	c.rooms = append(c.rooms, room)
 	c.mu.Unlock()
 	n.idx.addRoom(c, room)
 	return nil
@@ -110,7 +111,7 @@ func (c *Conn) leave(ctx context.Context, room string) error {
 	}
 	n := c.n
 	c.mu.Lock()
-	delete(c.rooms, room)
+	c.rooms = slices.DeleteFunc(c.rooms, func(r string) bool { return r == room })
 	c.mu.Unlock()
 	n.idx.removeRoom(c, room)
 	err := n.reg.Leave(ctx, c.id, room, time.Now())
