@@ -109,13 +109,6 @@ func (c *Conn) snapshot() (user string, typ ConnType, state State) {
 	return c.user, c.typ, c.state
 }
 
-func (c *Conn) roomList() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := slices.Clone(c.rooms)
-	return out
-}
-
 func (c *Conn) roomCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
