@@ -8,13 +8,21 @@
 //
 // # Goroutines
 //
-// Each socket has exactly one reader (the HTTP handler goroutine that
-// upgraded it) and one writer. Only the writer writes data frames; the close
-// frame is sent with WriteControl, which gorilla/websocket allows from any
-// goroutine. Everything else talks to a connection through its bounded send
-// queue, and enqueueing never blocks: when the queue (or its byte budget) is
-// full the connection is closed with CloseSlowConsumer and counted, so a slow
-// client never holds up the pub/sub receive loop or other clients.
+// Each socket has exactly one reader goroutine, started when the upgrade
+// handler returns (so net/http's per-request state is freed), and at most
+// one writer goroutine, which runs only while its send queue is non-empty.
+// Only the writer writes data frames; the close frame is sent with
+// WriteControl, which gorilla/websocket allows from any goroutine. Requests
+// that wait for Redis (auth, join, leave, direct to one connection) are
+// served on a short-lived goroutine that the reader waits for, so the
+// long-lived reader stack stays small. One node-wide sweep goroutine queues
+// pings and enforces the auth timeout and token expiry; an idle socket
+// holds no timer.
+//
+// Everything else talks to a connection through its bounded send queue, and
+// enqueueing never blocks: when the queue (or its byte budget) is full the
+// connection is closed with CloseSlowConsumer and counted, so a slow client
+// never holds up the pub/sub receive loop or other clients.
 //
 // Membership changes of one connection (auth, join, leave, cleanup) are
 // serialised by a per-connection mutex, so the Redis registry, the pub/sub
