@@ -48,7 +48,7 @@ start_redis() {
 start_node() {
 	local name=$1 port=$2 admin=$3 redis=$4 secret=$5 logf=$6
 	shift 6
-	"$BIN/wsnode" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
+	GOMAXPROCS=${NODE_GOMAXPROCS:-} "$BIN/wsnode" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
 		--redis-url "$redis" --node-id "$name" --jwt-secret "$secret" \
 		--msg-rate 0 --log-level warn "$@" >"$logf" 2>&1 &
 	PIDS+=($!)

@@ -12,6 +12,9 @@
 #   BENCH_IDLE      idle sockets per node  (3000)
 #   BENCH_CONNECT   sockets in connect run (9000)
 #   BENCH_KEEP      directory to keep the JSON results and logs in (none)
+#   BENCH_NODE_GOMAXPROCS  GOMAXPROCS of each node (1: three nodes share two cores
+#                   with Redis and the generator, like replicas with one CPU each;
+#                   empty = Go's default, all cores)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +26,7 @@ WARMUP=${BENCH_WARMUP:-3s}
 IDLE_PER_NODE=${BENCH_IDLE:-3000}
 CONNECT_N=${BENCH_CONNECT:-9000}
 NODES=3
+export NODE_GOMAXPROCS=${BENCH_NODE_GOMAXPROCS-1}
 SECRET="bench-$RANDOM$RANDOM"
 
 WORK=$(mktemp -d)
@@ -97,7 +101,7 @@ for f in idle connect rooms-10k rooms-30k direct-10k; do
 	[[ -f $RES/$f.json ]] && FILES+=("$RES/$f.json")
 done
 "$BIN/wsbench" report -o "$OUT" \
-	-note "$NODES wsnode nodes on 127.0.0.1: \`--msg-rate 0 --log-level warn --max-conns-per-ip 0\`, other flags default" \
+	-note "$NODES wsnode nodes on 127.0.0.1: \`--msg-rate 0 --log-level warn --max-conns-per-ip 0\`, other flags default; GOMAXPROCS=${NODE_GOMAXPROCS:-default} per node (set BENCH_NODE_GOMAXPROCS= for Go's default)" \
 	-note "redis-server $REDIS_VERSION on a free port, \`--save \"\" --appendonly no\`, shared by the nodes" \
 	-note "Redis, the nodes and the load generator all share this machine; nothing else is pinned" \
 	-note "wsbench dials from 127.0.0.1-4, spreads every room over all nodes, workers capped at 15,000 sockets each" \
