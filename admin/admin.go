@@ -8,12 +8,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/registry"
 )
@@ -101,7 +101,7 @@ func (a *api) requireKey(next http.Handler) http.Handler {
 	}
 	want := sha256.Sum256([]byte(a.cfg.Key))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := bearerToken(r.Header.Get("Authorization"))
+		got, ok := auth.BearerToken(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wsnode-admin"`)
@@ -110,16 +110,6 @@ func (a *api) requireKey(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// bearerToken extracts the token of an "Authorization: Bearer <token>"
-// value; the scheme is case-insensitive (RFC 9110, section 11.1).
-func bearerToken(h string) (string, bool) {
-	const scheme = "bearer "
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", false
-	}
-	return h[len(scheme):], true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -149,4 +150,15 @@ func (v *Verifier) Mint(user, connType string, ttl time.Duration) (string, error
 		return "", fmt.Errorf("auth: sign: %w", err)
 	}
 	return s, nil
+}
+
+// BearerToken extracts the token of an "Authorization: Bearer <token>"
+// header value; the scheme is matched case-insensitively (RFC 9110,
+// section 11.1). It reports false for any other value.
+func BearerToken(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return h[len(scheme):], true
 }

@@ -121,7 +121,7 @@ func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, 
 	if h == "" {
 		return auth.Claims{}, false, true
 	}
-	tok, found := bearer(h)
+	tok, found := auth.BearerToken(h)
 	if !found {
 		n.refuse(w, http.StatusUnauthorized, "Authorization must be a Bearer token")
 		return auth.Claims{}, false, false
@@ -275,14 +275,4 @@ func (n *Node) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// bearer extracts the token of an "Authorization: Bearer <token>" value;
-// the scheme is case-insensitive (RFC 9110, section 11.1).
-func bearer(h string) (string, bool) {
-	const scheme = "bearer "
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", false
-	}
-	return h[len(scheme):], true
 }

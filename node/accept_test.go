@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"github.com/wsnode/wsnode/auth"
 )
 
 func TestClientIP(t *testing.T) {
@@ -105,7 +107,7 @@ func TestBearer(t *testing.T) {
 		{"Bearer", "", false},
 		{"", "", false},
 	} {
-		tok, ok := bearer(tt.in)
+		tok, ok := auth.BearerToken(tt.in)
 		if tok != tt.tok || ok != tt.ok {
 			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
 		}
