@@ -100,3 +100,22 @@ func TestMintRejectsBadInput(t *testing.T) {
 		t.Fatal("verifier without secret")
 	}
 }
+
+func TestBearer(t *testing.T) {
+	for _, tt := range []struct {
+		in, tok string
+		ok      bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"Basic abc", "", false},
+		{"Bearer", "", false},
+		{"", "", false},
+	} {
+		tok, ok := BearerToken(tt.in)
+		if tok != tt.tok || ok != tt.ok {
+			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
+		}
+	}
+}

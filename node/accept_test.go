@@ -5,8 +5,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
-
-	"github.com/wsnode/wsnode/auth"
 )
 
 func TestClientIP(t *testing.T) {
@@ -92,24 +90,5 @@ func TestCheckOrigin(t *testing.T) {
 				t.Errorf("checkOrigin(%q on %q) = %v, want %v", tt.origin, tt.host, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestBearer(t *testing.T) {
-	for _, tt := range []struct {
-		in, tok string
-		ok      bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true},
-		{"BEARER abc", "abc", true},
-		{"Basic abc", "", false},
-		{"Bearer", "", false},
-		{"", "", false},
-	} {
-		tok, ok := auth.BearerToken(tt.in)
-		if tok != tt.tok || ok != tt.ok {
-			t.Errorf("bearer(%q) = %q, %v", tt.in, tok, ok)
-		}
 	}
 }
