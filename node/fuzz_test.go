@@ -243,6 +243,8 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("writer did not stop")
 		}
+		// The writer's last deadline may have passed while the fuzzer paused.
+		_ = sock.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		if err := sock.ws.WriteMessage(websocket.TextMessage, []byte(fzSentinel)); err != nil {
 			t.Fatalf("sentinel: %v", err)
 		}
