@@ -66,7 +66,7 @@ func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason s
 	if code == 0 {
 		code = CloseKicked
 	}
-	if code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015 {
+	if !sendableCloseCode(code) {
 		return fmt.Errorf("%w: close code %d cannot be sent", ErrInvalidInput, code)
 	}
 	if len(reason) > 120 {
@@ -78,6 +78,18 @@ func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason s
 	}
 	return n.route(ctx, pubsub.Envelope{Kind: pubsub.KindNode, Target: nodeID, Op: pubsub.OpDisconnect,
 		ConnID: connID, Code: code, Reason: reason})
+}
+
+// sendableCloseCode reports whether a close frame may carry code (RFC 6455,
+// section 7.4): the defined codes a server sends, and 3000-4999.
+func sendableCloseCode(code int) bool {
+	switch {
+	case code >= 3000 && code <= 4999:
+		return true
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
+		return true
+	}
+	return false
 }
 
 // local returns a connection held by this node.

@@ -180,3 +180,14 @@ func TestDecodeRequestFields(t *testing.T) {
 		t.Fatalf("ref lost: %+v %v", r, err)
 	}
 }
+
+func TestSendableCloseCode(t *testing.T) {
+	for code, want := range map[int]bool{
+		999: false, 1000: true, 1001: true, 1004: false, 1005: false, 1006: false, 1008: true,
+		1011: true, 1012: false, 1015: false, 2999: false, 3000: true, 4006: true, 4999: true, 5000: false,
+	} {
+		if got := sendableCloseCode(code); got != want {
+			t.Errorf("sendableCloseCode(%d) = %v", code, got)
+		}
+	}
+}
