@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -52,11 +50,10 @@ func (n *Node) BroadcastAll(ctx context.Context, data json.RawMessage, exclude s
 }
 
 func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room string, data json.RawMessage) error {
-	payload, err := encodeMessage(typ, room, systemFrom, data, uuid.NewString(), nowTime())
+	env, err := newMessage(env, typ, room, systemFrom, data)
 	if err != nil {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidInput)
 	}
-	env.Op, env.Payload = pubsub.OpDeliver, payload
 	return n.route(ctx, env)
 }
 

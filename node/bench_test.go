@@ -102,7 +102,7 @@ func BenchmarkEncodeOnce(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if tc.uuid {
-					msgID, at = uuid.NewString(), nowTime()
+					msgID, at = uuid.NewString(), time.Now()
 				}
 				payload, err := encodeMessage(typeMessage, benchRoom, benchFrom, benchData, msgID, at)
 				if err != nil {

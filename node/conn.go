@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/stats"
 )
 
 // closeWriteTimeout bounds writing the close frame; closeGrace is how long
@@ -200,7 +201,7 @@ var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); re
 
 func (c *Conn) slow() {
 	if c.closeWith(CloseSlowConsumer, "slow consumer") {
-		c.n.stats.Error("slow_consumer")
+		c.n.stats.Error(stats.ErrSlowConsumer)
 	}
 }
 

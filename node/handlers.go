@@ -3,8 +3,6 @@ package node
 import (
 	"errors"
 
-	"github.com/google/uuid"
-
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -106,11 +104,7 @@ func (c *Conn) handleMessage(req request) bool {
 		c.reject(req.ID, "not_member", "join the room before sending to it", stats.ErrForbidden)
 		return false
 	}
-	exclude := ""
-	if req.Echo != nil && !*req.Echo {
-		exclude = c.id
-	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: exclude}, typeMessage, req.Room)
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, typeMessage, req.Room)
 }
 
 func (c *Conn) handleDirect(req request) bool {
@@ -140,26 +134,26 @@ func (c *Conn) handleBroadcast(req request) bool {
 	if !c.may(actBroadcast, req.ID) {
 		return false
 	}
-	exclude := ""
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: c.echoExclude(req)}, typeBroadcast, "")
+}
+
+// echoExclude is the connection to leave out of the sender's own message:
+// itself when it asked for "echo":false.
+func (c *Conn) echoExclude(req request) string {
 	if req.Echo != nil && !*req.Echo {
-		exclude = c.id
+		return c.id
 	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, typeBroadcast, "")
+	return ""
 }
 
 // publish encodes the client's message once and routes it.
 func (c *Conn) publish(req request, env pubsub.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
-	from := From{User: user, ConnID: c.id, Type: string(ct)}
-	if ct == "" {
-		from.Type = string(TypeGuest)
-	}
-	payload, err := encodeMessage(typ, room, from, req.Data, uuid.NewString(), nowTime())
+	env, err := newMessage(env, typ, room, From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {
 		c.reject(req.ID, "bad_request", `"data" is not valid JSON`, stats.ErrBadRequest)
 		return false
 	}
-	env.Op, env.Payload = pubsub.OpDeliver, payload
 	c.n.routeAsync(env, func(err error) {
 		if err != nil {
 			c.sendError(req.ID, "unavailable", "message could not be routed; retry")

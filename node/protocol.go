@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/wsnode/wsnode/pubsub"
 )
 
 // Frame types of wire protocol v1.
@@ -86,6 +89,17 @@ type errorFrame struct {
 
 // nullData is sent when a message carries no "data".
 var nullData = json.RawMessage("null")
+
+// newMessage fills env with a routed frame, encoded once here at its
+// origin with a fresh msg_id and timestamp.
+func newMessage(env pubsub.Envelope, typ, room string, from From, data json.RawMessage) (pubsub.Envelope, error) {
+	payload, err := encodeMessage(typ, room, from, data, uuid.NewString(), time.Now())
+	if err != nil {
+		return env, err
+	}
+	env.Op, env.Payload = pubsub.OpDeliver, payload
+	return env, nil
+}
 
 // encodeMessage builds a routed frame by appending, without reflection: it
 // runs once per message at its origin. The result is the JSON encoding/json

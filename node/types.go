@@ -1,25 +1,28 @@
 package node
 
-// State is a connection's lifecycle state, as stored in the registry.
+import "github.com/wsnode/wsnode/registry"
+
+// State is a connection's lifecycle state; the values are the registry's.
 type State string
 
 // Connection states.
 const (
-	StateConnected     State = "connected"     // open, not authenticated
-	StateAuthenticated State = "authenticated" // bound to a user
-	StateDisconnected  State = "disconnected"  // closed
-	StateInactive      State = "inactive"      // closed for inactivity
+	StateConnected     State = registry.StateConnected     // open, not authenticated
+	StateAuthenticated State = registry.StateAuthenticated // bound to a user
+	StateDisconnected  State = registry.StateDisconnected  // closed
+	StateInactive      State = registry.StateInactive      // closed for inactivity
 )
 
-// ConnType is the kind of client, as stored in the registry.
+// ConnType is the kind of client; the values are the registry's (and, but
+// for guest, the token's conn_type values of package auth).
 type ConnType string
 
 // Connection types.
 const (
-	TypeUser        ConnType = "user"
-	TypeAIAssistant ConnType = "ai_assistant"
-	TypeSystem      ConnType = "system"
-	TypeGuest       ConnType = "guest" // not authenticated
+	TypeUser        ConnType = registry.TypeUser
+	TypeAIAssistant ConnType = registry.TypeAIAssistant
+	TypeSystem      ConnType = registry.TypeSystem
+	TypeGuest       ConnType = registry.TypeGuest // not authenticated
 )
 
 // Close codes. 4000-4499 mean "reconnect with backoff", 4500-4999 mean

@@ -1,12 +1,6 @@
 package node
 
-import (
-	"time"
-
-	"github.com/google/uuid"
-)
-
-func nowTime() time.Time { return time.Now() }
+import "github.com/google/uuid"
 
 func validConnID(id string) bool {
 	if len(id) != 36 {
