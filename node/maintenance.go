@@ -33,13 +33,11 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer close(pinged); n.sweepLoop(ctx) }()
 	defer func() { <-pinged }()
 	n.beat(ctx, true)
-	tick := func(d time.Duration) *time.Ticker { return time.NewTicker(d) }
-	hb, reap, flush := tick(n.cfg.HeartbeatInterval), tick(n.cfg.ReapInterval), tick(n.cfg.FlushInterval)
-	defer hb.Stop()
-	defer reap.Stop()
-	defer flush.Stop()
-	cleanup := tick(n.cleanupInterval())
-	defer cleanup.Stop()
+	hb, reap := time.NewTicker(n.cfg.HeartbeatInterval), time.NewTicker(n.cfg.ReapInterval)
+	flush, cleanup := time.NewTicker(n.cfg.FlushInterval), time.NewTicker(n.cleanupInterval())
+	for _, t := range []*time.Ticker{hb, reap, flush, cleanup} {
+		defer t.Stop()
+	}
 	for beats := 1; ; {
 		select {
 		case <-ctx.Done():
