@@ -39,13 +39,15 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.conns.Done()
 		return
 	}
-	ws, err := n.upgrader.Upgrade(w, r, nil)
+	hj := &bufferedHijacker{ResponseWriter: w}
+	ws, err := n.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		n.idx.release(ip)
 		n.conns.Done()
 		return // the upgrader has answered with an HTTP error
 	}
 	c := n.newConn(ws, ip)
+	c.br, c.raw = hj.br, rawOf(ws.NetConn())
 	if !n.start(c, claims, hasToken) {
 		n.idx.release(ip)
 		n.conns.Done()
@@ -54,7 +56,8 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The reader gets a goroutine of its own and this handler returns, so
 	// net/http's per-request state and this goroutine's deep stack (grown by
 	// the upgrade and the Redis calls of start) are freed; idle sockets then
-	// cost only a shallow reader stack.
+	// cost only a shallow reader stack (reader.go).
+	c.prepareRead()
 	go func() {
 		defer n.conns.Done()
 		defer n.idx.release(ip)

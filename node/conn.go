@@ -1,11 +1,13 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -79,6 +81,11 @@ type Conn struct {
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
 	dirty        atomic.Bool // active since the last activity flush
+
+	// br is the read buffer gorilla reads through and raw the socket
+	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).
+	br  *bufio.Reader
+	raw syscall.RawConn
 
 	limiter *rate.Limiter // used by the reader only
 	strikes int           // used by the reader only

@@ -21,42 +21,9 @@ func (c *Conn) handle(data []byte) {
 		return
 	}
 	c.n.stats.Message(req.Type)
-	accepted := false
-	if needsRoundTrip(req) {
-		c.shallow(func() { accepted = c.dispatch(req) })
-	} else {
-		accepted = c.dispatch(req)
-	}
-	if accepted {
+	if c.dispatch(req) {
 		c.strikes = 0
 	}
-}
-
-// needsRoundTrip reports whether serving req waits for Redis (auth, join,
-// leave, direct to one connection); messages are published asynchronously.
-func needsRoundTrip(req request) bool {
-	switch req.Type {
-	case typeAuth, typeJoin, typeLeave:
-		return true
-	case typeDirect:
-		return req.ToConn != ""
-	}
-	return false
-}
-
-// shallow runs f on a short-lived goroutine and waits for it, so requests
-// are still served one at a time and in order. A Redis round trip (go-redis,
-// Lua, JWT) needs a deep stack; the reader lives as long as the socket, and
-// a stack it grew once would stay grown on every idle connection. Frames
-// that need no round trip are served inline: spawning for them cost more
-// CPU than it saved memory. See BENCHMARKS.md.
-func (c *Conn) shallow(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 // dispatch runs one request and reports whether it was accepted.

@@ -11,11 +11,15 @@
 // Each socket has exactly one reader goroutine, started when the upgrade
 // handler returns (so net/http's per-request state is freed), and at most
 // one writer goroutine, which runs only while its send queue is non-empty.
-// Only the writer writes data frames; the close frame is sent with
-// WriteControl, which gorilla/websocket allows from any goroutine. Requests
-// that wait for Redis (auth, join, leave, direct to one connection) are
-// served on a short-lived goroutine that the reader waits for, so the
-// long-lived reader stack stays small. One node-wide sweep goroutine queues
+// Only the writer writes data frames; the close frame and pongs are sent
+// with WriteControl, which gorilla/websocket allows from any goroutine.
+//
+// The reader only waits until the socket is readable, through a call chain
+// that fits the smallest goroutine stack (2 KiB on an idle socket). Frames
+// are read and served, one at a time and in order, on a short-lived
+// goroutine the reader waits for, so the deep stacks of decoding, JWT checks
+// and Redis round trips are freed after each burst; see reader.go. One
+// node-wide sweep goroutine queues
 // pings and enforces the auth timeout and token expiry; an idle socket
 // holds no timer.
 //

@@ -218,7 +218,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 		}
 	}
 
-	// What readPump does with one frame.
+	// What readFrame does with one frame.
 	req, decErr := decodeRequest(data)
 	handled := int64(len(data)) <= n.cfg.MaxMessageSize && utf8.Valid(data)
 	if handled {

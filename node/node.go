@@ -76,7 +76,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		repairs: map[repair]struct{}{},
 	}
 	n.upgrader = websocket.Upgrader{
-		ReadBufferSize:    512, // frames larger than this are read in pieces
+		ReadBufferSize:    0, // the reader from bufferedHijacker (readBufferSize)
 		WriteBufferSize:   1024,
 		WriteBufferPool:   &sync.Pool{},
 		HandshakeTimeout:  10 * time.Second,

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestLifecycleLeavesNoKeys(t *testing.T) {

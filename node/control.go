@@ -1,0 +1,63 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocket frame header bits (RFC 6455 5.2) that readControl checks.
+const (
+	frameFin        = 0x80
+	frameRSV        = 0x70
+	frameOpcode     = 0x0f
+	frameMasked     = 0x80
+	frameLen7       = 0x7f
+	opPing          = 0x9
+	opPong          = 0xa
+	maxControlBytes = 125
+	controlHeader   = 2 + 4 // two header bytes and the client's masking key
+)
+
+// readControl consumes one well-formed ping or pong frame at the head of the
+// node's read buffer and reports whether it did. A ping is answered with a
+// pong carrying its payload (as gorilla's default handler does); either
+// frame proves the peer alive and extends the read deadline. Anything else
+// (a data or close frame, a malformed control frame) is left to gorilla,
+// whose checks and close codes then apply.
+func (c *Conn) readControl() bool {
+	if c.br == nil {
+		return false
+	}
+	h, err := c.br.Peek(2)
+	if err != nil {
+		return false
+	}
+	op := h[0] & frameOpcode
+	if h[0]&frameFin == 0 || h[0]&frameRSV != 0 || (op != opPing && op != opPong) ||
+		h[1]&frameMasked == 0 || int(h[1]&frameLen7) > maxControlBytes {
+		return false
+	}
+	n := int(h[1] & frameLen7)
+	f, err := c.br.Peek(controlHeader + n)
+	if err != nil {
+		return false // a partial frame: gorilla reads it, under the read deadline
+	}
+	var payload [maxControlBytes]byte
+	key := f[2:controlHeader]
+	for i := range n {
+		payload[i] = f[controlHeader+i] ^ key[i&3]
+	}
+	_, _ = c.br.Discard(controlHeader + n)
+	_ = c.ws.SetReadDeadline(c.readDeadline())
+	if op == opPing {
+		err := c.ws.WriteControl(websocket.PongMessage, payload[:n], time.Now().Add(closeWriteTimeout))
+		var ne net.Error
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) && !(errors.As(err, &ne) && ne.Timeout()) {
+			c.closeWith(CloseNormal, "")
+		}
+	}
+	return true
+}

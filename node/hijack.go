@@ -1,0 +1,37 @@
+package node
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+)
+
+// readBufferSize is the per-connection read buffer; larger frames are read
+// in pieces.
+const readBufferSize = 512
+
+// bufferedHijacker hands gorilla a read buffer the node keeps a reference
+// to. With Upgrader.ReadBufferSize 0, gorilla reads through the buffered
+// reader returned by Hijack ("buffers allocated by the HTTP server are
+// used"); the node needs the same reader to know whether a frame is already
+// buffered before it waits for the socket (awaitReadable).
+type bufferedHijacker struct {
+	http.ResponseWriter
+	br *bufio.Reader // set by Hijack
+}
+
+// Hijack takes over the connection and substitutes a readBufferSize reader
+// for net/http's 4 KiB one. If the client sent bytes before the handshake
+// finished, net/http's reader is returned as it is, and gorilla refuses the
+// upgrade as it always does.
+func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return nc, brw, err
+	}
+	h.br = bufio.NewReaderSize(nc, readBufferSize)
+	return nc, bufio.NewReadWriter(h.br, brw.Writer), nil
+}
+
+// Unwrap lets http.ResponseController reach the original writer.
+func (h *bufferedHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/stats"
+)
+
+// The reader of a connection is split in two so that an idle socket pins
+// only a minimal goroutine stack (see BENCHMARKS.md, idle memory):
+//
+//   - readPump lives as long as the socket. It only waits until the socket
+//     (or the node's read buffer) has bytes, through a call chain shallow
+//     enough for the smallest goroutine stack (2 KiB).
+//   - readFrames runs on a short-lived goroutine per wake-up. It reads and
+//     serves every frame that is buffered, including any Redis round trip,
+//     whose deep stack is freed when it returns.
+//
+// Control frames are consumed by readControl before gorilla sees them:
+// gorilla's NextReader handles a ping or pong and then blocks for the next
+// data frame, which would keep the deep goroutine parked on an idle socket.
+
+func (c *Conn) readDeadline() time.Time {
+	return time.Now().Add(c.n.cfg.PingInterval + c.n.cfg.PongTimeout)
+}
+
+// prepareRead sets the read limit, the first read deadline and the pong
+// handler. It runs before readPump starts, so readPump's stack stays small.
+func (c *Conn) prepareRead() {
+	c.ws.SetReadLimit(c.n.cfg.MaxMessageSize)
+	_ = c.ws.SetReadDeadline(c.readDeadline())
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(c.readDeadline()) })
+}
+
+// readPump is the connection's only reader. It returns when the socket is
+// done: a read error, the read deadline (no frame, not even a pong, for
+// PingInterval+PongTimeout), or the socket torn down by finishClose.
+func (c *Conn) readPump() {
+	for {
+		if err := c.awaitReadable(); err != nil {
+			c.readFailed(err)
+			return
+		}
+		var err error
+		offStack(func() { err = c.readFrames() })
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+	}
+}
+
+// offStack runs f on a new goroutine and waits for it.
+func offStack(f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+}
+
+// readFrames serves frames until the node's read buffer is empty. Without a
+// buffer of its own (a test upgrader) it reads until the socket fails.
+func (c *Conn) readFrames() error {
+	for {
+		if err := c.readFrame(); err != nil {
+			return err
+		}
+		if c.br != nil && c.br.Buffered() == 0 {
+			return nil
+		}
+	}
+}
+
+// readFrame reads and serves one frame.
+func (c *Conn) readFrame() error {
+	if c.readControl() {
+		return nil
+	}
+	typ, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return err
+	}
+	_ = c.ws.SetReadDeadline(c.readDeadline())
+	if c.closing() {
+		return nil // keep reading until the peer answers our close frame
+	}
+	c.touch()
+	if typ != websocket.TextMessage {
+		c.reject(nil, "unsupported_frame", "only JSON text frames are accepted", stats.ErrBadRequest)
+		return nil
+	}
+	if !utf8.Valid(data) {
+		c.n.stats.Error(stats.ErrInvalidUTF8)
+		c.closeWith(CloseInvalidUTF8, "invalid UTF-8")
+		return nil
+	}
+	c.handle(data)
+	return nil
+}
+
+// readFailed maps the reader's terminal error to a close code and counters.
+func (c *Conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has already sent 1009.
+		c.n.stats.Error(stats.ErrTooBig)
+		c.closeWith(CloseTooBig, "message too big")
+	case errors.As(err, &ne) && ne.Timeout():
+		c.closeWith(ClosePingTimeout, "ping timeout")
+	default:
+		code := CloseNormal
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			code = ce.Code
+		}
+		c.closeWith(code, "")
+	}
+}
