@@ -51,7 +51,9 @@ type Config struct {
 	// the client the connection is closed. Default 10s (read deadline =
 	// PingInterval + PongTimeout).
 	PongTimeout time.Duration
-	// WriteTimeout bounds every write to a socket. Default 10s.
+	// WriteTimeout bounds every write to a socket; a write that takes longer
+	// fails and closes the connection. The node's sweep enforces it, to
+	// within a quarter of it (at most 1s). Default 10s.
 	WriteTimeout time.Duration
 	// MaxMessageSize is the largest frame accepted from a client, in bytes;
 	// larger frames close the connection with 1009. Default 64 KiB.

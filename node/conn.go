@@ -30,7 +30,8 @@ const maxSpare = 32
 
 // outFrame is one queued text frame. data may be shared by every local
 // recipient of a message, so it is never modified. ping asks for a WebSocket
-// ping before it. size counts against the byte budget.
+// ping before it; pong makes it a WebSocket pong with data as its payload
+// instead. size counts against the byte budget.
 //
 // Frames are written with WriteMessage, whose server fast path copies into a
 // pooled buffer without allocating; a websocket.PreparedMessage allocated a
@@ -39,6 +40,7 @@ const maxSpare = 32
 type outFrame struct {
 	data []byte
 	ping bool
+	pong bool
 	size int64
 }
 
@@ -80,7 +82,8 @@ type Conn struct {
 	expiresAt    atomic.Int64 // unix ms when the token expires; 0 = no token
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
-	dirty        atomic.Bool // active since the last activity flush
+	writeSince   atomic.Int64 // unix ns when the write in progress began; 0 = none
+	dirty        atomic.Bool  // active since the last activity flush
 
 	// br is the read buffer gorilla reads through and raw the socket
 	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).

@@ -1,12 +1,6 @@
 package node
 
-import (
-	"errors"
-	"net"
-	"time"
-
-	"github.com/gorilla/websocket"
-)
+import "slices"
 
 // WebSocket frame header bits (RFC 6455 5.2) that readControl checks.
 const (
@@ -23,7 +17,8 @@ const (
 
 // readControl consumes one well-formed ping or pong frame at the head of the
 // node's read buffer and reports whether it did. A ping is answered with a
-// pong carrying its payload (as gorilla's default handler does); either
+// pong carrying its payload (as gorilla's default handler does), queued like
+// any frame, so a client flooding pings meets the send-queue limits; either
 // frame proves the peer alive and extends the read deadline. Anything else
 // (a data or close frame, a malformed control frame) is left to gorilla,
 // whose checks and close codes then apply.
@@ -52,12 +47,9 @@ func (c *Conn) readControl() bool {
 	}
 	_, _ = c.br.Discard(controlHeader + n)
 	_ = c.ws.SetReadDeadline(c.readDeadline())
-	if op == opPing {
-		err := c.ws.WriteControl(websocket.PongMessage, payload[:n], time.Now().Add(closeWriteTimeout))
-		var ne net.Error
-		if err != nil && !errors.Is(err, websocket.ErrCloseSent) && !(errors.As(err, &ne) && ne.Timeout()) {
-			c.closeWith(CloseNormal, "")
-		}
+	if op == opPing && !c.closing() {
+		// Through the queue: only the writer sets the write deadline.
+		c.enqueue(outFrame{data: slices.Clone(payload[:n]), pong: true, size: int64(n)})
 	}
 	return true
 }

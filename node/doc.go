@@ -11,8 +11,9 @@
 // Each socket has exactly one reader goroutine, started when the upgrade
 // handler returns (so net/http's per-request state is freed), and at most
 // one writer goroutine, which runs only while its send queue is non-empty.
-// Only the writer writes data frames; the close frame and pongs are sent
-// with WriteControl, which gorilla/websocket allows from any goroutine.
+// Only the writer writes frames and sets the write deadline; the one
+// exception is the final close frame, sent with WriteControl (which
+// gorilla/websocket allows from any goroutine) after the writer has stopped.
 //
 // The reader only waits until the socket is readable, through a call chain
 // that fits the smallest goroutine stack (2 KiB on an idle socket). Frames

@@ -91,18 +91,23 @@ func (n *Node) sweepLoop(ctx context.Context) {
 // sweepInterval is the resolution of the per-connection deadlines: a
 // quarter of the shortest one, at most a second, at least 10 ms.
 func (n *Node) sweepInterval() time.Duration {
-	d := min(time.Second, n.cfg.PingInterval/4, n.cfg.AuthTimeout/4)
+	d := min(time.Second, n.cfg.PingInterval/4, n.cfg.AuthTimeout/4, n.cfg.WriteTimeout/4)
 	return max(d, 10*time.Millisecond)
 }
 
-// sweep enforces the auth timeout and token expiry, and queues a WebSocket
+// sweep enforces the write timeout, the auth timeout and token expiry, and queues a WebSocket
 // ping plus the application ping frame (one shared frame) to every
 // connection whose last ping is a PingInterval old.
 func (n *Node) sweep() {
 	now, every := nowMS(), n.cfg.PingInterval.Milliseconds()
 	authBy := now - n.cfg.AuthTimeout.Milliseconds()
+	writesBy := time.Now().Add(-n.cfg.WriteTimeout).UnixNano()
 	var ping outFrame
 	n.idx.eachConn(func(c *Conn) {
+		if ws := c.writeSince.Load(); ws != 0 && ws < writesBy {
+			c.writeStuck()
+			return
+		}
 		if c.closing() {
 			return
 		}

@@ -1,0 +1,77 @@
+package node
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestSweepAbortsStuckWrite: data frames carry no per-frame deadline, so a
+// write to a client that stopped reading must be failed by the sweep once
+// it has run for WriteTimeout; the writer then exits and the connection
+// closes.
+func TestSweepAbortsStuckWrite(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	n := benchNode(t, func(c *Config) {
+		c.WriteTimeout = writeTimeout
+		c.SendQueueSize = 1 << 12
+		c.MaxQueuedBytes = 1 << 30
+	})
+	n.healthMu.Lock()
+	n.lastHeartbeat = time.Now()
+	n.healthMu.Unlock()
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	var c *Conn
+	for deadline := time.Now().Add(readerTestTimeout); c == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("connection not indexed")
+		}
+		n.idx.eachConn(func(x *Conn) { c = x })
+	}
+
+	// The client never reads: queue far more than the socket buffers hold.
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	for range 256 {
+		if !c.sendBytes(big) {
+			t.Fatal("enqueue refused")
+		}
+	}
+	// Wait until a write has been blocked for longer than WriteTimeout.
+	for deadline := time.Now().Add(readerTestTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if ws := c.writeSince.Load(); ws != 0 && time.Since(time.Unix(0, ws)) > writeTimeout {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no write ever blocked; the socket buffers took everything")
+		}
+	}
+	if c.closing() {
+		t.Fatal("closed before the sweep ran")
+	}
+	n.sweep()
+	if !c.closing() {
+		t.Fatal("the sweep did not close a connection with a stuck write")
+	}
+	// The past deadline fails the blocked write at once; without it the
+	// writer would stay blocked until finishClose gives up waiting for it
+	// (closeWriteTimeout) and, later, tears the socket down.
+	select {
+	case <-c.seal():
+	case <-time.After(closeWriteTimeout):
+		t.Fatal("the stuck write was not failed")
+	}
+	if ws := c.writeSince.Load(); ws != 0 {
+		t.Fatalf("writeSince %d after the writer exited", ws)
+	}
+}
