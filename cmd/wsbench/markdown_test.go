@@ -67,3 +67,22 @@ func TestReportMainReadsJSON(t *testing.T) {
 		t.Error("missing input accepted")
 	}
 }
+
+// TestDirectTargetsAreReference: issue 5 gives direct messages only the
+// Redis goal; their CPU and latency rows are marked "—", never met or missed.
+func TestDirectTargetsAreReference(t *testing.T) {
+	direct := &Report{Scenario: scDirect, Figures: Figures{OfferedPerSec: 10000, Received: 10, NodeUsPerDeliv: 90,
+		Latency: Latency{P99: 1}}, Redis: &RedisFigures{PerMessage: 1.5}}
+	var b bytes.Buffer
+	writeTargets(&b, []*Report{direct})
+	md := b.String()
+	for _, want := range []string{
+		"| direct 10000/s: node CPU per delivery | none (reference: rooms ≤ 15 µs) | 90.0 µs | — |",
+		"| direct 10000/s: latency p99, loss | none (reference: rooms ≤ 5 ms, 0 lost) | 1.00 ms, 0 lost | — |",
+		"| direct 10000/s: Redis commands per message | ≤ 2.00 | 1.500 | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("targets lack %q\n%s", want, md)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 type target struct {
 	what, goal, got string
 	ok              bool
+	ref             bool // no goal applies: shown for reference, "met" is "—"
 }
 
 // writeTargets writes the summary table of goals against measurements.
@@ -23,7 +24,10 @@ func writeTargets(w io.Writer, reps []*Report) {
 	rows := make([][]string, len(ts))
 	for i, t := range ts {
 		mark := "yes"
-		if !t.ok {
+		switch {
+		case t.ref:
+			mark = "—"
+		case !t.ok:
 			mark = "**no**"
 		}
 		rows[i] = []string{t.what, t.goal, t.got, mark}
@@ -40,15 +44,24 @@ func targetsOf(r *Report) []target {
 	switch r.Scenario {
 	case scIdle:
 		kb := idleKiBPerConn(r)
-		return []target{{"idle memory per connection", "≤ 12 KiB", fmt.Sprintf("%.1f KiB", kb), kb <= 12 && f.Connected > 0}}
+		return []target{{what: "idle memory per connection", goal: "≤ 12 KiB", got: fmt.Sprintf("%.1f KiB", kb),
+			ok: kb <= 12 && f.Connected > 0}}
 	case scConnect:
-		return []target{{"connect rate (auth + join)", "≥ 5000/s, 0 failures",
-			fmt.Sprintf("%.0f/s, %d failures", f.ConnectPerSec, f.Failed), f.ConnectPerSec >= 5000 && f.Failed == 0}}
+		return []target{{what: "connect rate (auth + join)", goal: "≥ 5000/s, 0 failures",
+			got: fmt.Sprintf("%.0f/s, %d failures", f.ConnectPerSec, f.Failed), ok: f.ConnectPerSec >= 5000 && f.Failed == 0}}
 	case scRooms:
 		return append(deliveryTargets(r, name),
 			redisTarget(r, name, 1.05))
 	case scDirect:
-		return append(deliveryTargets(r, name), redisTarget(r, name, 2))
+		// Issue 5 sets the CPU and latency goals for the standard room
+		// workload only; direct messages get the Redis goal. The other two
+		// are shown for reference, marked as such, not as met or missed.
+		ts := deliveryTargets(r, name)
+		for i := range ts {
+			ts[i].goal = "none (reference: rooms " + ts[i].goal + ")"
+			ts[i].ref = true
+		}
+		return append(ts, redisTarget(r, name, 2))
 	}
 	return nil
 }
@@ -56,10 +69,10 @@ func targetsOf(r *Report) []target {
 func deliveryTargets(r *Report, name string) []target {
 	f := r.Figures
 	return []target{
-		{name + ": node CPU per delivery", "≤ 15 µs", fmt.Sprintf("%.1f µs", f.NodeUsPerDeliv),
-			f.NodeUsPerDeliv > 0 && f.NodeUsPerDeliv <= 15},
-		{name + ": latency p99, loss", "≤ 5 ms, 0 lost", fmt.Sprintf("%s ms, %d lost", fmtMs(f.Latency.P99), f.Lost),
-			f.Received > 0 && f.Latency.P99 <= 5 && f.Lost == 0},
+		{what: name + ": node CPU per delivery", goal: "≤ 15 µs", got: fmt.Sprintf("%.1f µs", f.NodeUsPerDeliv),
+			ok: f.NodeUsPerDeliv > 0 && f.NodeUsPerDeliv <= 15},
+		{what: name + ": latency p99, loss", goal: "≤ 5 ms, 0 lost", got: fmt.Sprintf("%s ms, %d lost", fmtMs(f.Latency.P99), f.Lost),
+			ok: f.Received > 0 && f.Latency.P99 <= 5 && f.Lost == 0},
 	}
 }
 
