@@ -47,7 +47,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&n.AuthTimeout, "auth-timeout", 10*time.Second, "time a connection may stay unauthenticated")
 	fs.DurationVar(&n.PingInterval, "ping-interval", 25*time.Second, "WebSocket and application ping period")
 	fs.DurationVar(&n.PongTimeout, "pong-timeout", 10*time.Second, "extra silence allowed after a ping interval")
-	fs.DurationVar(&n.WriteTimeout, "write-timeout", 10*time.Second, "deadline of every socket write")
+	fs.DurationVar(&n.WriteTimeout, "write-timeout", 10*time.Second, "longest a socket write may take before the socket is closed")
 	fs.DurationVar(&n.InactiveTimeout, "inactive-timeout", 5*time.Minute, "close connections silent this long (negative = never)")
 	fs.DurationVar(&n.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "heartbeat and re-assertion period")
 	fs.Int64Var(&n.MaxMessageSize, "max-message-size", 64<<10, "largest client frame in bytes (close 1009 above)")
