@@ -17,9 +17,10 @@
 //
 // The reader only waits until the socket is readable, through a call chain
 // that fits the smallest goroutine stack (2 KiB on an idle socket). Frames
-// are read and served, one at a time and in order, on a short-lived
-// goroutine the reader waits for, so the deep stacks of decoding, JWT checks
-// and Redis round trips are freed after each burst; see reader.go. One
+// are read and served, one at a time and in order, on another goroutine
+// the reader waits for (from a small pool whose stacks have already grown,
+// workers.go), so the deep stacks of decoding, JWT checks and Redis round
+// trips are never an idle socket's; see reader.go. One
 // node-wide sweep goroutine queues
 // pings and enforces the auth timeout and token expiry; an idle socket
 // holds no timer.

@@ -34,6 +34,7 @@ type Node struct {
 	started  time.Time
 
 	baseCtx  context.Context // cancelled when Shutdown finishes
+	workers  *workers        // goroutines that serve frames off the readers' stacks
 	cancel   context.CancelFunc
 	draining atomic.Bool
 	admitMu  sync.Mutex     // orders admissions against the start of draining
@@ -70,7 +71,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		cfg: cfg, reg: deps.Registry, broker: deps.Broker, stats: deps.Stats,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
-		baseCtx: ctx, cancel: cancel,
+		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),
 		stopped: make(chan struct{}), resync: make(chan struct{}, 1),
 		drainCh: make(chan struct{}), loopDone: make(chan struct{}),
 		repairs: map[repair]struct{}{},

@@ -17,9 +17,10 @@ import (
 //   - readPump lives as long as the socket. It only waits until the socket
 //     (or the node's read buffer) has bytes, through a call chain shallow
 //     enough for the smallest goroutine stack (2 KiB).
-//   - readFrames runs on a short-lived goroutine per wake-up. It reads and
-//     serves every frame that is buffered, including any Redis round trip,
-//     whose deep stack is freed when it returns.
+//   - readFrames runs on another goroutine per wake-up (a pooled one, see
+//     workers.go). It reads and serves every frame that is buffered,
+//     including any Redis round trip, so the deep stack that needs is never
+//     the reader's.
 //
 // Control frames are consumed by readControl before gorilla sees them:
 // gorilla's NextReader handles a ping or pong and then blocks for the next
@@ -47,22 +48,12 @@ func (c *Conn) readPump() {
 			return
 		}
 		var err error
-		offStack(func() { err = c.readFrames() })
+		c.n.workers.run(func() { err = c.readFrames() })
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 	}
-}
-
-// offStack runs f on a new goroutine and waits for it.
-func offStack(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 // readFrames serves frames until the node's read buffer is empty. Without a

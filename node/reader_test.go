@@ -23,8 +23,14 @@ const readerTestTimeout = 5 * time.Second
 // mustReaderNode serves a node on the fuzz fakes over real TCP and returns
 // its ws:// URL and a token for user "bob".
 func mustReaderNode(tb testing.TB) (url, token string) {
+	_, url, token = mustReaderNodeN(tb)
+	return url, token
+}
+
+// mustReaderNodeN is mustReaderNode that also returns the node.
+func mustReaderNodeN(tb testing.TB) (n *Node, url, token string) {
 	tb.Helper()
-	n := benchNode(tb, nil)
+	n = benchNode(tb, nil)
 	n.healthMu.Lock()
 	n.lastHeartbeat = time.Now() // as if the first heartbeat had landed
 	n.healthMu.Unlock()
@@ -34,7 +40,7 @@ func mustReaderNode(tb testing.TB) (url, token string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return "ws" + strings.TrimPrefix(srv.URL, "http"), tok
+	return n, "ws" + strings.TrimPrefix(srv.URL, "http"), tok
 }
 
 // mustDial connects and reads the welcome frame.
@@ -146,12 +152,12 @@ func TestReaderServesSplitFrames(t *testing.T) {
 // second, deep goroutine parked per socket until the next data frame.
 func TestReaderAnswersPingAndKeepsOneGoroutine(t *testing.T) {
 	const clients = 40
-	url, _ := mustReaderNode(t)
+	n, url, _ := mustReaderNodeN(t)
 	var conns []*websocket.Conn
 	for range clients {
 		conns = append(conns, mustDial(t, url))
 	}
-	before := settledGoroutines()
+	before := settledGoroutines(n)
 	for i, ws := range conns {
 		payload := []byte{byte(i), 'x'}
 		burst := append(clientFrame(0x80|websocket.PongMessage, []byte("unsolicited")),
@@ -170,24 +176,25 @@ func TestReaderAnswersPingAndKeepsOneGoroutine(t *testing.T) {
 			t.Fatalf("client %d: got frame % x, want pong % x", i, got, want)
 		}
 	}
-	if after := settledGoroutines(); after > before+clients/4 {
+	if after := settledGoroutines(n); after > before+clients/4 {
 		t.Fatalf("goroutines: %d before the control frames, %d after (%d sockets)", before, after, clients)
 	}
 }
 
-// settledGoroutines waits for short-lived goroutines (readFrames, writers)
-// to exit and returns the count.
-func settledGoroutines() int {
-	n := runtime.NumGoroutine()
+// settledGoroutines waits for short-lived goroutines (writers) to exit and
+// returns the count, less the node's parked workers.
+func settledGoroutines(n *Node) int {
+	count := func() int { return runtime.NumGoroutine() - int(n.workers.idle.Load()) }
+	c := count()
 	for range 50 {
 		time.Sleep(20 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
+		m := count()
+		if m == c {
 			return m
 		}
-		n = m
+		c = m
 	}
-	return n
+	return c
 }
 
 // TestReaderLeavesMalformedControlToGorilla: a ping with a 16-bit length is

@@ -1,0 +1,66 @@
+package node
+
+import (
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitIdle waits until w has want parked workers.
+func waitIdle(t *testing.T, w *workers, want int32) {
+	t.Helper()
+	for deadline := time.Now().Add(readerTestTimeout); w.idle.Load() != want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d parked workers, want %d", w.idle.Load(), want)
+		}
+	}
+}
+
+func TestWorkersReuseParkedGoroutine(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	w := newWorkers(stop)
+	var first, second string
+	w.run(func() { first = goroutineID() })
+	waitIdle(t, w, 1)
+	// The parked worker takes the next job.
+	w.run(func() { second = goroutineID() })
+	if first == "" || first != second {
+		t.Fatalf("jobs ran on goroutines %q and %q, want the same one", first, second)
+	}
+}
+
+// goroutineID is the calling goroutine's number, from its stack header
+// ("goroutine 42 [running]:"); tests only.
+func goroutineID() string {
+	var buf [64]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	if len(f) < 2 || f[0] != "goroutine" {
+		return ""
+	}
+	return f[1]
+}
+
+func TestWorkersCapParkedAndStop(t *testing.T) {
+	stop := make(chan struct{})
+	w := newWorkers(stop)
+	const jobs = maxIdleWorkers + 10
+	release := make(chan struct{})
+	var started, wg sync.WaitGroup
+	started.Add(jobs)
+	for range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(func() { started.Done(); <-release })
+		}()
+	}
+	started.Wait() // every job runs at once, each on its own worker
+	close(release)
+	wg.Wait()
+	waitIdle(t, w, maxIdleWorkers)
+	close(stop)
+	waitIdle(t, w, 0) // goleak (TestMain) checks they are gone
+}
