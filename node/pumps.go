@@ -55,7 +55,8 @@ func (c *Conn) exitWriter() {
 	}
 }
 
-// writeFrame writes one frame with a deadline; on failure it starts the close.
+// writeFrame writes one frame (the sweep bounds how long: writeStuck); on
+// failure it starts the close.
 func (c *Conn) writeFrame(f outFrame) bool {
 	c.writeSince.Store(time.Now().UnixNano())
 	var err error
