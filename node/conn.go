@@ -190,7 +190,7 @@ func (c *Conn) enqueue(f outFrame) bool {
 	c.writing = true
 	c.qmu.Unlock()
 	if start {
-		go c.writeLoop()
+		c.n.workers.goF(c.writeLoop)
 	}
 	return true
 }

@@ -32,6 +32,25 @@ func TestWorkersReuseParkedGoroutine(t *testing.T) {
 	}
 }
 
+func TestWorkersGoFUsesParkedGoroutine(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	w := newWorkers(stop)
+	var first string
+	w.run(func() { first = goroutineID() })
+	waitIdle(t, w, 1)
+	got := make(chan string, 1)
+	w.goF(func() { got <- goroutineID() }) // does not wait
+	select {
+	case id := <-got:
+		if id != first {
+			t.Fatalf("goF ran on goroutine %s, want the parked %s", id, first)
+		}
+	case <-time.After(readerTestTimeout):
+		t.Fatal("goF job never ran")
+	}
+}
+
 // goroutineID is the calling goroutine's number, from its stack header
 // ("goroutine 42 [running]:"); tests only.
 func goroutineID() string {
