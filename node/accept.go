@@ -145,6 +145,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 		done: make(chan struct{}), readerDone: make(chan struct{}), flushed: make(chan struct{}),
 		typ: TypeGuest, state: StateConnected,
 	}
+	c.writer = c.writeLoop
 	if n.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(n.cfg.MessageRate), n.cfg.MessageBurst)
 	}

@@ -90,6 +90,9 @@ type Conn struct {
 	br  *bufio.Reader
 	raw syscall.RawConn
 
+	// writer is c.writeLoop, bound once so starting a writer allocates nothing.
+	writer func()
+
 	limiter *rate.Limiter // used by the reader only
 	strikes int           // used by the reader only
 }
@@ -190,7 +193,7 @@ func (c *Conn) enqueue(f outFrame) bool {
 	c.writing = true
 	c.qmu.Unlock()
 	if start {
-		c.n.workers.goF(c.writeLoop)
+		c.n.workers.goF(c.writer)
 	}
 	return true
 }
