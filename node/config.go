@@ -92,7 +92,9 @@ type Config struct {
 	// ReapInterval is how often the node looks for dead nodes to reap. Default 2s.
 	ReapInterval time.Duration
 	// FlushInterval is how often activity timestamps and per-connection
-	// counters go to Redis. Default and maximum 1s.
+	// counters go to Redis. A connection that was only sent frames (its
+	// msgs_out changed, nothing else) goes every 10th flush. Default and
+	// maximum 1s.
 	FlushInterval time.Duration
 	// RedisTimeout bounds each registry call. Default 3s.
 	RedisTimeout time.Duration

@@ -84,6 +84,7 @@ type Conn struct {
 	msgsOut      atomic.Int64
 	writeSince   atomic.Int64 // unix ns when the write in progress began; 0 = none
 	dirty        atomic.Bool  // active since the last activity flush
+	outDirty     atomic.Bool  // msgs_out changed since it last went to Redis
 
 	// br is the read buffer gorilla reads through and raw the socket
 	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).

@@ -38,12 +38,12 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, t := range []*time.Ticker{hb, reap, flush, cleanup} {
 		defer t.Stop()
 	}
-	for beats := 1; ; {
+	for beats, flushes := 1, 0; ; {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-n.drainCh:
-			n.flushActivity(context.WithoutCancel(ctx))
+			n.flushActivity(context.WithoutCancel(ctx), true)
 			return nil
 		case <-hb.C:
 			beats++
@@ -53,7 +53,8 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-reap.C:
 			n.reap(ctx)
 		case <-flush.C:
-			n.flushActivity(ctx)
+			flushes++
+			n.flushActivity(ctx, flushes%outFlushEvery == 0)
 		case <-cleanup.C:
 			if n.cfg.InactiveTimeout > 0 {
 				n.CleanupInactive(n.cfg.InactiveTimeout)
@@ -257,13 +258,21 @@ func (n *Node) runRepairs(ctx context.Context) {
 	}
 }
 
+// outFlushEvery is how many activity flushes pass between the ones that
+// also carry connections whose only change is frames sent to them. Every
+// receiving socket changes msgs_out; writing all of them every second would
+// put one field per receiving socket into each flush's HSET.
+const outFlushEvery = 10
+
 // flushActivity writes the last-activity timestamps and message totals of
-// the connections that were active since the last flush, in one HSET
-// whatever their number.
-func (n *Node) flushActivity(ctx context.Context) {
+// the connections that were active since the last flush (and, withOut, of
+// those that were only sent frames), in one HSET whatever their number.
+func (n *Node) flushActivity(ctx context.Context, withOut bool) {
 	var dirty []*Conn
 	n.idx.eachConn(func(c *Conn) {
-		if c.dirty.Swap(false) {
+		active := c.dirty.Swap(false)
+		if active || (withOut && c.outDirty.Load()) {
+			c.outDirty.Store(false) // before msgs_out is read below
 			dirty = append(dirty, c)
 		}
 	})

@@ -79,6 +79,9 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	}
 	if !f.ping && !f.pong {
 		c.msgsOut.Add(1)
+		if !c.outDirty.Load() {
+			c.outDirty.Store(true)
+		}
 	}
 	return true
 }

@@ -339,3 +339,37 @@ func TestDriftHealsByReassertion(t *testing.T) {
 		t.Fatalf("room after drift heal: %v", room)
 	}
 }
+
+// TestMessagesOutReachRedis: a connection that only receives still has its
+// msgs_out flushed (every outFlushEvery-th activity flush, 1 s at the test
+// FlushInterval), so GET /connections/{id} on another node reports it.
+func TestMessagesOutReachRedis(t *testing.T) {
+	nodes, _ := MustCluster(t, 2, nil)
+	alice := MustUser(t, nodes[0], "alice")
+	bob := MustUser(t, nodes[1], "bob") // only receives
+	alice.join("lobby")
+	bob.join("lobby")
+	var got struct {
+		MessagesIn  int64 `json:"messages_in"`
+		MessagesOut int64 `json:"messages_out"`
+	}
+	// First a flush that carries bob's own frames (auth, join) and their
+	// replies (welcome, authenticated, joined): after it bob is not dirty.
+	waitFor(t, 5*time.Second, "bob's activity flushed", func() bool {
+		return adminJSON(t, nodes[0], http.MethodGet, "/connections/"+bob.connID, nil, &got) == http.StatusOK &&
+			got.MessagesIn == 2 && got.MessagesOut == 3
+	})
+	const sent = 3
+	for range sent {
+		alice.send(map[string]any{"type": "message", "room": "lobby", "data": 1, "echo": false})
+		bob.expect("message")
+	}
+	const want = sent + 3
+	waitFor(t, 5*time.Second, "bob's messages_out in Redis", func() bool {
+		return adminJSON(t, nodes[0], http.MethodGet, "/connections/"+bob.connID, nil, &got) == http.StatusOK &&
+			got.MessagesOut >= want
+	})
+	if got.MessagesOut != want || got.MessagesIn != 2 {
+		t.Fatalf("messages_in %d, messages_out %d; want 2 and %d", got.MessagesIn, got.MessagesOut, want)
+	}
+}
