@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
+	"strings"
 	"sync"
-	"time"
-
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -267,4 +269,49 @@ func TestSetStateAndRegisterSync(t *testing.T) {
 	if n, _ := rdb.Exists(ctx, k.RoomMeta("a"), k.User("alice")).Result(); n != 0 {
 		t.Fatalf("%d stale keys for room a / user alice", n)
 	}
+}
+
+// TestRegisterNewMatchesReconcile: registering a brand-new connection takes
+// the script's fast path (one HSET). It must leave exactly the state the
+// reconciling path leaves for the same registration from scratch; that path
+// is forced by a stray connrooms set, which it then removes.
+func TestRegisterNewMatchesReconcile(t *testing.T) {
+	for _, la := range []time.Time{{}, t0.Add(123 * time.Millisecond)} {
+		c := Conn{ID: "c1", User: "alice", IP: "10.0.0.1", ConnectedAt: t0,
+			LastActivity: la, MessagesIn: 2, MessagesOut: 5}
+		_, fastDB := MustMiniredis(t)
+		mustRegister(t, MustRegistry(t, fastDB, "node-a", nil), c)
+		_, slowDB := MustMiniredis(t)
+		slow := MustRegistry(t, slowDB, "node-a", nil)
+		noErr(t, slowDB.SAdd(context.Background(), slow.Keys().ConnRooms("c1"), "stray").Err())
+		mustRegister(t, slow, c)
+		if f, s := dumpKeys(t, fastDB), dumpKeys(t, slowDB); !reflect.DeepEqual(f, s) {
+			t.Fatalf("last_activity %v: fast path left\n%v\nreconciling path\n%v", la, f, s)
+		}
+	}
+}
+
+// dumpKeys renders every key's type and contents, sorted, for comparisons.
+func dumpKeys(t *testing.T, rdb redis.UniversalClient) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	for _, k := range rdb.Keys(ctx, "*").Val() {
+		var parts []string
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				parts = append(parts, f+"="+v)
+			}
+		case "set":
+			parts = rdb.SMembers(ctx, k).Val()
+		case "string":
+			parts = []string{rdb.Get(ctx, k).Val()}
+		default:
+			parts = []string{"type " + typ}
+		}
+		sort.Strings(parts)
+		out[k] = strings.Join(parts, " ")
+	}
+	return out
 }

@@ -65,6 +65,36 @@ end
 const registerSrc = luaLib + `
 local id, node, user = ARGV[2], ARGV[3], ARGV[4]
 local ck = key('conn', id)
+local nr = tonumber(ARGV[14])
+
+local function indexAndPeak()
+  if user ~= '' then
+    redis.call('SADD', key('user', user), id)
+    redis.call('SADD', fixed('users'), user)
+  end
+  redis.call('SADD', fixed('conns'), id)
+  redis.call('SADD', key('nodeconns', node), id)
+  redis.call('SADD', fixed('nodes'), node)
+  local n = redis.call('SCARD', fixed('conns'))
+  local peak = tonumber(redis.call('GET', fixed('peak'))) or 0
+  if n > peak then redis.call('SET', fixed('peak'), n) end
+  return n
+end
+
+-- A brand-new connection without rooms (every upgrade): nothing to
+-- reconcile, so one HSET writes the whole record.
+if nr == 0 and redis.call('EXISTS', ck, key('connrooms', id)) == 0 then
+  local f = {'node', node, 'user', user, 'type', ARGV[5], 'state', ARGV[6],
+    'ip', ARGV[7], 'authenticated_at', ARGV[9], 'connected_at', ARGV[8],
+    'msgs_in', ARGV[11], 'msgs_out', ARGV[12]}
+  if tonumber(ARGV[10]) > 0 then -- as the general path: last_activity only moves forward from 0
+    f[#f + 1] = 'last_activity'
+    f[#f + 1] = ARGV[10]
+  end
+  redis.call('HSET', ck, unpack(f))
+  return indexAndPeak()
+end
+
 local oldNode = redis.call('HGET', ck, 'node')
 if oldNode and oldNode ~= node then redis.call('SREM', key('nodeconns', oldNode), id) end
 local oldUser = redis.call('HGET', ck, 'user')
@@ -78,7 +108,7 @@ redis.call('HSETNX', ck, 'msgs_out', ARGV[12])
 local la = tonumber(redis.call('HGET', ck, 'last_activity')) or 0
 if tonumber(ARGV[10]) > la then redis.call('HSET', ck, 'last_activity', ARGV[10]) end
 
-local now, nr = ARGV[13], tonumber(ARGV[14])
+local now = ARGV[13]
 local want = {}
 for i = 1, nr do want[ARGV[14 + i]] = true end
 for _, room in ipairs(redis.call('SMEMBERS', key('connrooms', id))) do
@@ -92,18 +122,7 @@ for i = 1, nr do
   addRoomMember(room, id, now)
   redis.call('HSETNX', key('roommeta', room), 'last_activity', now)
 end
-
-if user ~= '' then
-  redis.call('SADD', key('user', user), id)
-  redis.call('SADD', fixed('users'), user)
-end
-redis.call('SADD', fixed('conns'), id)
-redis.call('SADD', key('nodeconns', node), id)
-redis.call('SADD', fixed('nodes'), node)
-local n = redis.call('SCARD', fixed('conns'))
-local peak = tonumber(redis.call('GET', fixed('peak'))) or 0
-if n > peak then redis.call('SET', fixed('peak'), n) end
-return n
+return indexAndPeak()
 `
 
 // Status codes returned by scripts that can refuse.
