@@ -1,6 +1,7 @@
 // Command wsbench is the load generator for wsnode. It speaks wire protocol
 // v1 (welcome, auth, join, message, direct) and measures one scenario per
-// run:
+// run (Linux only: it reads /proc and uses prctl and nanosleep directly;
+// wsnode itself builds everywhere):
 //
 //	idle     N connections, each authenticated and in one room; with -pids,
 //	         per-node RSS growth per connection.
