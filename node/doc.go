@@ -1,5 +1,5 @@
 // Package node is wsnode's per-process connection manager: it accepts
-// WebSocket connections, runs one reader and one writer goroutine per socket,
+// WebSocket connections, runs one reader and at most one writer per socket,
 // keeps the local index of rooms and users, and implements the public Go API
 // (send to a connection, a user, a room or everyone; join and leave; stats;
 // cleanup of inactive connections; ping) on top of three small interfaces it
