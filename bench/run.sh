@@ -7,7 +7,7 @@
 #
 # Environment knobs (defaults are the standard workload):
 #   BENCH_OUT       output file            (bench/BENCHMARKS.md)
-#   BENCH_DURATION  window per rate run    (30s: one full re-assertion period of every node)
+#   BENCH_DURATION  window per rate run    (30s: several stats, activity and reaper rounds)
 #   BENCH_WARMUP    warm-up per rate run   (3s)
 #   BENCH_IDLE      idle sockets per node  (3000)
 #   BENCH_CONNECT   sockets in connect run (9000)

@@ -153,9 +153,8 @@ func writeMethod(w io.Writer) {
 - Idle memory is (VmRSS with N connections - VmRSS before any connection) / N, per node.
 - Redis commands are the difference of INFO commandstats (INFO itself excluded) over the window,
   divided by messages published (per message) and by deliveries. commandstats also counts the
-  commands that Lua scripts run, and background work (heartbeats, stats flushes, periodic
-  re-assertion of every connection) lands in the window too; "Redis PUBLISH/message" isolates the
-  hot path.
+  commands that Lua scripts run, and background work (heartbeats, the reaper's checks, stats and
+  activity flushes) lands in the window too; "Redis PUBLISH/message" isolates the hot path.
 - Generator send lag is how late the generator started each send against its schedule (it sleeps
   with nanosleep on a locked thread); publisher write call is how long each WebSocket write took,
   which grows when a node stops reading its publishers' sockets. Both are included in latency.
