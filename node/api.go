@@ -130,7 +130,7 @@ func (n *Node) LeaveRoom(ctx context.Context, connID, room string) error {
 }
 
 // Ping sends the application ping frame to every local connection now and
-// returns how many were pinged (the writers also ping on their own timer).
+// returns how many were pinged (the node's sweep also pings every PingInterval).
 func (n *Node) Ping() int {
 	count := 0
 	frame := appPing()

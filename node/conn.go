@@ -94,8 +94,8 @@ type Conn struct {
 	// writer is c.writeLoop, bound once so starting a writer allocates nothing.
 	writer func()
 
-	limiter *rate.Limiter // used by the reader only
-	strikes int           // used by the reader only
+	limiter *rate.Limiter // used by whichever goroutine serves the frames (one at a time)
+	strikes int           // likewise
 }
 
 // logger returns the connection's logger with conn_id (and user). It is

@@ -1,7 +1,5 @@
 package node
 
-import "slices"
-
 // WebSocket frame header bits (RFC 6455 5.2) that readControl checks.
 const (
 	frameFin        = 0x80
@@ -17,8 +15,7 @@ const (
 
 // readControl consumes one well-formed ping or pong frame at the head of the
 // node's read buffer and reports whether it did. A ping is answered with a
-// pong carrying its payload (as gorilla's default handler does), queued like
-// any frame, so a client flooding pings meets the send-queue limits; either
+// pong carrying its payload (as gorilla's default handler does); either
 // frame proves the peer alive and extends the read deadline. Anything else
 // (a data or close frame, a malformed control frame) is left to gorilla,
 // whose checks and close codes then apply.
@@ -36,20 +33,30 @@ func (c *Conn) readControl() bool {
 		return false
 	}
 	n := int(h[1] & frameLen7)
-	f, err := c.br.Peek(controlHeader + n)
+	f, err := c.br.Peek(controlHeader + n) // waits for the rest, under the read deadline
 	if err != nil {
-		return false // a partial frame: gorilla reads it, under the read deadline
+		return false // gorilla's read then reports the error
 	}
-	var payload [maxControlBytes]byte
-	key := f[2:controlHeader]
-	for i := range n {
-		payload[i] = f[controlHeader+i] ^ key[i&3]
+	var payload []byte
+	if op == opPing {
+		payload = make([]byte, n)
+		key := f[2:controlHeader]
+		for i := range payload {
+			payload[i] = f[controlHeader+i] ^ key[i&3]
+		}
 	}
 	_, _ = c.br.Discard(controlHeader + n)
-	_ = c.ws.SetReadDeadline(c.readDeadline())
-	if op == opPing && !c.closing() {
-		// Through the queue: only the writer sets the write deadline.
-		c.enqueue(outFrame{data: slices.Clone(payload[:n]), pong: true, size: int64(n)})
+	c.extendRead()
+	if op == opPing {
+		c.pong(payload)
 	}
 	return true
+}
+
+// pong queues the answer to a client's ping. Through the queue, so a client
+// flooding pings meets the send-queue limits and only the writer writes.
+func (c *Conn) pong(payload []byte) {
+	if !c.closing() {
+		c.enqueue(outFrame{data: payload, pong: true, size: int64(len(payload))})
+	}
 }

@@ -11,19 +11,19 @@
 // Each socket has exactly one reader goroutine, started when the upgrade
 // handler returns (so net/http's per-request state is freed), and at most
 // one writer goroutine, which runs only while its send queue is non-empty.
-// Only the writer writes frames and sets the write deadline; the one
-// exception is the final close frame, sent with WriteControl (which
-// gorilla/websocket allows from any goroutine) after the writer has stopped.
+// Only the writer writes frames; the one exception is the final close
+// frame, sent with WriteControl (which gorilla/websocket allows from any
+// goroutine) after the writer has stopped. Data frames carry no deadline:
+// the sweep fails a write that runs longer than WriteTimeout (writeStuck).
 //
 // The reader only waits until the socket is readable, through a call chain
 // that fits the smallest goroutine stack (2 KiB on an idle socket). Frames
 // are read and served, one at a time and in order, on another goroutine
 // the reader waits for (from a small pool whose stacks have already grown,
 // workers.go), so the deep stacks of decoding, JWT checks and Redis round
-// trips are never an idle socket's; see reader.go. One
-// node-wide sweep goroutine queues
-// pings and enforces the auth timeout and token expiry; an idle socket
-// holds no timer.
+// trips are never an idle socket's; see reader.go. One node-wide sweep
+// goroutine queues pings and enforces the write timeout, the auth timeout
+// and token expiry; an idle socket holds no timer.
 //
 // Everything else talks to a connection through its bounded send queue, and
 // enqueueing never blocks: when the queue (or its byte budget) is full the

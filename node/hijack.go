@@ -10,6 +10,11 @@ import (
 // in pieces.
 const readBufferSize = 512
 
+// gorilla reuses the hijacked reader only if it holds more than 256 bytes;
+// a smaller one would be replaced, and the node would peek at a buffer
+// gorilla does not read from. This fails to compile if that can happen.
+var _ [readBufferSize - 257]struct{}
+
 // bufferedHijacker hands gorilla a read buffer the node keeps a reference
 // to. With Upgrader.ReadBufferSize 0, gorilla reads through the buffered
 // reader returned by Hijack ("buffers allocated by the HTTP server are

@@ -29,9 +29,9 @@ func (n *Node) Run(ctx context.Context) error {
 		return errors.New("node: Run called twice")
 	}
 	defer close(n.loopDone)
-	pinged := make(chan struct{})
-	go func() { defer close(pinged); n.sweepLoop(ctx) }()
-	defer func() { <-pinged }()
+	swept := make(chan struct{})
+	go func() { defer close(swept); n.sweepLoop(ctx) }()
+	defer func() { <-swept }()
 	n.beat(ctx, true)
 	hb, reap := time.NewTicker(n.cfg.HeartbeatInterval), time.NewTicker(n.cfg.ReapInterval)
 	flush, cleanup := time.NewTicker(n.cfg.FlushInterval), time.NewTicker(n.cleanupInterval())
@@ -43,7 +43,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-n.drainCh:
-			n.flushActivity(context.WithoutCancel(ctx), true)
+			// No last activity flush: Deregister deletes this node's
+			// entries, and an HSET racing a closing socket's Unregister
+			// would re-create its entry with no repair loop left to undo it.
 			return nil
 		case <-hb.C:
 			beats++
@@ -71,7 +73,7 @@ func (n *Node) cleanupInterval() time.Duration {
 }
 
 // sweepLoop runs sweep on a short tick. Per-connection deadlines (pings,
-// the auth timeout, token expiry) live here rather than in per-socket
+// the write timeout, the auth timeout, token expiry) live here rather than in per-socket
 // timers and tickers: an idle socket then costs no timer and no goroutine
 // besides its reader.
 func (n *Node) sweepLoop(ctx context.Context) {

@@ -34,7 +34,7 @@ type Node struct {
 	started  time.Time
 
 	baseCtx  context.Context // cancelled when Shutdown finishes
-	workers  *workers        // goroutines that serve frames off the readers' stacks
+	workers  *workers        // pooled goroutines for frame serving and writers
 	cancel   context.CancelFunc
 	draining atomic.Bool
 	admitMu  sync.Mutex     // orders admissions against the start of draining

@@ -71,10 +71,7 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	}
 	c.writeSince.Store(0)
 	if err != nil {
-		if !c.closing() {
-			c.n.stats.Error(stats.ErrWriteFailed)
-		}
-		c.closeWith(CloseNormal, "")
+		c.writeFailed()
 		return false
 	}
 	if !f.ping && !f.pong {
@@ -95,11 +92,16 @@ func (c *Conn) writeFrame(f outFrame) bool {
 // in the fan-out benchmark. Instead the writer stamps writeSince around each
 // write and the node-wide sweep enforces WriteTimeout, with its resolution.
 func (c *Conn) writeStuck() {
-	if !c.closing() {
+	c.writeFailed()
+	_ = c.ws.NetConn().SetWriteDeadline(time.Unix(1, 0))
+}
+
+// writeFailed closes the connection after a failed or stuck write and
+// counts it once, unless it was already closing.
+func (c *Conn) writeFailed() {
+	if c.closeWith(CloseNormal, "") {
 		c.n.stats.Error(stats.ErrWriteFailed)
 	}
-	c.closeWith(CloseNormal, "")
-	_ = c.ws.NetConn().SetWriteDeadline(time.Unix(1, 0))
 }
 
 func appPing() []byte {

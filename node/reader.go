@@ -34,8 +34,17 @@ func (c *Conn) readDeadline() time.Time {
 // handler. It runs before readPump starts, so readPump's stack stays small.
 func (c *Conn) prepareRead() {
 	c.ws.SetReadLimit(c.n.cfg.MaxMessageSize)
+	c.extendRead()
+	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	// Pings gorilla still sees (between the fragments of a message) are
+	// answered like those readControl consumes: through the send queue.
+	c.ws.SetPingHandler(func(p string) error { c.extendRead(); c.pong([]byte(p)); return nil })
+}
+
+// extendRead moves the read deadline to a full ping interval plus pong
+// timeout from now; any frame from the peer proves it alive.
+func (c *Conn) extendRead() {
 	_ = c.ws.SetReadDeadline(c.readDeadline())
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(c.readDeadline()) })
 }
 
 // readPump is the connection's only reader. It returns when the socket is
@@ -78,7 +87,7 @@ func (c *Conn) readFrame() error {
 	if err != nil {
 		return err
 	}
-	_ = c.ws.SetReadDeadline(c.readDeadline())
+	c.extendRead()
 	if c.closing() {
 		return nil // keep reading until the peer answers our close frame
 	}

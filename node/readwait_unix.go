@@ -36,6 +36,10 @@ func (c *Conn) awaitReadable() error {
 // read; false means "would block", and the poller waits.
 func peekOne(fd uintptr) bool {
 	var b [1]byte
-	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
-	return err != syscall.EAGAIN && err != syscall.EINTR
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		if err != syscall.EINTR {
+			return err != syscall.EAGAIN
+		}
+	}
 }
