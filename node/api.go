@@ -50,6 +50,11 @@ func (n *Node) BroadcastAll(ctx context.Context, data json.RawMessage, exclude s
 }
 
 func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room string, data json.RawMessage) error {
+	if env.Exclude != "" && !validConnID(env.Exclude) {
+		// Checked here: the envelope would carry it, and every receiving node
+		// would drop an over-long one as malformed, so nobody would get it.
+		return fmt.Errorf("%w: exclude is not a connection id", ErrInvalidInput)
+	}
 	env, err := newMessage(env, typ, room, systemFrom, data)
 	if err != nil {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidInput)

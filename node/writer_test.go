@@ -2,6 +2,9 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -73,5 +76,24 @@ func TestSweepAbortsStuckWrite(t *testing.T) {
 	}
 	if ws := c.writeSince.Load(); ws != 0 {
 		t.Fatalf("writeSince %d after the writer exited", ws)
+	}
+}
+
+// TestSystemSendRejectsBadExclude: an exclude that is not a connection id
+// is refused before publishing (an over-long one would be dropped as
+// malformed by every receiving node, so the message would reach nobody).
+func TestSystemSendRejectsBadExclude(t *testing.T) {
+	n := benchNode(t, nil)
+	data := json.RawMessage(`{"x":1}`)
+	for _, ex := range []string{"not-a-conn-id", strings.Repeat("a", 300)} {
+		if err := n.BroadcastAll(context.Background(), data, ex); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("BroadcastAll exclude %.20q: %v, want ErrInvalidInput", ex, err)
+		}
+		if err := n.BroadcastRoom(context.Background(), "lobby", data, ex); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("BroadcastRoom exclude %.20q: %v, want ErrInvalidInput", ex, err)
+		}
+	}
+	if err := n.BroadcastAll(context.Background(), data, benchSenderID); err != nil {
+		t.Errorf("BroadcastAll with a valid exclude: %v", err)
 	}
 }

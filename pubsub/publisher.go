@@ -31,9 +31,10 @@ type pendingPublish struct {
 // round trip is in flight goes out in the next, in queue order. On a busy
 // node this turns N PUBLISH round trips (2N syscalls) into a few.
 type publisher struct {
-	mu    sync.Mutex
-	queue []pendingPublish
-	wake  chan struct{}
+	mu     sync.Mutex
+	queue  []pendingPublish
+	closed bool // set by failPending: nothing queued later would ever be sent
+	wake   chan struct{}
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -49,15 +50,21 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 		b.finish(done, err)
 		return
 	}
+	pp := pendingPublish{ch: ch, msg: Encode(e), done: done} // encoded outside the lock
 	p := &b.pub
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		b.finish(done, ErrClosed)
+		return
+	}
 	if len(p.queue) >= MaxPublishQueue {
 		p.mu.Unlock()
 		b.stats.publishErrors.Add(1)
 		b.finish(done, ErrPublishQueueFull)
 		return
 	}
-	p.queue = append(p.queue, pendingPublish{ch: ch, msg: Encode(e), done: done})
+	p.queue = append(p.queue, pp)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -126,7 +133,7 @@ func (b *Broker) failPending() {
 	p := &b.pub
 	p.mu.Lock()
 	left := p.queue
-	p.queue = nil
+	p.queue, p.closed = nil, true
 	p.mu.Unlock()
 	for _, pp := range left {
 		b.stats.publishErrors.Add(1)
