@@ -176,7 +176,9 @@ func (m *Main) serve(ctx context.Context, srv *server.Server) error {
 	}
 	client, adm := newHTTPServer(srv.ClientHandler()), newHTTPServer(srv.AdminHandler())
 	errc := make(chan error, 3)
-	go func() { errc <- srv.Run(ctx) }()
+	// Not ctx: on SIGTERM the loops (stats flush, heartbeat, pub/sub) must
+	// keep running through the drain; srv.Shutdown stops them afterwards.
+	go func() { errc <- srv.Run(context.WithoutCancel(ctx)) }()
 	go func() { errc <- client.Serve(cl) }()
 	go func() { errc <- adm.Serve(al) }()
 	m.log.Info("wsnode serving", "node_id", m.opts.nodeID, "ws", "ws://"+displayAddr(cl.Addr())+"/ws",

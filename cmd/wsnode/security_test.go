@@ -134,7 +134,7 @@ func TestLimitFlags(t *testing.T) {
 	defaults := map[string]string{
 		"max-message-size":    "65536",
 		"msg-rate":            "100",
-		"msg-burst":           "200",
+		"msg-burst":           "0",
 		"max-strikes":         "20",
 		"max-rooms-per-conn":  "128",
 		"max-conns-per-user":  "16",
