@@ -59,15 +59,26 @@ func (p *faultProxy) restore() {
 	}
 }
 
-// gate blocks while the proxy is cut; false once the proxy is closed.
+// gate blocks while the proxy is cut; false once the connection pair or
+// the whole proxy is closed (a cut proxy closed by a failing test must not
+// leave its pumps, and so close, waiting forever).
 func (p *faultProxy) gate(closed <-chan struct{}) bool {
 	p.mu.Lock()
 	h := p.heal
 	p.mu.Unlock()
 	select {
+	case <-closed:
+		return false
+	case <-p.done:
+		return false
+	default:
+	}
+	select {
 	case <-h:
 		return true
 	case <-closed:
+		return false
+	case <-p.done:
 		return false
 	}
 }
@@ -104,7 +115,7 @@ func (p *faultProxy) serve(down net.Conn) {
 	var once sync.Once
 	shut := func() { once.Do(func() { close(closed) }) }
 	defer down.Close()
-	if !p.gate(p.closedCh()) {
+	if !p.gate(closed) {
 		return
 	}
 	up, err := net.Dial("tcp", p.upstream)
@@ -125,19 +136,16 @@ func (p *faultProxy) serve(down net.Conn) {
 	wg.Wait()
 }
 
-// closedCh is closed when the proxy is closed.
-func (p *faultProxy) closedCh() <-chan struct{} { return p.done }
-
 func (p *faultProxy) pump(dst, src net.Conn, closed chan struct{}, shut func()) {
 	defer shut()
 	buf := make([]byte, 32<<10)
 	for {
-		if !p.gate(closed) || !p.gate(p.closedCh()) {
+		if !p.gate(closed) {
 			return
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.gate(closed) || !p.gate(p.closedCh()) {
+			if !p.gate(closed) {
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -171,6 +171,9 @@ func (n *Node) beat(parent context.Context, force bool) {
 		Connections: conns, MessagesPerSec: n.stats.MessagesPerSecond(),
 	})
 	if err != nil {
+		// A beat that found its key missing but failed after: the state must
+		// still be re-asserted once Redis answers (the next beat sees the key).
+		n.reassertDue = n.reassertDue || lost
 		n.log.Warn("heartbeat failed", "err", err)
 		return
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Connection types (Conn.Type).
@@ -207,7 +209,7 @@ type Activity struct {
 const touchBatch = 1000
 
 // Touch writes the activity of this node's connections with one HSET per
-// touchBatch connections into P:activity: a constant number of commands per
+// touchBatch connections into P:activity, pipelined: a constant number of commands per
 // flush, whatever the number of active connections. Values are absolute
 // totals, so a retried Touch is harmless.
 //
@@ -222,16 +224,18 @@ func (r *Registry) Touch(ctx context.Context, conns []Activity) error {
 			return wrap("touch", err)
 		}
 	}
-	for batch := range slices.Chunk(conns, touchBatch) {
-		args := make([]any, 0, 2*len(batch))
-		for _, a := range batch {
-			args = append(args, a.ConnID, packActivity(a))
+	// Every chunk in one round trip.
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for batch := range slices.Chunk(conns, touchBatch) {
+			args := make([]any, 0, 2*len(batch))
+			for _, a := range batch {
+				args = append(args, a.ConnID, packActivity(a))
+			}
+			p.HSet(ctx, r.keys.Activity(), args...)
 		}
-		if err := r.rdb.HSet(ctx, r.keys.Activity(), args...).Err(); err != nil {
-			return wrap("touch", err)
-		}
-	}
-	return nil
+		return nil
+	})
+	return wrap("touch", err)
 }
 
 func packActivity(a Activity) string {

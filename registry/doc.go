@@ -52,6 +52,6 @@
 //
 // # Concurrency
 //
-// A *Registry is safe for concurrent use by multiple goroutines. It keeps no
-// mutable local state: everything lives in Redis.
+// A *Registry is safe for concurrent use by multiple goroutines. Everything
+// lives in Redis except the reaper's cached node list (guarded by a mutex).
 package registry

@@ -3,7 +3,7 @@ package registry
 // Keys builds the Redis key and channel names for one prefix. The layout is
 // fixed in docs/internal-contract.md: a name is always the last segment and
 // names cannot contain ':', so no two keys can collide. The Lua scripts in
-// scripts.go build the same keys; TestKeysMatchScripts keeps them in step.
+// scripts.go build the same keys; TestLifecycleLeavesNoKeys keeps them in step.
 //
 // Keys does not validate names; callers validate with ValidateName first.
 // The zero value is not useful; use NewKeys or (*Registry).Keys.

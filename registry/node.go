@@ -55,8 +55,9 @@ func decodeNode(id string, b []byte) (Node, error) {
 }
 
 // Heartbeat writes this node's heartbeat (n with ID = NodeID() and LastSeen =
-// now) with TTL HeartbeatTTL and adds the node to P:nodes, atomically.
-// lost reports that the heartbeat key did not exist before the call: first
+// now) with TTL HeartbeatTTL and, when that key was missing, adds the node
+// to P:nodes with a second command (if that one fails, lost and the error
+// are returned together, and Reassert adds the node). lost reports that the heartbeat key did not exist before the call: first
 // beat, Redis flushed or restarted, or this node was reaped while cut off.
 // The caller should then call Reassert.
 func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error) {
@@ -91,10 +92,14 @@ func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error)
 //
 // conns is a snapshot taken by the caller. A connection that was registered
 // concurrently (connected_at within HeartbeatTTL of this call) is not treated
-// as stale; one that was unregistered concurrently may be re-created and is
-// removed by the next Reassert. Register/Unregister may run concurrently.
+// as stale; one that was unregistered concurrently may be re-created (node
+// unregisters it again). Register/Unregister may run concurrently. The node
+// joins P:nodes first, even with no connections.
 func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
 	start := r.now()
+	if err := r.rdb.SAdd(ctx, r.keys.Nodes(), r.cfg.NodeID).Err(); err != nil {
+		return wrap("reassert", err)
+	}
 	held := make(map[string]struct{}, len(conns))
 	for i := range conns {
 		if err := conns[i].normalize(); err != nil {

@@ -127,3 +127,17 @@ func TestDeregister(t *testing.T) {
 	noErr(t, a.Deregister(ctx)) // idempotent
 	assertOnlyB(t, rdb, b)
 }
+
+// TestReassertRejoinsNodes: a node missing from P:nodes (its heartbeat's
+// SADD failed) is added back by Reassert, even with no connections.
+func TestReassertRejoinsNodes(t *testing.T) {
+	_, rdb := MustMiniredis(t)
+	r := MustRegistry(t, rdb, "node-a", nil)
+	ctx := context.Background()
+	mustBeat(t, r)
+	noErr(t, rdb.SRem(ctx, r.Keys().Nodes(), "node-a").Err())
+	noErr(t, r.Reassert(ctx, nil))
+	if ok, err := rdb.SIsMember(ctx, r.Keys().Nodes(), "node-a").Result(); err != nil || !ok {
+		t.Fatalf("node-a in P:nodes after Reassert: %v, %v", ok, err)
+	}
+}

@@ -69,8 +69,9 @@ func (c Config) validate() error {
 }
 
 // Registry is the Redis model of one node's view of the cluster. It is safe
-// for concurrent use: all state lives in Redis, and every multi-key change is
-// one atomic Lua script. It holds no mutable local state.
+// for concurrent use: all state lives in Redis (but for the reaper's cached
+// node list), and every multi-key change to connections, users and rooms is
+// one atomic Lua script.
 type Registry struct {
 	rdb  redis.UniversalClient
 	cfg  Config
