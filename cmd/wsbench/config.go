@@ -48,7 +48,7 @@ type Config struct {
 	CPUProfile  string        `json:"cpu_profile,omitempty"`
 	Out         string        `json:"-"`
 	Strict      bool          `json:"-"`
-	Verbose     bool          `json:"-"`
+	Verbose     bool          `json:"verbose,omitempty"` // workers get the Config as JSON
 }
 
 // parseFlags builds a Config from command-line arguments.

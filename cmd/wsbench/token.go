@@ -3,28 +3,20 @@ package main
 import (
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/wsnode/wsnode/auth"
 )
 
-// mintToken signs an HS256 JWT for user, valid for ttl, as wsnode expects:
-// sub = user, exp required, conn_type = user.
-func mintToken(secret, user string, ttl time.Duration) (string, error) {
-	now := time.Now()
-	claims := jwt.MapClaims{
-		"sub":       user,
-		"iat":       now.Unix(),
-		"exp":       now.Add(ttl).Unix(),
-		"conn_type": "user",
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
-}
-
 // authFrames pre-builds the auth frame of every slot, so that signing is
-// not part of any measured window.
+// not part of any measured window. Tokens come from wsnode's own minting
+// (auth.Verifier.Mint), so they are what a node expects.
 func authFrames(secret string, slots []Slot, ttl time.Duration) ([][]byte, error) {
+	v, err := auth.NewVerifier(0, secret)
+	if err != nil {
+		return nil, err
+	}
 	out := make([][]byte, len(slots))
 	for i, s := range slots {
-		tok, err := mintToken(secret, s.User, ttl)
+		tok, err := v.Mint(s.User, auth.TypeUser, ttl)
 		if err != nil {
 			return nil, err
 		}
