@@ -315,3 +315,19 @@ func dumpKeys(t *testing.T, rdb redis.UniversalClient) map[string]string {
 	}
 	return out
 }
+
+// TestPipeErrSeesPastNil: a pipeline whose first failing command only found
+// no key (redis.Nil) must still report a real failure behind it.
+func TestPipeErrSeesPastNil(t *testing.T) {
+	ctx := context.Background()
+	missing, broken, fine := redis.NewStringCmd(ctx), redis.NewStringCmd(ctx), redis.NewStringCmd(ctx)
+	missing.SetErr(redis.Nil)
+	boom := errors.New("connection reset")
+	broken.SetErr(boom)
+	if err := pipeErr([]redis.Cmder{missing, broken}, redis.Nil); !errors.Is(err, boom) {
+		t.Fatalf("pipeErr = %v, want %v", err, boom)
+	}
+	if err := pipeErr([]redis.Cmder{missing, fine}, redis.Nil); err != nil {
+		t.Fatalf("pipeErr with only a missing key = %v, want nil", err)
+	}
+}

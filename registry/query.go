@@ -176,7 +176,7 @@ func (r *Registry) conns(ctx context.Context, ids []string) ([]Conn, error) {
 	hs := make([]*redis.MapStringStringCmd, len(ids))
 	rs := make([]*redis.StringSliceCmd, len(ids))
 	as := make([]*redis.StringCmd, len(ids))
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			hs[i] = p.HGetAll(ctx, r.keys.Conn(id))
 			rs[i] = p.SMembers(ctx, r.keys.ConnRooms(id))
@@ -184,7 +184,7 @@ func (r *Registry) conns(ctx context.Context, ids []string) ([]Conn, error) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipeErr(cmds, err); err != nil {
 		return nil, err
 	}
 	out := make([]Conn, 0, len(ids))
@@ -216,13 +216,13 @@ func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
 	}
 	sort.Strings(ids)
 	cmds := make([]*redis.StringCmd, len(ids))
-	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	all, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.Get(ctx, r.keys.Node(id))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipeErr(all, err); err != nil {
 		return nil, wrap("nodes", err)
 	}
 	out := make([]Node, 0, len(ids))
@@ -250,7 +250,7 @@ type Counts struct {
 func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 	var active, users, rooms, nodes *redis.IntCmd
 	var peak *redis.StringCmd
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		active = p.SCard(ctx, r.keys.Conns())
 		peak = p.Get(ctx, r.keys.Peak())
 		users = p.SCard(ctx, r.keys.Users())
@@ -258,7 +258,7 @@ func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 		nodes = p.SCard(ctx, r.keys.Nodes())
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipeErr(cmds, err); err != nil {
 		return Counts{}, wrap("counts", err)
 	}
 	pk, _ := peak.Int64()
@@ -290,13 +290,13 @@ func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
 		}
 	}
 	cmds := make([]*redis.StringCmd, len(quiet))
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	all, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range quiet {
 			cmds[i] = p.HGet(ctx, r.keys.Conn(id), "last_activity")
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err := pipeErr(all, err); err != nil {
 		return nil, wrap("activity", err)
 	}
 	for i, id := range quiet {
@@ -312,4 +312,22 @@ func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
 func (r *Registry) NodeConnCount(ctx context.Context) (int64, error) {
 	n, err := r.rdb.SCard(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
 	return n, wrap("node conn count", err)
+}
+
+// pipeErr returns the first error of a pipeline other than redis.Nil (a
+// missing key is an answer, not a failure). Pipelined reports only the
+// first command error, so a Nil could hide a real failure behind it.
+func pipeErr(cmds []redis.Cmder, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range cmds {
+		if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) {
+			return e
+		}
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }
