@@ -119,13 +119,20 @@ func (n *Node) CleanupInactive(maxIdle time.Duration) int {
 			idle = append(idle, c)
 		}
 	})
+	// One RedisTimeout for the whole pass, and no more Redis calls after a
+	// failure: this runs on the maintenance loop, and a slow Redis must not
+	// hold the heartbeat back for one timeout per idle connection.
+	ctx, cancel := n.opCtx()
+	defer cancel()
+	redisOK := true
 	for _, c := range idle {
 		c.setState(StateInactive)
-		ctx, cancel := n.opCtx()
-		if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, registry.ErrNotFound) {
-			c.debug("could not mark inactive in Redis", "err", err)
+		if redisOK {
+			if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, registry.ErrNotFound) {
+				c.debug("could not mark inactive in Redis", "err", err)
+				redisOK = false
+			}
 		}
-		cancel()
 		c.closeWith(CloseInactive, "inactive")
 	}
 	n.stats.Add(stats.CtrInactiveClosed, int64(len(idle)))

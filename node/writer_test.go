@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/auth"
 )
 
 // TestSweepAbortsStuckWrite: data frames carry no per-frame deadline, so a
@@ -95,5 +99,54 @@ func TestSystemSendRejectsBadExclude(t *testing.T) {
 	}
 	if err := n.BroadcastAll(context.Background(), data, benchSenderID); err != nil {
 		t.Errorf("BroadcastAll with a valid exclude: %v", err)
+	}
+}
+
+// stuckStateRegistry is fzRegistry whose SetState waits until its context
+// ends, like a Redis that stopped answering.
+type stuckStateRegistry struct {
+	fzRegistry
+	calls *atomic.Int32
+}
+
+func (r stuckStateRegistry) SetState(ctx context.Context, _, _ string) error {
+	r.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestCleanupInactiveStopsCallingASlowRedis: the cleanup runs on the
+// maintenance loop, so a Redis that does not answer costs it one timeout for
+// the whole pass, not one per idle connection; the sockets close anyway.
+func TestCleanupInactiveStopsCallingASlowRedis(t *testing.T) {
+	v, err := auth.NewVerifier(0, "bench-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	br := &fzBroker{}
+	n, err := New(Config{NodeID: "slow-node", Verifier: v, Guests: GuestsWrite, PingInterval: time.Hour,
+		AuthTimeout: time.Hour, RedisTimeout: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)},
+		Deps{Registry: stuckStateRegistry{calls: &calls}, Broker: br, Stats: fzStats{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.n = n
+	t.Cleanup(n.cancel)
+	n.healthMu.Lock()
+	n.lastHeartbeat = time.Now()
+	n.healthMu.Unlock()
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	const idle = 3
+	for range idle {
+		mustDial(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	}
+	n.idx.eachConn(func(c *Conn) { c.lastActivity.Store(0) })
+	if got := n.CleanupInactive(time.Minute); got != idle {
+		t.Fatalf("closed %d, want %d", got, idle)
+	}
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("SetState called %d times, want 1 (no calls after the first failure)", c)
 	}
 }
