@@ -132,9 +132,7 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, node.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, node.ErrUnavailable):
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "cluster state unavailable; retry")
-	default:
+	default: // node.ErrUnavailable, a deadline, Redis errors
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "cluster state unavailable; retry")
 	}
 }

@@ -155,21 +155,11 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 	var p publishRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 	if err := dec.Decode(&p); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_big", "body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "body must be a JSON object: "+strings.TrimPrefix(err.Error(), "json: "))
+		badBody(w, err, "body must be a JSON object: "+strings.TrimPrefix(err.Error(), "json: "))
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_big", "body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "body must hold exactly one JSON object")
+		badBody(w, err, "body must hold exactly one JSON object")
 		return
 	}
 	if p.targets() != 1 {
@@ -198,4 +188,15 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "published"})
+}
+
+// badBody answers a body that could not be read: 413 when it hit the size
+// limit, else 400 with msg.
+func badBody(w http.ResponseWriter, err error, msg string) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_big", "body too large")
+		return
+	}
+	writeError(w, http.StatusBadRequest, "bad_request", msg)
 }
