@@ -25,8 +25,9 @@
 //	P:node:<id>          STRING  heartbeat: JSON node info, with TTL
 //	P:nodeconns:<id>     SET     connection ids held by the node
 //
-// Keys builds these names (and the stats keys and pub/sub channels) for
-// other packages and tests.
+// Keys builds these names for other packages and tests. The stats hashes
+// (stats) and the pub/sub channels (pubsub) are named by their own packages
+// under the same prefix; docs/internal-contract.md lists them all.
 //
 // # Invariants
 //

@@ -57,24 +57,3 @@ func (k Keys) NodeConns(id string) string { return k.named("nodeconns", id) }
 // Activity is the HASH connection id -> "last_activity_ms:msgs_in:msgs_out",
 // written by the batched activity flush.
 func (k Keys) Activity() string { return k.fixed("activity") }
-
-// StatsMsgs is the HASH message type -> count.
-func (k Keys) StatsMsgs() string { return k.fixed("stats:msgs") }
-
-// StatsErrors is the HASH error kind -> count.
-func (k Keys) StatsErrors() string { return k.fixed("stats:errors") }
-
-// StatsCounters is the HASH of other cluster counters.
-func (k Keys) StatsCounters() string { return k.fixed("stats:counters") }
-
-// ChAll is the pub/sub channel every node subscribes to.
-func (k Keys) ChAll() string { return k.fixed("ch:all") }
-
-// ChNode is the pub/sub channel for targeted commands to one node.
-func (k Keys) ChNode(id string) string { return k.named("ch:node", id) }
-
-// ChRoom is the pub/sub channel of one room.
-func (k Keys) ChRoom(name string) string { return k.named("ch:room", name) }
-
-// ChUser is the pub/sub channel of one user.
-func (k Keys) ChUser(name string) string { return k.named("ch:user", name) }
