@@ -213,17 +213,6 @@ func (c *badConn) alive() {
 	}
 }
 
-func badPoll(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // ---- the table -------------------------------------------------------------------
 
 type badRow struct {

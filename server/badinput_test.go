@@ -10,6 +10,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -190,7 +191,7 @@ func (e *badEnv) addNode(id string) *badNode {
 		_ = rdb.Close()
 	})
 	e.nodes = append(e.nodes, n)
-	badPoll(t, 5*time.Second, "node "+id+" ready", func() bool { return e.readyz(n) == http.StatusOK })
+	waitFor(t, 5*time.Second, "node "+id+" ready", func() bool { return e.readyz(n) == http.StatusOK })
 	return n
 }
 
@@ -240,7 +241,7 @@ func (e *badEnv) expectBaseline() {
 	deadline := time.Now().Add(badWait)
 	for {
 		got = e.snapshot()
-		if badSameState(got, e.baseline) {
+		if maps.Equal(got, e.baseline) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -258,18 +259,6 @@ func (e *badEnv) expectBaseline() {
 			e.t.Errorf("Redis key %q (%q) disappeared", k, v)
 		}
 	}
-}
-
-func badSameState(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // snapshot describes every key under the prefix: its type and, for sets,
@@ -340,7 +329,7 @@ func (e *badEnv) noTraces(connID string) {
 // recorded: nothing was ever registered.
 func (e *badEnv) unchanged() {
 	e.t.Helper()
-	if got := e.snapshot(); !badSameState(got, e.baseline) {
+	if got := e.snapshot(); !maps.Equal(got, e.baseline) {
 		e.t.Errorf("Redis changed by a refused handshake:\n got %v\nwant %v", got, e.baseline)
 	}
 	if e.mr.Exists(badPrefix + ":peak") {
@@ -353,7 +342,7 @@ func (e *badEnv) unchanged() {
 func (e *badEnv) closeCode(connID string) string {
 	e.t.Helper()
 	var code string
-	badPoll(e.t, badWait, "cleanup of "+connID, func() bool {
+	waitFor(e.t, badWait, "cleanup of "+connID, func() bool {
 		c, ok := e.logs.closeCode(connID)
 		code = c
 		return ok

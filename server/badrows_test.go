@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -73,12 +74,12 @@ func badHandshakeRows() []badRow {
 				a, b := e.connect(e.node(), nil), e.connect(e.node(), nil)
 				before := e.snapshot()
 				e.refused(e.node(), nil, http.StatusServiceUnavailable)
-				if got := e.snapshot(); !badSameState(got, before) {
+				if got := e.snapshot(); !maps.Equal(got, before) {
 					t.Fatalf("refused handshake changed Redis:\n got %v\nwant %v", got, before)
 				}
 				_ = a.ws.Close()
 				e.noTraces(a.id)
-				badPoll(t, badWait, "slot freed", func() bool {
+				waitFor(t, badWait, "slot freed", func() bool {
 					c, _, err := e.dial(e.node(), nil, nil)
 					if err == nil {
 						_ = c.ws.Close()
