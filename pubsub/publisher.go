@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Publishing limits.
@@ -99,25 +97,33 @@ func (b *Broker) sendBatch() bool {
 	p := &b.pub
 	p.mu.Lock()
 	n := min(len(p.queue), MaxPublishBatch)
-	batch := make([]pendingPublish, n)
-	copy(batch, p.queue)
-	p.queue = append(p.queue[:0], p.queue[n:]...)
+	// The batch keeps the queue's front; later appends go past it (its cap
+	// is n), and a fully drained queue starts a fresh array. No copy, and
+	// no shifting of a long backlog on every round trip.
+	batch := p.queue[:n:n]
+	p.queue = p.queue[n:]
+	if len(p.queue) == 0 {
+		p.queue = nil
+	}
 	p.mu.Unlock()
 	if n == 0 {
 		return false
 	}
+	defer clear(batch) // the array may live on: drop the payloads now
 	// The deadline also stops go-redis from retrying a blackholed connection
 	// long after the senders should have heard of the failure.
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	pipe := b.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, n)
-	for i, pp := range batch {
-		cmds[i] = pipe.Publish(ctx, pp.ch, pp.msg)
+	for _, pp := range batch {
+		pipe.Publish(ctx, pp.ch, pp.msg)
 	}
-	_, _ = pipe.Exec(ctx) // per-command errors below
+	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
 	for i, pp := range batch {
-		err := cmds[i].Err()
+		err := execErr
+		if i < len(cmds) {
+			err = cmds[i].Err()
+		}
 		if err != nil {
 			b.stats.publishErrors.Add(1)
 			err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, err)
