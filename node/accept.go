@@ -61,8 +61,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer n.conns.Done()
 		defer n.idx.release(ip)
-		defer close(c.readerDone)
 		defer n.cleanup(c)
+		// Before cleanup's Redis calls: finishClose may tear the socket down
+		// as soon as the reader is done, not after the registry is.
+		defer close(c.readerDone)
 		c.readPump()
 	}()
 }
