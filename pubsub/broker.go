@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/internal/noretry"
 )
 
 // Defaults for zero-valued Config fields.
@@ -238,7 +239,8 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 	if err != nil {
 		return err
 	}
-	if err := b.rdb.Publish(ctx, ch, msg).Err(); err != nil {
+	c, _ := noretry.Publish(ctx, ch, msg) // at most once: never re-sent after a lost reply
+	if err := b.rdb.Process(ctx, c); err != nil {
 		b.stats.publishErrors.Add(1)
 		return fmt.Errorf("pubsub: publish %s: %w", ch, err)
 	}

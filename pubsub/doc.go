@@ -31,7 +31,9 @@
 // intervenes. Loss windows are: a failed PUBLISH (Stats.PublishErrors), a receive connection
 // that broke or stopped answering pings and was replaced (Stats.Reconnects, Ready false during
 // the gap, Config.OnReconnect once every subscription is back), and a message that fails to
-// decode (Stats.DecodeErrors). A message already in flight when Unsubscribe runs may still reach
+// decode (Stats.DecodeErrors). A PUBLISH is never re-sent, not even by go-redis' own retries
+// (internal/noretry): one whose reply was lost may have been delivered, so it counts as failed
+// and is not sent twice. A message already in flight when Unsubscribe runs may still reach
 // the Handler; the node drops what it has no local member for.
 //
 // # go-redis behaviour relied on (v9.23.0, pubsub.go and internal/pool/conn.go)

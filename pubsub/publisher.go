@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/wsnode/wsnode/internal/noretry"
 )
 
 // Publishing limits.
@@ -116,7 +118,8 @@ func (b *Broker) sendBatch() bool {
 	defer cancel()
 	pipe := b.rdb.Pipeline()
 	for _, pp := range batch {
-		pipe.Publish(ctx, pp.ch, pp.msg)
+		c, _ := noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
+		_ = pipe.Process(ctx, c)                    // queues; errors come from Exec
 	}
 	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
 	for i, pp := range batch {

@@ -6,7 +6,10 @@
 // FlushInterval (at most one second) as one pipelined HINCRBY per changed
 // field, so the hot path never writes to Redis; a field is marked flushed
 // only when its own HINCRBY succeeded, so a failed flush is retried on the
-// next tick without loss or double counting. Cluster reads
+// next tick without loss. go-redis never re-sends an HINCRBY itself
+// (internal/noretry); the one case that double counts is a flush whose
+// command ran but whose reply was lost (the connection dropped or timed out
+// in between): its deltas are added again on the next tick. Cluster reads
 // the summed hashes back: the totals of every node that ever flushed, exact
 // up to the last interval.
 //

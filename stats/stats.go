@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/internal/noretry"
 )
 
 // MaxFlushInterval is the longest allowed flush interval.
@@ -155,7 +156,8 @@ func (s *Stats) Run(ctx context.Context) error {
 
 // Flush writes all unflushed deltas with one pipelined HINCRBY per changed
 // field. Each field is marked flushed only when its own HINCRBY succeeded,
-// so a partly failed flush neither loses nor double counts anything.
+// so a partly failed flush loses nothing. An HINCRBY is never re-sent by
+// go-redis; one that ran but lost its reply is added again next time.
 func (s *Stats) Flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -167,14 +169,16 @@ func (s *Stats) Flush(ctx context.Context) error {
 	type pending struct {
 		c    *counter
 		seen int64
-		cmd  *redis.IntCmd
+		res  *redis.IntCmd
 	}
 	var todo []pending
 	pipe := s.rdb.Pipeline()
 	for _, set := range sets {
 		for name, c := range set.cs.byName {
 			if v := c.total.Load(); v != c.flushed {
-				todo = append(todo, pending{c, v, pipe.HIncrBy(ctx, set.key, name, v-c.flushed)})
+				cmd, res := noretry.HIncrBy(ctx, set.key, name, v-c.flushed)
+				_ = pipe.Process(ctx, cmd) // queues; errors come from Exec
+				todo = append(todo, pending{c, v, res})
 			}
 		}
 	}
@@ -183,7 +187,7 @@ func (s *Stats) Flush(ctx context.Context) error {
 	}
 	_, err := pipe.Exec(ctx)
 	for _, p := range todo {
-		if p.cmd.Err() == nil {
+		if p.res.Err() == nil {
 			p.c.flushed = p.seen
 		}
 	}

@@ -5,12 +5,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/wsnode/wsnode/internal/resptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -139,5 +142,28 @@ wsnode_connections 3
 	n, err := testutil.GatherAndCount(reg, "wsnode_messages_total")
 	if err != nil || n != len(messageNames) {
 		t.Fatalf("messages series = %d, %v", n, err)
+	}
+}
+
+// An HINCRBY whose reply is lost may have been applied. go-redis must not
+// re-send it on its own (its default MaxRetries is 3, which would add the
+// delta up to four times); the delta stays unflushed for the next tick.
+func TestLostReplyIsNotResent(t *testing.T) {
+	srv := resptest.MustLossyServer(t, "hincrby")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MinRetryBackoff: time.Millisecond, MaxRetryBackoff: time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s, err := New(rdb, Config{Prefix: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Message(MsgMessage)
+	if err := s.Flush(context.Background()); err == nil {
+		t.Fatal("flush succeeded against a server that never replies")
+	}
+	if got := srv.Calls("hincrby"); got != 1 {
+		t.Fatalf("server saw %d HINCRBY, want 1", got)
+	}
+	if got := s.FlushFailures(); got != 1 {
+		t.Fatalf("FlushFailures = %d, want 1", got)
 	}
 }
