@@ -82,7 +82,7 @@ func (c *coordinator) start() error {
 	if err != nil {
 		return err
 	}
-	c.logf("%s: %d workers ready, %d/%d sockets connected", c.cfg.Scenario, len(c.links), ready.Connected, ready.Attempted)
+	c.progressf("%s: %d workers ready, %d/%d sockets connected", c.cfg.Scenario, len(c.links), ready.Connected, ready.Attempted)
 	return nil
 }
 
@@ -174,6 +174,14 @@ func (c *coordinator) warn(s string) {
 	c.logf("warning: %s", s)
 }
 
+// progressf logs a progress line when -v is set.
+func (c *coordinator) progressf(format string, args ...any) {
+	if c.cfg.Verbose {
+		c.logf(format, args...)
+	}
+}
+
+// logf logs a line that is always shown, such as a warning.
 func (c *coordinator) logf(format string, args ...any) {
 	fmt.Fprintf(c.log, "wsbench: "+format+"\n", args...)
 }

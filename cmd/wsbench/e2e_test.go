@@ -220,3 +220,22 @@ func TestBadSourceAddressIsRejected(t *testing.T) {
 		t.Error("bad source address accepted")
 	}
 }
+
+func TestProgressOnlyWithVerbose(t *testing.T) {
+	hub := newFakeHub(testSecret)
+	urls := hub.startNodes(t, 1)
+	for _, verbose := range []bool{false, true} {
+		cfg := testConfig(scIdle, urls)
+		cfg.Verbose = verbose
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		if _, err := coordinate(context.Background(), cfg, inprocLauncher(), &log); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(log.String(), "workers ready"); got != verbose {
+			t.Errorf("verbose %v: progress line shown %v; log:\n%s", verbose, got, log.String())
+		}
+	}
+}

@@ -150,6 +150,10 @@ func writeMethod(w io.Writer) {
   < 0.8 % relative error); a percentile is the upper edge of its bucket.
 - Node CPU is utime+stime from /proc/<pid>/stat of every node over the window, divided by
   deliveries. Generator CPU is getrusage of every worker over the same window.
+- Machine CPU busy is wall time × CPUs minus the idle, iowait and steal time in /proc/stat. The
+  part "outside nodes+Redis+generator" is that minus the three measured groups: other processes
+  and kernel work not charged to any of them. It is not clamped; a negative value is accounting
+  skew between /proc/stat and the per-process times.
 - Idle memory is (VmRSS with N connections - VmRSS before any connection) / N, per node.
 - Redis commands are the difference of INFO commandstats (INFO itself excluded) over the window,
   divided by messages published (per message) and by deliveries. commandstats also counts the

@@ -77,16 +77,33 @@ func TestBitsets(t *testing.T) {
 	}
 }
 
-func TestParseProcStatBusy(t *testing.T) {
-	stat := []byte("cpu  100 5 50 1000 20 3 7 0 0 0\ncpu0 50 2 25 500 10 1 3 0 0 0\n")
-	got, err := parseProcStatBusy(stat)
-	if err != nil || got != 1.65 { // (100+5+50+3+7+0)/100
-		t.Errorf("busy = %v, %v; want 1.65", got, err)
+func TestParseProcStatIdle(t *testing.T) {
+	stat := []byte("cpu  100 5 50 1000 20 3 7 30 0 0\ncpu0 50 2 25 500 10 1 3 15 0 0\ncpu1 50 3 25 500 10 2 4 15 0 0\nintr 9\n")
+	got, cpus, err := parseProcStatIdle(stat)
+	if err != nil || got != 10.5 || cpus != 2 { // (1000+20+30)/100
+		t.Errorf("idle, cpus = %v, %d, %v; want 10.5, 2", got, cpus, err)
 	}
-	if _, err := parseProcStatBusy([]byte("intr 1 2 3\n")); err == nil {
-		t.Error("accepted a file without a cpu line")
+	for _, bad := range []string{"intr 1 2 3\n", "cpu 1 2 3\ncpu0 1 2 3\n", "cpu 1 2 3 x 5 6 7 8\ncpu0 1\n"} {
+		if _, _, err := parseProcStatIdle([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
 	}
-	if b, err := machineBusy(); err != nil || b <= 0 {
-		t.Errorf("machineBusy = %v, %v", b, err)
+	if idle, cpus, err := cpuIdle(); err != nil || idle <= 0 || cpus < 1 {
+		t.Errorf("cpuIdle = %v, %d, %v", idle, cpus, err)
+	}
+}
+
+func TestFillMachine(t *testing.T) {
+	before := serverSample{At: 0, Idle: 100, CPUs: 2}
+	after := serverSample{At: 10e9, Idle: 112, CPUs: 2} // 20 CPU-s of wall, 12 idle: 8 busy
+	f := Figures{NodeCPU: 5, GenCPU: 3.5}
+	fillMachine(&f, &RedisFigures{CPU: 0.5}, before, after)
+	if f.MachineCPU != 8 || f.OtherCPU != -1 {
+		t.Errorf("machine %v, other %v; want 8 and -1 (a skew is shown, not hidden)", f.MachineCPU, f.OtherCPU)
+	}
+	g := Figures{}
+	fillMachine(&g, nil, serverSample{}, after) // /proc/stat unreadable at the start
+	if g.MachineCPU != 0 || g.OtherCPU != 0 {
+		t.Errorf("figures from a missing sample: %+v", g)
 	}
 }

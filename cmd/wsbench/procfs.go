@@ -86,34 +86,44 @@ func parseStatusRSS(b []byte) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS")
 }
 
-// machineBusy is the CPU time all CPUs spent not idle since boot, in
-// seconds, from the first line of /proc/stat.
-func machineBusy() (float64, error) {
+// cpuIdle reads /proc/stat: the seconds all CPUs spent idle, in iowait or
+// stolen by the hypervisor since boot, and the number of CPUs.
+func cpuIdle() (idle float64, cpus int, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return parseProcStatBusy(b)
+	return parseProcStatIdle(b)
 }
 
-// parseProcStatBusy sums the "cpu" line's fields except idle and iowait
-// (and guest, which user already includes).
-func parseProcStatBusy(b []byte) (float64, error) {
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, fmt.Errorf("malformed /proc/stat")
-	}
-	var busy int64
-	for i, v := range f[1:min(len(f), 9)] { // user nice system idle iowait irq softirq steal
-		if i == 3 || i == 4 {
-			continue
+// parseProcStatIdle sums the idle, iowait and steal fields of the "cpu"
+// line and counts the "cpuN" lines. Busy time is then wall time × CPUs
+// minus this. Summing the busy fields instead undercounts: user and system
+// are sampled at each tick, while idle time is measured when a CPU enters
+// and leaves idle, and per-process times (utime, stime) are exact.
+func parseProcStatIdle(b []byte) (float64, int, error) {
+	var idle int64
+	cpus := 0
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == "cpu":
+			if len(f) < 9 {
+				return 0, 0, fmt.Errorf("short cpu line in /proc/stat")
+			}
+			for _, i := range []int{4, 5, 8} { // idle iowait steal
+				n, err := strconv.ParseInt(f[i], 10, 64)
+				if err != nil {
+					return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+				}
+				idle += n
+			}
+		case len(f) > 0 && strings.HasPrefix(f[0], "cpu"):
+			cpus++
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		busy += n
 	}
-	return float64(busy) / clockTicks, nil
+	if cpus == 0 {
+		return 0, 0, fmt.Errorf("malformed /proc/stat")
+	}
+	return float64(idle) / clockTicks, cpus, nil
 }

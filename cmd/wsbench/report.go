@@ -109,17 +109,19 @@ func fillConnect(f *Figures, cfg *Config, r *WorkerResult) {
 
 // fillMachine accounts for the whole machine's CPU over the window: what
 // was not spent by the nodes, Redis or the generator went to other
-// processes (or to softirq work), and makes the figures noisier.
+// processes (or to softirq work), and makes the figures noisier. The
+// remainder is not clamped: a negative one shows the accounting skew
+// between /proc/stat and the per-process times.
 func fillMachine(f *Figures, rf *RedisFigures, before, after serverSample) {
-	if before.Busy == 0 || after.Busy <= before.Busy {
+	wall := float64(after.At-before.At) / 1e9
+	if before.CPUs == 0 || after.CPUs != before.CPUs || wall <= 0 {
 		return
 	}
-	f.MachineCPU = after.Busy - before.Busy
+	f.MachineCPU = max(0, wall*float64(after.CPUs)-(after.Idle-before.Idle))
 	f.OtherCPU = f.MachineCPU - f.NodeCPU - f.GenCPU
 	if rf != nil {
 		f.OtherCPU -= rf.CPU
 	}
-	f.OtherCPU = max(f.OtherCPU, 0)
 }
 
 func fillDelivery(f *Figures, cfg *Config, r *WorkerResult) {

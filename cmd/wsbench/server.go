@@ -13,7 +13,8 @@ type serverSample struct {
 	At    int64
 	CPU   []float64 // seconds, per node
 	RSS   []int64   // KiB, per node
-	Busy  float64   // whole machine, non-idle CPU seconds since boot
+	Idle  float64   // whole machine: idle, iowait and steal CPU seconds since boot
+	CPUs  int       // CPUs counted in /proc/stat; 0 when it could not be read
 	Redis *redisSample
 }
 
@@ -56,7 +57,7 @@ func (p *serverProbe) sample(ctx context.Context) serverSample {
 		}
 	}
 	var err error
-	if s.Busy, err = machineBusy(); err != nil {
+	if s.Idle, s.CPUs, err = cpuIdle(); err != nil {
 		p.warn(fmt.Sprintf("/proc/stat: %v", err))
 	}
 	if p.redis != nil {
