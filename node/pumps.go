@@ -60,11 +60,16 @@ func (c *Conn) exitWriter() {
 func (c *Conn) writeFrame(f outFrame) bool {
 	c.writeSince.Store(time.Now().UnixNano())
 	var err error
+	// Pings and pongs go through WriteMessage like data (gorilla accepts
+	// control types there), not WriteControl: that one allocates a timer
+	// and a buffer per frame and arms a socket deadline that the next write
+	// clears again. Only the writer writes, so its lock is never contended,
+	// and the sweep bounds these writes as it bounds data frames.
 	switch {
 	case f.pong:
-		err = c.ws.WriteControl(websocket.PongMessage, f.data, time.Now().Add(c.n.cfg.WriteTimeout))
+		err = c.ws.WriteMessage(websocket.PongMessage, f.data)
 	case f.ping:
-		err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.n.cfg.WriteTimeout))
+		err = c.ws.WriteMessage(websocket.PingMessage, nil)
 	}
 	if err == nil && !f.pong {
 		err = c.ws.WriteMessage(websocket.TextMessage, f.data)

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -56,13 +57,41 @@ func (c *Conn) readPump() {
 			c.readFailed(err)
 			return
 		}
-		var err error
-		c.n.workers.run(func() { err = c.readFrames() })
-		if err != nil {
+		if err := c.serveFrames(); err != nil {
 			c.readFailed(err)
 			return
 		}
 	}
+}
+
+// frameRun hands one wake-up's frames from a reader to a worker. Pooled, so
+// a wake-up allocates nothing: no closure, no escaped error, no channel.
+type frameRun struct {
+	c    *Conn
+	err  error
+	done chan struct{} // capacity 1: the worker never waits on the reader
+	fn   func()        // bound once: serves c's frames, then signals done
+}
+
+var frameRuns = sync.Pool{New: func() any {
+	r := &frameRun{done: make(chan struct{}, 1)}
+	r.fn = func() {
+		r.err = r.c.readFrames()
+		r.done <- struct{}{}
+	}
+	return r
+}}
+
+// serveFrames runs readFrames on a pooled worker and waits for it.
+func (c *Conn) serveFrames() error {
+	r := frameRuns.Get().(*frameRun)
+	r.c = c
+	c.n.workers.goF(r.fn)
+	<-r.done
+	err := r.err
+	r.c, r.err = nil, nil
+	frameRuns.Put(r)
+	return err
 }
 
 // readFrames serves frames until the node's read buffer is empty. Without a

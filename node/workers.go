@@ -20,56 +20,32 @@ const (
 	workerIdle = 2 * time.Second
 )
 
-// job is one piece of work handed to a worker; done, if not nil, is closed
-// after f ran.
-type job struct {
-	f    func()
-	done chan struct{}
-}
-
-// workers is a pool of goroutines for frame serving (run) and writers
-// (goF). Safe for concurrent use.
+// workers is a pool of goroutines for frame serving and writers. Safe for
+// concurrent use.
 type workers struct {
-	jobs chan job     // unbuffered: a send succeeds only to a parked worker
+	jobs chan func()  // unbuffered: a send succeeds only to a parked worker
 	idle atomic.Int32 // parked workers
 	stop <-chan struct{}
 }
 
 func newWorkers(stop <-chan struct{}) *workers {
-	return &workers{jobs: make(chan job), stop: stop}
-}
-
-// run runs f on a pooled goroutine (a new one if none is parked) and waits
-// for it.
-func (w *workers) run(f func()) {
-	j := job{f: f, done: make(chan struct{})}
-	w.start(j)
-	<-j.done
+	return &workers{jobs: make(chan func()), stop: stop}
 }
 
 // goF runs f on a pooled goroutine (a new one if none is parked) without
 // waiting, like a go statement.
-func (w *workers) goF(f func()) { w.start(job{f: f}) }
-
-func (w *workers) start(j job) {
+func (w *workers) goF(f func()) {
 	select {
-	case w.jobs <- j:
+	case w.jobs <- f:
 	default:
-		go w.work(j)
+		go w.work(f)
 	}
 }
 
-func (j job) do() {
-	j.f()
-	if j.done != nil {
-		close(j.done)
-	}
-}
-
-// work runs j, then serves further jobs while parked workers are fewer than
+// work runs f, then serves further jobs while parked workers are fewer than
 // maxIdleWorkers, until it has been idle for workerIdle or the node stops.
-func (w *workers) work(j job) {
-	j.do()
+func (w *workers) work(f func()) {
+	f()
 	var t *time.Timer
 	for {
 		if w.idle.Add(1) > maxIdleWorkers {
@@ -82,9 +58,9 @@ func (w *workers) work(j job) {
 			t.Reset(workerIdle)
 		}
 		select {
-		case j = <-w.jobs:
+		case f = <-w.jobs:
 			w.idle.Add(-1)
-			j.do()
+			f()
 		case <-t.C:
 			w.idle.Add(-1)
 			return

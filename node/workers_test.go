@@ -18,15 +18,22 @@ func waitIdle(t *testing.T, w *workers, want int32) {
 	}
 }
 
+// runWait runs f on w and waits for it.
+func runWait(w *workers, f func()) {
+	done := make(chan struct{})
+	w.goF(func() { f(); close(done) })
+	<-done
+}
+
 func TestWorkersReuseParkedGoroutine(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	w := newWorkers(stop)
 	var first, second string
-	w.run(func() { first = goroutineID() })
+	runWait(w, func() { first = goroutineID() })
 	waitIdle(t, w, 1)
 	// The parked worker takes the next job.
-	w.run(func() { second = goroutineID() })
+	runWait(w, func() { second = goroutineID() })
 	if first == "" || first != second {
 		t.Fatalf("jobs ran on goroutines %q and %q, want the same one", first, second)
 	}
@@ -37,7 +44,7 @@ func TestWorkersGoFUsesParkedGoroutine(t *testing.T) {
 	defer close(stop)
 	w := newWorkers(stop)
 	var first string
-	w.run(func() { first = goroutineID() })
+	runWait(w, func() { first = goroutineID() })
 	waitIdle(t, w, 1)
 	got := make(chan string, 1)
 	w.goF(func() { got <- goroutineID() }) // does not wait
@@ -73,7 +80,7 @@ func TestWorkersCapParkedAndStop(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(func() { started.Done(); <-release })
+			runWait(w, func() { started.Done(); <-release })
 		}()
 	}
 	started.Wait() // every job runs at once, each on its own worker
