@@ -44,6 +44,7 @@ type tokenClaims struct {
 type Verifier struct {
 	secrets [][]byte
 	parser  *jwt.Parser
+	keyfunc jwt.Keyfunc // returns a jwt.VerificationKeySet of every secret
 }
 
 // NewVerifier returns a Verifier for the given secrets; the first is the
@@ -66,31 +67,30 @@ func NewVerifier(leeway time.Duration, secrets ...string) (*Verifier, error) {
 	if len(v.secrets) == 0 {
 		return nil, errors.New("auth: no secret configured")
 	}
+	v.keyfunc = keySet(v.secrets)
 	return v, nil
 }
 
-// Verify parses and validates a token. The error wraps ErrInvalidToken (and
-// ErrExpired for an expired token) and never contains the token itself.
-func (v *Verifier) Verify(token string) (Claims, error) {
-	var lastErr error
-	for _, secret := range v.secrets {
-		c, err := v.verifyWith(token, secret)
-		if err == nil {
-			return c, nil
-		}
-		lastErr = err
-		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			break // other failures do not depend on the key
-		}
+// keySet returns a Keyfunc handing the parser every secret, primary first,
+// so that one parse tries them all.
+func keySet(secrets [][]byte) jwt.Keyfunc {
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(secrets))}
+	for i, s := range secrets {
+		set.Keys[i] = s
 	}
-	return Claims{}, classify(lastErr)
+	var keys any = set // boxed once, so Verify does not allocate for it
+	return func(*jwt.Token) (any, error) { return keys, nil }
 }
 
-func (v *Verifier) verifyWith(token string, secret []byte) (Claims, error) {
+// Verify parses and validates a token. The token is parsed once and its
+// signature checked against each secret in turn. The error wraps
+// ErrInvalidToken (and ErrExpired for an expired token) and never contains
+// the token itself.
+func (v *Verifier) Verify(token string) (Claims, error) {
 	var tc tokenClaims
-	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return secret, nil })
+	t, err := v.parser.ParseWithClaims(token, &tc, v.keyfunc)
 	if err != nil {
-		return Claims{}, err
+		return Claims{}, classify(t, err)
 	}
 	if tc.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: missing sub", ErrInvalidToken)
@@ -105,14 +105,17 @@ func (v *Verifier) verifyWith(token string, secret []byte) (Claims, error) {
 	return Claims{User: tc.Subject, ConnType: typ, ExpiresAt: tc.ExpiresAt.Time}, nil
 }
 
-func classify(err error) error {
+// classify maps a parse error to one wrapping ErrInvalidToken. t is the
+// partially parsed token ParseWithClaims returns with the error, possibly nil.
+func classify(t *jwt.Token, err error) error {
 	switch {
-	case errors.Is(err, ErrInvalidToken):
-		return err
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ErrExpired
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return fmt.Errorf("%w: missing exp", ErrInvalidToken)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && otherAlg(t):
+		// jwt reports a method outside WithValidMethods as a bad signature.
+		return fmt.Errorf("%w: unsupported algorithm", ErrInvalidToken)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return fmt.Errorf("%w: bad signature", ErrInvalidToken)
 	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenMalformed):
@@ -120,6 +123,12 @@ func classify(err error) error {
 	default:
 		return fmt.Errorf("%w: rejected", ErrInvalidToken)
 	}
+}
+
+// otherAlg reports whether t's header names a known algorithm other than
+// HS256. It only reads what the failed parse already decoded.
+func otherAlg(t *jwt.Token) bool {
+	return t != nil && t.Method != nil && t.Method.Alg() != jwt.SigningMethodHS256.Alg()
 }
 
 func validMintedType(t string) bool {

@@ -5,13 +5,14 @@
 // A token carries the user in "sub", an expiry in "exp" (required) and an
 // optional connection type in "conn_type" (user, ai_assistant or system).
 // Only HS256 is accepted: "alg":"none" and every other algorithm are
-// rejected before the signature is looked at.
+// rejected before the signature is looked at, with an error that says
+// "unsupported algorithm" rather than "bad signature".
 //
 // # Key rotation
 //
-// A Verifier holds one or more secrets. Tokens are minted with the first and
-// verified against each in turn, so a new secret can be rolled out first as
-// the second key, then promoted.
+// A Verifier holds one or more secrets. Tokens are minted with the first. A
+// token is parsed once and its signature checked against each secret in turn,
+// so a new secret can be rolled out first as the second key, then promoted.
 //
 // # Concurrency
 //
