@@ -47,7 +47,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error
 	}
 	c := n.newConn(ws, ip)
-	c.br, c.raw = hj.br, rawOf(ws.NetConn())
+	c.br, c.raw, c.cork = hj.br, rawOf(ws.NetConn()), hj.cork
 	if !n.start(c, claims, hasToken) {
 		n.idx.release(ip)
 		n.conns.Done()

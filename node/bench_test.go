@@ -305,12 +305,14 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 	f.target.Store(1 << 62)
 	accepted := make(chan *Conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := n.upgrader.Upgrade(w, r, nil)
+		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		ws, err := n.upgrader.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
+		c.cork = hj.cork
 		c.mu.Lock()
 		c.rooms = append(c.rooms, benchRoom)
 		c.mu.Unlock()

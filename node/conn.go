@@ -90,6 +90,9 @@ type Conn struct {
 	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).
 	br  *bufio.Reader
 	raw syscall.RawConn
+	// cork gathers a batch of frames into one write (cork.go); nil for
+	// connections not upgraded through bufferedHijacker.
+	cork *corkConn
 
 	// writer is c.writeLoop, bound once so starting a writer allocates nothing.
 	writer func()

@@ -22,11 +22,12 @@ var _ [readBufferSize - 257]struct{}
 // buffered before it waits for the socket (awaitReadable).
 type bufferedHijacker struct {
 	http.ResponseWriter
-	br *bufio.Reader // set by Hijack
+	br   *bufio.Reader // set by Hijack
+	cork *corkConn     // set by Hijack: the connection gorilla writes to
 }
 
-// Hijack takes over the connection and substitutes a readBufferSize reader
-// for net/http's 4 KiB one. If the client sent bytes before the handshake
+// Hijack takes over the connection, substitutes a readBufferSize reader
+// for net/http's 4 KiB one and wraps the connection in a corkConn. If the client sent bytes before the handshake
 // finished, net/http's reader is returned as it is, and gorilla refuses the
 // upgrade as it always does.
 func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -35,7 +36,8 @@ func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nc, brw, err
 	}
 	h.br = bufio.NewReaderSize(nc, readBufferSize)
-	return nc, bufio.NewReadWriter(h.br, brw.Writer), nil
+	h.cork = &corkConn{Conn: nc}
+	return h.cork, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // Unwrap lets http.ResponseController reach the original writer.

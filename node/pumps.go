@@ -25,14 +25,8 @@ func (c *Conn) writeLoop() {
 		}
 		c.queue, c.spare = c.spare, nil
 		c.qmu.Unlock()
-		var sent int64
-		for _, f := range batch {
-			if !c.writeFrame(f) {
-				failed = true
-				break
-			}
-			sent += f.size
-		}
+		sent, ok := c.writeBatch(batch)
+		failed = !ok
 		clear(batch)
 		c.qmu.Lock()
 		c.queued -= sent
@@ -53,6 +47,50 @@ func (c *Conn) exitWriter() {
 	if c.sealed {
 		close(c.flushed)
 	}
+}
+
+// writeBatch writes the frames of one round and returns the bytes written
+// and whether every write succeeded. Several frames are gathered into one
+// socket write of up to maxCork bytes (corkConn).
+func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
+	cork := c.cork
+	if len(batch) < 2 {
+		cork = nil
+	}
+	gathered := 0
+	for _, f := range batch {
+		if cork != nil && gathered == 0 {
+			cork.cork()
+		}
+		if !c.writeFrame(f) {
+			c.uncork(cork) // whatever it returns, the connection is closing
+			return sent, false
+		}
+		sent += f.size
+		if gathered += int(f.size); cork != nil && gathered >= maxCork {
+			if !c.uncork(cork) {
+				return sent, false
+			}
+			gathered = 0
+		}
+	}
+	return sent, c.uncork(cork)
+}
+
+// uncork writes the gathered frames, if any, and reports success; a failure
+// starts the close like any failed write.
+func (c *Conn) uncork(cork *corkConn) bool {
+	if cork == nil {
+		return true
+	}
+	c.writeSince.Store(time.Now().UnixNano())
+	err := cork.uncork()
+	c.writeSince.Store(0)
+	if err != nil {
+		c.writeFailed()
+		return false
+	}
+	return true
 }
 
 // writeFrame writes one frame (the sweep bounds how long: writeStuck); on

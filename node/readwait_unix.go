@@ -10,6 +10,9 @@ import (
 // rawOf returns the socket of a plain TCP connection for awaitReadable, or
 // nil for anything else (TLS or test pipes), whose reads are not waited for.
 func rawOf(nc net.Conn) syscall.RawConn {
+	if cc, ok := nc.(*corkConn); ok {
+		nc = cc.Conn
+	}
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil
