@@ -9,7 +9,7 @@ import (
 const maxCork = 64 << 10
 
 // corkBufs holds the gather buffers, so an idle socket keeps none.
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
 // corkConn lets the writer turn a batch of queued frames into one socket
 // write: while corked, what gorilla writes is gathered, and uncork writes it
