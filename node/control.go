@@ -1,12 +1,14 @@
 package node
 
-// WebSocket frame header bits (RFC 6455 5.2) that readControl checks.
+// WebSocket frame header bits and opcodes (RFC 6455 5.2) that readControl
+// checks and the writer sends (appendFrame).
 const (
 	frameFin        = 0x80
 	frameRSV        = 0x70
 	frameOpcode     = 0x0f
 	frameMasked     = 0x80
 	frameLen7       = 0x7f
+	opText          = 0x1
 	opPing          = 0x9
 	opPong          = 0xa
 	maxControlBytes = 125

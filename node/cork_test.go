@@ -104,20 +104,7 @@ func TestCorkKeepsOrderWithConcurrentWrite(t *testing.T) {
 // the client reads every frame, in order.
 func TestWriteBatchLargerThanCork(t *testing.T) {
 	n, url, _ := mustReaderNodeN(t)
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	defer ws.Close()
-	var welcome welcomeFrame
-	if err := ws.ReadJSON(&welcome); err != nil {
-		t.Fatal(err)
-	}
-	c := n.idx.get(welcome.ConnID)
-	if c == nil || c.cork == nil {
-		t.Fatalf("server conn %v, cork %v", c, c != nil && c.cork != nil)
-	}
+	ws, c := dialConn(t, n, url)
 	const frames = 300
 	payload := bytes.Repeat([]byte("x"), 1000) // 300 KB in all: five gathered writes
 	var batch []outFrame
@@ -125,22 +112,7 @@ func TestWriteBatchLargerThanCork(t *testing.T) {
 		data := fmt.Appendf(nil, `{"i":%d,"p":"%s"}`, i, payload)
 		batch = append(batch, outFrame{data: data, size: int64(len(data))})
 	}
-	// Queue the whole batch at once, as enqueue would frame by frame, so the
-	// writer takes it in one round.
-	for deadline := time.Now().Add(readerTestTimeout); ; time.Sleep(time.Millisecond) {
-		c.qmu.Lock()
-		if !c.writing || time.Now().After(deadline) {
-			break // the welcome frame's writer is done
-		}
-		c.qmu.Unlock()
-	}
-	for _, f := range batch {
-		c.queue = append(c.queue, f)
-		c.queued += f.size
-	}
-	c.writing = true
-	c.qmu.Unlock()
-	n.workers.goF(c.writer)
+	queueBatch(t, n, c, batch)
 	_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))
 	for i := range frames {
 		var f struct{ I int }
@@ -149,6 +121,92 @@ func TestWriteBatchLargerThanCork(t *testing.T) {
 		}
 		if f.I != i {
 			t.Fatalf("frame %d carries %d", i, f.I)
+		}
+	}
+}
+
+// queueBatch hands frames to c's writer as one round, as enqueue would
+// frame by frame, once the writer of the welcome frame is done.
+func queueBatch(t *testing.T, n *Node, c *Conn, batch []outFrame) {
+	t.Helper()
+	for deadline := time.Now().Add(readerTestTimeout); ; time.Sleep(time.Millisecond) {
+		c.qmu.Lock()
+		if !c.writing {
+			break
+		}
+		c.qmu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the welcome frame's writer never finished")
+		}
+	}
+	for _, f := range batch {
+		c.queue = append(c.queue, f)
+		c.queued += f.size
+	}
+	c.writing = true
+	c.qmu.Unlock()
+	n.workers.goF(c.writer)
+}
+
+// dialConn dials the node and returns the client and the node's Conn.
+func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *Conn) {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	var welcome welcomeFrame
+	if err := ws.ReadJSON(&welcome); err != nil {
+		t.Fatal(err)
+	}
+	c := n.idx.get(welcome.ConnID)
+	if c == nil || c.cork == nil {
+		t.Fatalf("no server conn with a cork for %s", welcome.ConnID)
+	}
+	return ws, c
+}
+
+// The node frames its own messages (appendFrame): every length encoding,
+// pings and pongs must read back through gorilla's client unchanged, corked
+// (a batch) and not (one frame per round).
+func TestWriterFramesReadByGorilla(t *testing.T) {
+	n, url, _ := mustReaderNodeN(t)
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 70000}
+	for _, corked := range []bool{true, false} {
+		ws, c := dialConn(t, n, url)
+		ws.SetReadLimit(1 << 20)
+		var pings, pongs []string
+		ws.SetPingHandler(func(p string) error { pings = append(pings, p); return nil })
+		ws.SetPongHandler(func(p string) error { pongs = append(pongs, p); return nil })
+		var want [][]byte
+		var frames []outFrame
+		frames = append(frames, outFrame{pong: true, data: []byte("pong-payload")})
+		for i, size := range sizes {
+			data := bytes.Repeat([]byte{'a' + byte(i)}, size)
+			want = append(want, data)
+			frames = append(frames, outFrame{data: data, size: int64(size), ping: i == 3})
+		}
+		if corked {
+			queueBatch(t, n, c, frames)
+		} else {
+			for _, f := range frames {
+				queueBatch(t, n, c, []outFrame{f})
+			}
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))
+		for i, w := range want {
+			typ, got, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("corked %v, frame %d (%d bytes): %v", corked, i, len(w), err)
+			}
+			if typ != websocket.TextMessage || !bytes.Equal(got, w) {
+				t.Fatalf("corked %v, frame %d: type %d, %d bytes, want text of %d", corked, i, typ, len(got), len(w))
+			}
+		}
+		if len(pongs) != 1 || pongs[0] != "pong-payload" || len(pings) != 1 || pings[0] != "" {
+			t.Fatalf("corked %v: pongs %q, pings %q; want one pong and one empty ping", corked, pongs, pings)
 		}
 	}
 }

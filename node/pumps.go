@@ -97,21 +97,7 @@ func (c *Conn) uncork(cork *corkConn) bool {
 // failure it starts the close.
 func (c *Conn) writeFrame(f outFrame) bool {
 	c.writeSince.Store(time.Now().UnixNano())
-	var err error
-	// Pings and pongs go through WriteMessage like data (gorilla accepts
-	// control types there), not WriteControl: that one allocates a timer
-	// and a buffer per frame and arms a socket deadline that the next write
-	// clears again. Only the writer writes, so its lock is never contended,
-	// and the sweep bounds these writes as it bounds data frames.
-	switch {
-	case f.pong:
-		err = c.ws.WriteMessage(websocket.PongMessage, f.data)
-	case f.ping:
-		err = c.ws.WriteMessage(websocket.PingMessage, nil)
-	}
-	if err == nil && !f.pong {
-		err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-	}
+	err := c.sendFrame(f)
 	c.writeSince.Store(0)
 	if err != nil {
 		c.writeFailed()
@@ -124,6 +110,36 @@ func (c *Conn) writeFrame(f outFrame) bool {
 		}
 	}
 	return true
+}
+
+// sendFrame writes f's frames to the socket: a pong, or a ping followed by
+// its data, or just data. Connections upgraded by ServeHTTP write through
+// their corkConn; others (test upgraders) through gorilla.
+func (c *Conn) sendFrame(f outFrame) error {
+	if c.cork != nil {
+		switch {
+		case f.pong:
+			return c.cork.writeFrame(opPong, f.data)
+		case f.ping:
+			if err := c.cork.writeFrame(opPing, nil); err != nil {
+				return err
+			}
+		}
+		return c.cork.writeFrame(opText, f.data)
+	}
+	// Pings and pongs go through WriteMessage like data (gorilla accepts
+	// control types there), not WriteControl: that one allocates a timer
+	// and a buffer per frame and arms a socket deadline that the next write
+	// clears again.
+	switch {
+	case f.pong:
+		return c.ws.WriteMessage(websocket.PongMessage, f.data)
+	case f.ping:
+		if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+			return err
+		}
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, f.data)
 }
 
 // writeStuck aborts a data write that has run longer than WriteTimeout
