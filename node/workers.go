@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,8 +39,34 @@ func (w *workers) goF(f func()) {
 	select {
 	case w.jobs <- f:
 	default:
-		go w.work(f)
+		s := starters.Get().(*starter)
+		s.w, s.f = w, f
+		go s.run() // a bound method value: the go statement allocates nothing
 	}
+}
+
+// starter carries a job to a new worker goroutine. Pooled, so starting a
+// goroutine beyond the parked ones (a burst to many sockets) allocates no
+// closure for the go statement.
+type starter struct {
+	w   *workers
+	f   func()
+	run func() // bound once: hands the job over, frees the starter, works
+}
+
+var starters sync.Pool
+
+func init() { starters.New = newStarter } // not in the declaration: run refers to starters
+
+func newStarter() any {
+	s := &starter{}
+	s.run = func() {
+		w, f := s.w, s.f
+		s.w, s.f = nil, nil
+		starters.Put(s)
+		w.work(f)
+	}
+	return s
 }
 
 // work runs f, then serves further jobs while parked workers are fewer than
