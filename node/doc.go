@@ -15,9 +15,11 @@
 // frame, sent with WriteControl (which gorilla/websocket allows from any
 // goroutine) after the writer has stopped. Data frames carry no deadline:
 // the sweep fails a write that runs longer than WriteTimeout (writeStuck).
-// The writer takes its whole queue per round and gathers the frames into
-// one socket write of up to 64 KiB (corkConn), so a burst to a socket costs
-// one system call, not one per frame.
+// The writer frames messages itself (a header and the payload bytes that
+// every recipient shares; gorilla reads, and writes the close frame), takes
+// its whole queue per round and gathers the frames into one socket write of
+// up to 64 KiB (corkConn), so a burst to a socket costs one system call, not
+// one per frame.
 //
 // The reader only waits until the socket is readable, through a call chain
 // that fits the smallest goroutine stack (2 KiB on an idle socket). Frames
