@@ -9,6 +9,7 @@ const (
 	frameMasked     = 0x80
 	frameLen7       = 0x7f
 	opText          = 0x1
+	opClose         = 0x8
 	opPing          = 0x9
 	opPong          = 0xa
 	maxControlBytes = 125

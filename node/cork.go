@@ -2,40 +2,63 @@ package node
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 )
 
-// maxCork is the most bytes the writer gathers into one socket write.
-const maxCork = 64 << 10
+// maxCork is the most bytes the writer gathers into one socket write. It
+// also bounds the copy a writer holds while its socket is stuck (until the
+// sweep fails the write): with ~200-byte frames, 16 KiB already turns 80
+// system calls into one.
+const maxCork = 16 << 10
 
 // corkBufs holds the gather buffers, so an idle socket keeps none.
 var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
+// errCloseSent reports a data frame refused because the close frame has
+// gone out: RFC 6455 (5.5.1) allows nothing after it.
+var errCloseSent = errors.New("node: close frame already sent")
+
 // corkConn is the socket the writer writes frames to, and lets it turn a
 // batch of queued frames into one socket write: while corked, frames (and
 // what gorilla writes, such as the close frame) are gathered, and uncork
-// writes them at once. A burst of n frames to a socket then costs one write system call
-// instead of n. gorilla serialises its own writes; the mutex orders them
-// against cork and uncork, which the writer calls outside gorilla's lock
-// (the final close frame can be written while the writer runs). A write
-// error of the gathered frames surfaces from uncork, not from gorilla.
+// writes them at once. A burst of n frames to a socket then costs one write
+// system call instead of n.
+//
+// gorilla serialises its own writes (the handshake response, and close
+// frames from finishClose or from its reader, which answers a client's
+// close); the mutex orders them against the writer, which does not go
+// through gorilla. Once a close frame has been written or gathered, the
+// writer's frames are refused with errCloseSent, so nothing follows it on
+// the wire. A write error of gathered frames surfaces from uncork.
 type corkConn struct {
 	net.Conn
-	mu  sync.Mutex
-	buf *[]byte // non-nil while corked
+	mu        sync.Mutex
+	buf       *[]byte // non-nil while corked
+	closeSent bool    // a close frame is on the wire or gathered
 }
 
-// Write gathers p while corked and writes it through otherwise.
+// Write is gorilla's path to the socket: it gathers p while corked and
+// writes it through otherwise.
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if isCloseFrame(p) {
+		c.closeSent = true
+	}
 	if c.buf != nil {
 		*c.buf = append(*c.buf, p...)
-		c.mu.Unlock()
 		return len(p), nil
 	}
-	c.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+// isCloseFrame reports whether p starts a final server close frame. gorilla
+// writes each control frame with one Write call; the handshake response
+// starts with "HTTP/".
+func isCloseFrame(p []byte) bool {
+	return len(p) >= 2 && p[0] == frameFin|opClose
 }
 
 // cork starts gathering writes.
@@ -74,6 +97,9 @@ func (c *corkConn) uncork() error {
 func (c *corkConn) writeFrame(op byte, payload []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closeSent {
+		return errCloseSent
+	}
 	if c.buf != nil {
 		*c.buf = appendFrame(*c.buf, op, payload)
 		return nil

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -208,5 +211,101 @@ func TestWriterFramesReadByGorilla(t *testing.T) {
 		if len(pongs) != 1 || pongs[0] != "pong-payload" || len(pings) != 1 || pings[0] != "" {
 			t.Fatalf("corked %v: pongs %q, pings %q; want one pong and one empty ping", corked, pongs, pings)
 		}
+	}
+}
+
+// closeFrame is a close frame as gorilla's WriteControl writes it.
+var closeFrame = appendFrame(nil, opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+
+// Nothing may follow a close frame (RFC 6455 5.5.1): once gorilla has
+// written or gathered one, the writer's frames are refused.
+func TestCorkNothingAfterClose(t *testing.T) {
+	for _, corked := range []bool{true, false} {
+		rc := &recConn{}
+		c := &corkConn{Conn: rc}
+		if corked {
+			c.cork()
+		}
+		if err := c.writeFrame(opText, []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(closeFrame); err != nil { // gorilla's close
+			t.Fatal(err)
+		}
+		if err := c.writeFrame(opText, []byte("b")); !errors.Is(err, errCloseSent) {
+			t.Fatalf("corked %v: data frame after the close frame: err %v, want errCloseSent", corked, err)
+		}
+		if err := c.uncork(); err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for _, w := range rc.calls() {
+			all = append(all, w...)
+		}
+		if want := append(appendFrame(nil, opText, []byte("a")), closeFrame...); !bytes.Equal(all, want) {
+			t.Fatalf("corked %v: socket got % x, want % x", corked, all, want)
+		}
+	}
+}
+
+// opsAfterClose reads unmasked server frames until the read fails and
+// counts the data frames before and after the first close frame.
+func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClose bool) {
+	t.Helper()
+	br := bufio.NewReaderSize(ws.NetConn(), 1<<16)
+	_ = ws.NetConn().SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return before, after, sawClose
+		}
+		n := int64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			if _, err := io.ReadFull(br, b[:]); err != nil {
+				return before, after, sawClose
+			}
+			n = int64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			if _, err := io.ReadFull(br, b[:]); err != nil {
+				return before, after, sawClose
+			}
+			n = int64(binary.BigEndian.Uint64(b[:]))
+		}
+		if _, err := io.CopyN(io.Discard, br, n); err != nil {
+			return before, after, sawClose
+		}
+		switch op := h[0] & frameOpcode; {
+		case op == opClose:
+			sawClose = true
+		case op == opText && sawClose:
+			after++
+		case op == opText:
+			before++
+		}
+	}
+}
+
+// A client that closes while the writer drains a large batch gets gorilla's
+// echoed close frame, and no data frame after it.
+func TestNoDataAfterClientClose(t *testing.T) {
+	n, url, _ := mustReaderNodeN(t)
+	ws, c := dialConn(t, n, url)
+	payload := bytes.Repeat([]byte("x"), 32<<10)
+	var batch []outFrame
+	for range 400 { // ~13 MB: more than the socket buffers hold, so the writer blocks
+		batch = append(batch, outFrame{data: payload, size: int64(len(payload))})
+	}
+	queueBatch(t, n, c, batch)
+	time.Sleep(200 * time.Millisecond)
+	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+		time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	before, after, sawClose := opsAfterClose(t, ws)
+	if !sawClose || after > 0 {
+		t.Fatalf("%d data frames, then close frame seen %v, then %d data frames; want none after it", before, sawClose, after)
 	}
 }

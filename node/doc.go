@@ -18,7 +18,7 @@
 // The writer frames messages itself (a header and the payload bytes that
 // every recipient shares; gorilla reads, and writes the close frame), takes
 // its whole queue per round and gathers the frames into one socket write of
-// up to 64 KiB (corkConn), so a burst to a socket costs one system call, not
+// up to 16 KiB (corkConn), so a burst to a socket costs one system call, not
 // one per frame.
 //
 // The reader only waits until the socket is readable, through a call chain

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -100,7 +101,11 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	err := c.sendFrame(f)
 	c.writeSince.Store(0)
 	if err != nil {
-		c.writeFailed()
+		// After the close frame the writer just stops: the socket is
+		// closing already (by finishClose or the peer), not failing.
+		if !errors.Is(err, errCloseSent) {
+			c.writeFailed()
+		}
 		return false
 	}
 	if !f.ping && !f.pong {
