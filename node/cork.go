@@ -32,6 +32,11 @@ var errCloseSent = errors.New("node: close frame already sent")
 // through gorilla. Once a close frame has been written or gathered, the
 // writer's frames are refused with errCloseSent, so nothing follows it on
 // the wire. A write error of gathered frames surfaces from uncork.
+//
+// gorilla's WriteControl also sets a socket write deadline, which the
+// writer (it sets none; see writeStuck) never clears. That is safe because
+// WriteControl is used only for close frames, after which the writer stops;
+// a ping or pong must go through the writer, never WriteControl.
 type corkConn struct {
 	net.Conn
 	mu        sync.Mutex
