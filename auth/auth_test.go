@@ -46,7 +46,7 @@ func TestVerify(t *testing.T) {
 		name    string
 		token   string
 		wantErr error
-		reason  string // in the error message
+		reason  string // the end of the error message
 	}{
 		{"valid", hs256("secret", ok), nil, ""},
 		{"rotated secret", hs256("rotated", ok), nil, ""},
@@ -58,8 +58,8 @@ func TestVerify(t *testing.T) {
 		{"missing exp", hs256("secret", jwt.MapClaims{"sub": "a"}), ErrInvalidToken, "missing exp"},
 		{"expired", hs256("secret", jwt.MapClaims{"sub": "a", "exp": time.Now().Add(-time.Minute).Unix()}), ErrExpired, "expired"},
 		{"bad type", hs256("secret", jwt.MapClaims{"sub": "a", "exp": exp, "conn_type": "guest"}), ErrInvalidToken, "unknown conn_type"},
-		{"garbage", "not.a.token", ErrInvalidToken, "malformed"},
-		{"empty", "", ErrInvalidToken, "malformed"},
+		{"garbage", "not.a.token", ErrInvalidToken, "malformed or unsupported algorithm"},
+		{"empty", "", ErrInvalidToken, "malformed or unsupported algorithm"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,7 +73,9 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.reason) {
+			// The whole reason: "unsupported algorithm" must not pass for
+			// "malformed or unsupported algorithm".
+			if !errors.Is(err, tt.wantErr) || !strings.HasSuffix(err.Error(), ": "+tt.reason) {
 				t.Fatalf("err = %v, want %v with %q", err, tt.wantErr, tt.reason)
 			}
 			if tt.token != "" && strings.Contains(err.Error(), tt.token) {

@@ -48,6 +48,12 @@ var benchData = func() json.RawMessage {
 // starts no goroutines of its own.
 func benchNode(tb testing.TB, tweak func(*Config)) *Node {
 	tb.Helper()
+	return benchNodeWith(tb, tweak, fzStats{})
+}
+
+// benchNodeWith is benchNode with the given Stats.
+func benchNodeWith(tb testing.TB, tweak func(*Config), st Stats) *Node {
+	tb.Helper()
 	v, err := auth.NewVerifier(0, "bench-secret")
 	if err != nil {
 		tb.Fatal(err)
@@ -59,7 +65,7 @@ func benchNode(tb testing.TB, tweak func(*Config)) *Node {
 		tweak(&cfg)
 	}
 	br := &fzBroker{}
-	n, err := New(cfg, Deps{Registry: fzRegistry{}, Broker: br, Stats: fzStats{}})
+	n, err := New(cfg, Deps{Registry: fzRegistry{}, Broker: br, Stats: st})
 	if err != nil {
 		tb.Fatal(err)
 	}

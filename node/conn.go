@@ -33,10 +33,11 @@ const maxSpare = 32
 // ping before it; pong makes it a WebSocket pong with data as its payload
 // instead. size counts against the byte budget.
 //
-// Frames are written with WriteMessage, whose server fast path copies into a
-// pooled buffer without allocating; a websocket.PreparedMessage allocated a
-// throw-away Conn and a 4 KiB buffer per message and node (64% of all bytes
-// allocated in the direct benchmark), which cost more than it saved.
+// The writer frames data itself (corkConn.writeFrame): a header and the
+// shared bytes, with no per-recipient allocation. A websocket.PreparedMessage
+// allocated a throw-away Conn and a 4 KiB buffer per message and node (64%
+// of all bytes allocated in the direct benchmark), which cost more than it
+// saved.
 type outFrame struct {
 	data []byte
 	ping bool

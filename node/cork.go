@@ -7,11 +7,22 @@ import (
 	"sync"
 )
 
-// maxCork is the most bytes the writer gathers into one socket write. It
-// also bounds the copy a writer holds while its socket is stuck (until the
-// sweep fails the write): with ~200-byte frames, 16 KiB already turns 80
-// system calls into one.
+// maxCork is the most bytes the writer gathers into one socket write; a
+// frame of that size or more is written on its own. With ~200-byte frames,
+// 16 KiB already turns 80 system calls into one.
 const maxCork = 16 << 10
+
+// maxFrameHeader is the longest header of a server frame (RFC 6455 5.2).
+const maxFrameHeader = 10
+
+// wireSize bounds the bytes f's frames take on the wire.
+func (f outFrame) wireSize() int {
+	n := maxFrameHeader + len(f.data)
+	if f.ping {
+		n += maxFrameHeader
+	}
+	return n
+}
 
 // corkBufs holds the gather buffers, so an idle socket keeps none.
 var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}

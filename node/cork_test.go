@@ -9,10 +9,13 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/stats"
 )
 
 // recConn records each Write call; it fails them once failWith is set.
@@ -79,27 +82,111 @@ func TestCorkUncorkReportsWriteError(t *testing.T) {
 	}
 }
 
-// A frame written by another goroutine while the writer is corked (the
-// close frame) must reach the socket after the gathered frames.
+// gateConn blocks its first Write until gate is closed, and tells entered
+// when that Write has begun; later writes are recorded at once.
+type gateConn struct {
+	recConn
+	gate, entered chan struct{}
+	started       atomic.Bool
+}
+
+func (g *gateConn) Write(p []byte) (int, error) {
+	if g.started.CompareAndSwap(false, true) {
+		close(g.entered)
+		<-g.gate
+	}
+	return g.recConn.Write(p)
+}
+
+// A frame written by another goroutine while the gathered frames are on
+// their way to the socket (the close frame) must wait for them: uncork
+// holds the lock across its write.
 func TestCorkKeepsOrderWithConcurrentWrite(t *testing.T) {
+	g := &gateConn{gate: make(chan struct{}), entered: make(chan struct{})}
+	c := &corkConn{Conn: g}
+	c.cork()
+	_, _ = c.Write([]byte("data"))
+	uncorked := make(chan error, 1)
+	go func() { uncorked <- c.uncork() }()
+	<-g.entered // uncork is inside the socket write, holding the lock
+	wrote := make(chan struct{})
+	go func() { defer close(wrote); _, _ = c.Write([]byte("next")) }()
+	select {
+	case <-wrote:
+		t.Fatal("a concurrent Write reached the socket while the gathered frames were being written")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.gate)
+	if err := <-uncorked; err != nil {
+		t.Fatal(err)
+	}
+	<-wrote
+	if got := fmt.Sprintf("%q", g.calls()); got != `["data" "next"]` {
+		t.Fatalf("socket writes %s, want the gathered frames first", got)
+	}
+}
+
+// frameSizes splits b into server frames and returns each one's length on
+// the wire, or nil if b does not end on a frame boundary.
+func frameSizes(b []byte) []int {
+	var sizes []int
+	for len(b) > 0 {
+		if len(b) < 2 {
+			return nil
+		}
+		h, n := 2, int(b[1]&0x7f)
+		switch n {
+		case 126:
+			h, n = 4, int(binary.BigEndian.Uint16(b[2:]))
+		case 127:
+			h, n = 10, int(binary.BigEndian.Uint64(b[2:]))
+		}
+		if len(b) < h+n {
+			return nil
+		}
+		sizes = append(sizes, h+n)
+		b = b[h+n:]
+	}
+	return sizes
+}
+
+// writeBatch gathers at most maxCork bytes per socket write and writes a
+// frame of that size or more on its own, without splitting any frame.
+func TestWriteBatchRespectsCorkCap(t *testing.T) {
+	rc := &recConn{}
+	c := &Conn{cork: &corkConn{Conn: rc}}
+	var batch []outFrame
+	add := func(size int) {
+		data := bytes.Repeat([]byte{'x'}, size)
+		batch = append(batch, outFrame{data: data, size: int64(size)})
+	}
+	add(15 << 10)
+	add(60 << 10) // larger than maxCork: alone
 	for range 200 {
-		rc := &recConn{}
-		c := &corkConn{Conn: rc}
-		c.cork()
-		_, _ = c.Write([]byte("data"))
-		done := make(chan struct{})
-		go func() { defer close(done); _, _ = c.Write([]byte("close")) }()
-		if err := c.uncork(); err != nil {
-			t.Fatal(err)
+		add(100)
+	}
+	add(maxCork)
+	add(10)
+	if _, ok := c.writeBatch(batch); !ok {
+		t.Fatal("writeBatch failed")
+	}
+	frames, total := 0, 0
+	for i, w := range rc.calls() {
+		sizes := frameSizes(w)
+		if sizes == nil {
+			t.Fatalf("write %d (%d bytes) splits a frame", i, len(w))
 		}
-		<-done
-		var all []byte
-		for _, w := range rc.calls() {
-			all = append(all, w...)
+		if len(w) > maxCork && len(sizes) > 1 {
+			t.Fatalf("write %d: %d bytes in %d frames; more than maxCork (%d) must be one frame", i, len(w), len(sizes), maxCork)
 		}
-		if string(all) != "dataclose" {
-			t.Fatalf("socket got %q, want the close frame last", all)
-		}
+		frames += len(sizes)
+		total += len(w)
+	}
+	if frames != len(batch) {
+		t.Fatalf("%d frames reached the socket, want %d", frames, len(batch))
+	}
+	if writes := len(rc.calls()); writes > 8 {
+		t.Fatalf("%d socket writes for %d frames; the small ones were not gathered", writes, len(batch))
 	}
 }
 
@@ -109,7 +196,7 @@ func TestWriteBatchLargerThanCork(t *testing.T) {
 	n, url, _ := mustReaderNodeN(t)
 	ws, c := dialConn(t, n, url)
 	const frames = 300
-	payload := bytes.Repeat([]byte("x"), 1000) // 300 KB in all: five gathered writes
+	payload := bytes.Repeat([]byte("x"), 1000) // 300 KB in all: about 20 gathered writes
 	var batch []outFrame
 	for i := range frames {
 		data := fmt.Appendf(nil, `{"i":%d,"p":"%s"}`, i, payload)
@@ -291,7 +378,8 @@ func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClos
 // A client that closes while the writer drains a large batch gets gorilla's
 // echoed close frame, and no data frame after it.
 func TestNoDataAfterClientClose(t *testing.T) {
-	n, url, _ := mustReaderNodeN(t)
+	st := &countingStats{}
+	n, url, _ := mustReaderNodeWith(t, st)
 	ws, c := dialConn(t, n, url)
 	payload := bytes.Repeat([]byte("x"), 32<<10)
 	var batch []outFrame
@@ -305,7 +393,45 @@ func TestNoDataAfterClientClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, after, sawClose := opsAfterClose(t, ws)
-	if !sawClose || after > 0 {
-		t.Fatalf("%d data frames, then close frame seen %v, then %d data frames; want none after it", before, sawClose, after)
+	if !sawClose || after > 0 || before >= len(batch) {
+		t.Fatalf("%d of %d data frames, then close frame seen %v, then %d data frames; "+
+			"want the close amid the batch and nothing after it", before, len(batch), sawClose, after)
+	}
+	// Stopping at the close frame is not a failed write.
+	waitUntil(t, func() bool { return n.idx.get(c.id) == nil })
+	if got := st.errors(stats.ErrWriteFailed); got != 0 {
+		t.Fatalf("%d write failures counted for a connection the client closed", got)
+	}
+}
+
+// countingStats counts errors by kind.
+type countingStats struct {
+	fzStats
+	mu   sync.Mutex
+	errs map[string]int
+}
+
+func (s *countingStats) Error(kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.errs == nil {
+		s.errs = map[string]int{}
+	}
+	s.errs[kind]++
+}
+
+func (s *countingStats) errors(kind string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errs[kind]
+}
+
+// waitUntil polls cond until it holds or readerTestTimeout passes.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(readerTestTimeout); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in time")
+		}
 	}
 }

@@ -11,9 +11,11 @@
 // Each socket has exactly one reader goroutine, started when the upgrade
 // handler returns (so net/http's per-request state is freed), and at most
 // one writer goroutine, which runs only while its send queue is non-empty.
-// Only the writer writes frames; the one exception is the final close
-// frame, sent with WriteControl (which gorilla/websocket allows from any
-// goroutine) after the writer has stopped. Data frames carry no deadline:
+// Only the writer writes frames; the one exception is the close frame,
+// sent with gorilla's WriteControl by finishClose (once the writer has
+// flushed, or after closeWriteTimeout) or by gorilla's reader answering a
+// client's close. corkConn orders it after what the writer has written and
+// refuses the writer's frames after it. Data frames carry no deadline:
 // the sweep fails a write that runs longer than WriteTimeout (writeStuck).
 // The writer frames messages itself (a header and the payload bytes that
 // every recipient shares; gorilla reads, and writes the close frame), takes

@@ -51,16 +51,24 @@ func (c *Conn) exitWriter() {
 }
 
 // writeBatch writes the frames of one round and returns the bytes written
-// and whether every write succeeded. Several frames are gathered into one
-// socket write of up to maxCork bytes (corkConn).
+// and whether every write succeeded. Frames are gathered into socket writes
+// of at most maxCork bytes (corkConn); a frame that large goes out alone.
 func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 	cork := c.cork
 	if len(batch) < 2 {
 		cork = nil
 	}
-	gathered := 0
+	gathered := 0 // bytes gathered since the last cork
 	for _, f := range batch {
-		if cork != nil && gathered == 0 {
+		n := f.wireSize()
+		if cork != nil && gathered > 0 && gathered+n > maxCork {
+			if !c.uncork(cork) {
+				return sent, false
+			}
+			gathered = 0
+		}
+		small := cork != nil && n < maxCork
+		if small && gathered == 0 {
 			cork.cork()
 		}
 		if !c.writeFrame(f) {
@@ -68,11 +76,8 @@ func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 			return sent, false
 		}
 		sent += f.size
-		if gathered += int(f.size); cork != nil && gathered >= maxCork {
-			if !c.uncork(cork) {
-				return sent, false
-			}
-			gathered = 0
+		if small {
+			gathered += n
 		}
 	}
 	return sent, c.uncork(cork)

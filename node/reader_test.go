@@ -30,7 +30,13 @@ func mustReaderNode(tb testing.TB) (url, token string) {
 // mustReaderNodeN is mustReaderNode that also returns the node.
 func mustReaderNodeN(tb testing.TB) (n *Node, url, token string) {
 	tb.Helper()
-	n = benchNode(tb, nil)
+	return mustReaderNodeWith(tb, fzStats{})
+}
+
+// mustReaderNodeWith is mustReaderNodeN with the given Stats.
+func mustReaderNodeWith(tb testing.TB, st Stats) (n *Node, url, token string) {
+	tb.Helper()
+	n = benchNodeWith(tb, nil, st)
 	n.healthMu.Lock()
 	n.lastHeartbeat = time.Now() // as if the first heartbeat had landed
 	n.healthMu.Unlock()

@@ -112,8 +112,8 @@ func (b *Broker) sendBatch() bool {
 		return false
 	}
 	defer clear(batch) // the array may live on: drop the payloads now
-	// The deadline also stops go-redis from retrying a blackholed connection
-	// long after the senders should have heard of the failure.
+	// The deadline bounds a blackholed connection, so the senders hear of
+	// the failure in time; the PUBLISHes themselves are never retried.
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
 	defer cancel()
 	pipe := b.rdb.Pipeline()
