@@ -48,7 +48,9 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := n.newConn(ws, ip)
 	c.br, c.raw, c.cork = hj.br, rawOf(ws.NetConn()), hj.cork
-	if !n.start(c, claims, hasToken) {
+	started := n.start(c, claims, hasToken)
+	c.uncork(c.cork) // the 101 response and the welcome frame, in one write
+	if !started {
 		n.idx.release(ip)
 		n.conns.Done()
 		return
@@ -170,6 +172,9 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
+		if c.cork != nil {
+			_ = c.cork.uncork() // the 101 response and the close frame
+		}
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
 		return false
@@ -180,15 +185,30 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
 	}
 	c.debug("connected", "ip", c.ip)
-	c.sendBytes(mustJSON(welcomeFrame{
-		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
-		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
-		Guests: string(n.cfg.Guests),
-	}))
+	c.welcome()
 	if hasToken {
 		c.finishAuth(request{Type: typeAuth}, claims)
 	}
 	return true // the auth timeout is enforced by the node's sweep
+}
+
+// welcome sends the welcome frame. On a connection still corked from the
+// upgrade it is gathered at once behind the 101 response, which saves the
+// writer's wake-up and a system call per connection; otherwise (a test
+// upgrader, or a connection already closing) it is queued as usual.
+func (c *Conn) welcome() {
+	n := c.n
+	frame := mustJSON(welcomeFrame{
+		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
+		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
+		Guests: string(n.cfg.Guests),
+	})
+	if c.cork != nil && !c.closing() && c.cork.gatherFrame(opText, frame) {
+		c.msgsOut.Add(1)
+		c.outDirty.Store(true)
+		return
+	}
+	c.sendBytes(frame)
 }
 
 func (c *Conn) authExpired() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,5 +434,34 @@ func waitUntil(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached in time")
 		}
+	}
+}
+
+// The 101 response and the welcome frame leave in one write: a client's
+// first read returns both (on loopback one write arrives whole).
+func TestUpgradeResponseCarriesWelcome(t *testing.T) {
+	_, url, _ := mustReaderNodeN(t)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(url, "/"), "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(readerTestTimeout))
+	buf := make([]byte, 4096)
+	k, err := nc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, frame, found := bytes.Cut(buf[:k], []byte("\r\n\r\n"))
+	if !found || !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
+		t.Fatalf("first read: %q", buf[:k])
+	}
+	if len(frame) < 2 || frame[0] != frameFin|opText || !bytes.Contains(frame, []byte(`"type":"welcome"`)) {
+		t.Fatalf("the first read ends with the 101 response; the welcome frame came apart (% x)", frame)
 	}
 }

@@ -27,7 +27,8 @@ type bufferedHijacker struct {
 }
 
 // Hijack takes over the connection, substitutes a readBufferSize reader
-// for net/http's 4 KiB one and wraps the connection in a corkConn. If the client sent bytes before the handshake
+// for net/http's 4 KiB one and wraps the connection in a corkConn, corked
+// so that gorilla's 101 response is sent together with the welcome frame. If the client sent bytes before the handshake
 // finished, net/http's reader is returned as it is, and gorilla refuses the
 // upgrade as it always does.
 func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -37,6 +38,7 @@ func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.br = bufio.NewReaderSize(nc, readBufferSize)
 	h.cork = &corkConn{Conn: nc}
+	h.cork.cork() // the 101 response goes out with the welcome frame (Node.start)
 	return h.cork, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
