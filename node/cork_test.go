@@ -384,7 +384,7 @@ func TestNoDataAfterClientClose(t *testing.T) {
 	ws, c := dialConn(t, n, url)
 	payload := bytes.Repeat([]byte("x"), 32<<10)
 	var batch []outFrame
-	for range 400 { // ~13 MB: more than the socket buffers hold, so the writer blocks
+	for range 2000 { // 64 MB: more than loopback socket buffers grow to, so the writer blocks
 		batch = append(batch, outFrame{data: payload, size: int64(len(payload))})
 	}
 	queueBatch(t, n, c, batch)
@@ -394,6 +394,7 @@ func TestNoDataAfterClientClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, after, sawClose := opsAfterClose(t, ws)
+	t.Logf("%d of %d data frames before the close frame", before, len(batch))
 	if !sawClose || after > 0 || before >= len(batch) {
 		t.Fatalf("%d of %d data frames, then close frame seen %v, then %d data frames; "+
 			"want the close amid the batch and nothing after it", before, len(batch), sawClose, after)
