@@ -179,36 +179,32 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 		n.retryUnregister(c.id, "")
 		return false
 	}
+	// The welcome goes first, before the index makes the connection
+	// reachable: no room or broadcast frame can be written ahead of it.
+	c.welcome()
 	n.idx.add(c)
 	n.stats.Add(stats.CtrConnections, 1)
 	if n.draining.Load() {
 		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
 	}
 	c.debug("connected", "ip", c.ip)
-	c.welcome()
 	if hasToken {
 		c.finishAuth(request{Type: typeAuth}, claims)
 	}
 	return true // the auth timeout is enforced by the node's sweep
 }
 
-// welcome sends the welcome frame. On a connection still corked from the
-// upgrade it is gathered at once behind the 101 response, which saves the
-// writer's wake-up and a system call per connection; otherwise (a test
-// upgrader, or a connection already closing) it is queued as usual.
+// welcome writes the welcome frame. Nothing else can write to c yet (start
+// calls it before indexing c), so it is written here rather than queued:
+// on a connection still corked from the upgrade it is gathered behind the
+// 101 response, which saves the writer's wake-up and a system call.
 func (c *Conn) welcome() {
 	n := c.n
-	frame := mustJSON(welcomeFrame{
+	c.writeFrame(outFrame{data: mustJSON(welcomeFrame{
 		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
 		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
 		Guests: string(n.cfg.Guests),
-	})
-	if c.cork != nil && !c.closing() && c.cork.gatherFrame(opText, frame) {
-		c.msgsOut.Add(1)
-		c.outDirty.Store(true)
-		return
-	}
-	c.sendBytes(frame)
+	})})
 }
 
 func (c *Conn) authExpired() {

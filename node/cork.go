@@ -127,18 +127,6 @@ func (c *corkConn) writeFrame(op byte, payload []byte) error {
 	return err
 }
 
-// gatherFrame adds a frame to the gathered ones and reports whether it
-// could: false when the connection is not corked or a close frame has gone.
-func (c *corkConn) gatherFrame(op byte, payload []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf == nil || c.closeSent {
-		return false
-	}
-	*c.buf = appendFrame(*c.buf, op, payload)
-	return true
-}
-
 // appendFrame appends a final frame with the given opcode and payload, as a
 // server sends it: no mask, the shortest length encoding.
 func appendFrame(b []byte, op byte, payload []byte) []byte {

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -127,28 +126,26 @@ func TestCorkKeepsOrderWithConcurrentWrite(t *testing.T) {
 	}
 }
 
-// frameSizes splits b into server frames and returns each one's length on
-// the wire, or nil if b does not end on a frame boundary.
-func frameSizes(b []byte) []int {
-	var sizes []int
-	for len(b) > 0 {
-		if len(b) < 2 {
-			return nil
-		}
+// splitFrames splits b into unmasked server frames and returns each one's
+// opcode and length on the wire, and the bytes after the last whole frame.
+func splitFrames(b []byte) (ops []byte, sizes []int, rest []byte) {
+	for len(b) >= 2 {
 		h, n := 2, int(b[1]&0x7f)
-		switch n {
-		case 126:
+		switch {
+		case n == 126 && len(b) >= 4:
 			h, n = 4, int(binary.BigEndian.Uint16(b[2:]))
-		case 127:
+		case n == 127 && len(b) >= 10:
 			h, n = 10, int(binary.BigEndian.Uint64(b[2:]))
+		case n >= 126:
+			return ops, sizes, b
 		}
 		if len(b) < h+n {
-			return nil
+			break
 		}
-		sizes = append(sizes, h+n)
+		ops, sizes = append(ops, b[0]&frameOpcode), append(sizes, h+n)
 		b = b[h+n:]
 	}
-	return sizes
+	return ops, sizes, b
 }
 
 // writeBatch gathers at most maxCork bytes per socket write and writes a
@@ -173,8 +170,8 @@ func TestWriteBatchRespectsCorkCap(t *testing.T) {
 	}
 	frames, total := 0, 0
 	for i, w := range rc.calls() {
-		sizes := frameSizes(w)
-		if sizes == nil {
+		_, sizes, rest := splitFrames(w)
+		if len(rest) > 0 {
 			t.Fatalf("write %d (%d bytes) splits a frame", i, len(w))
 		}
 		if len(w) > maxCork && len(sizes) > 1 {
@@ -336,36 +333,15 @@ func TestCorkNothingAfterClose(t *testing.T) {
 	}
 }
 
-// opsAfterClose reads unmasked server frames until the read fails and
-// counts the data frames before and after the first close frame.
+// opsAfterClose reads server frames until the socket closes or goes quiet
+// and counts the data frames before and after the first close frame.
 func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClose bool) {
 	t.Helper()
-	br := bufio.NewReaderSize(ws.NetConn(), 1<<16)
 	_ = ws.NetConn().SetReadDeadline(time.Now().Add(3 * time.Second))
-	for {
-		var h [2]byte
-		if _, err := io.ReadFull(br, h[:]); err != nil {
-			return before, after, sawClose
-		}
-		n := int64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return before, after, sawClose
-			}
-			n = int64(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			if _, err := io.ReadFull(br, b[:]); err != nil {
-				return before, after, sawClose
-			}
-			n = int64(binary.BigEndian.Uint64(b[:]))
-		}
-		if _, err := io.CopyN(io.Discard, br, n); err != nil {
-			return before, after, sawClose
-		}
-		switch op := h[0] & frameOpcode; {
+	data, _ := io.ReadAll(ws.NetConn()) // ends at EOF or the deadline
+	ops, _, _ := splitFrames(data)
+	for _, op := range ops {
+		switch {
 		case op == opClose:
 			sawClose = true
 		case op == opText && sawClose:
@@ -374,6 +350,7 @@ func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClos
 			before++
 		}
 	}
+	return before, after, sawClose
 }
 
 // A client that closes while the writer drains a large batch gets gorilla's

@@ -41,7 +41,7 @@ func (w *workers) goF(f func()) {
 	default:
 		s := starters.Get().(*starter)
 		s.w, s.f = w, f
-		go s.run() // a bound method value: the go statement allocates nothing
+		go s.run() // a func value built once: the go statement allocates nothing
 	}
 }
 

@@ -57,9 +57,10 @@ func decodeNode(id string, b []byte) (Node, error) {
 // Heartbeat writes this node's heartbeat (n with ID = NodeID() and LastSeen =
 // now) with TTL HeartbeatTTL and, when that key was missing, adds the node
 // to P:nodes with a second command (if that one fails, lost and the error
-// are returned together, and Reassert adds the node). lost reports that the heartbeat key did not exist before the call: first
-// beat, Redis flushed or restarted, or this node was reaped while cut off.
-// The caller should then call Reassert.
+// are returned together, and Reassert adds the node). lost reports that the
+// heartbeat key did not exist before the call: first beat, Redis flushed or
+// restarted, or this node was reaped while cut off. The caller should then
+// call Reassert.
 func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error) {
 	n.ID, n.LastSeen = r.cfg.NodeID, r.now()
 	b, err := encodeNode(n)
