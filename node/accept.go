@@ -172,9 +172,7 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
-		if c.cork != nil {
-			_ = c.cork.uncork() // the 101 response and the close frame
-		}
+		_ = c.cork.uncork() // the 101 response and the close frame
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
 		return false

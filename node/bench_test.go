@@ -269,7 +269,7 @@ func benchFanout(b *testing.B, paced bool) {
 	b.StopTimer()
 	reportPerDelivery(b, members, mallocs()-m0)
 	// Every byte has arrived, but a writer counts a frame only after
-	// WriteMessage returns, which may be after the client has read it.
+	// its write returns, which may be after the client has read it.
 	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range f.conns {
 		for c.msgsOut.Load() != int64(b.N) && !c.closing() && time.Now().Before(deadline) {
@@ -318,7 +318,11 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
-		c.cork = hj.cork
+		c.br, c.raw, c.cork = hj.br, rawOf(ws.NetConn()), hj.cork
+		// Hijack corked the 101 response for a welcome frame; there is none here.
+		if !c.uncork(c.cork) {
+			return
+		}
 		c.mu.Lock()
 		c.rooms = append(c.rooms, benchRoom)
 		c.mu.Unlock()

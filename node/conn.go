@@ -91,8 +91,9 @@ type Conn struct {
 	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).
 	br  *bufio.Reader
 	raw syscall.RawConn
-	// cork gathers a batch of frames into one write (cork.go); nil for
-	// connections not upgraded through bufferedHijacker.
+	// cork is the socket the writer writes frames to, and gathers a batch
+	// of them into one write (cork.go). Every connection with a socket has
+	// one, from bufferedHijacker; only socket-less test connections have none.
 	cork *corkConn
 
 	// writer is c.writeLoop, bound once so starting a writer allocates nothing.

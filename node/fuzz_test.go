@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -114,13 +116,18 @@ type fzHarness struct {
 	verifier *auth.Verifier
 	nodes    map[GuestPolicy]*Node
 	srv      *httptest.Server
-	peers    chan *fzPeer
+	accepted chan *fzSocket // the server's end of each dialled socket
 	sock     *fzSocket
 }
 
-// fzSocket is the node's end (ws) and what the other end reads.
+// fzSocket is one WebSocket: the node's end, upgraded as ServeHTTP does
+// (ws, br, raw, cork), and the client end (peer), which reads what the node
+// writes.
 type fzSocket struct {
 	ws   *websocket.Conn
+	br   *bufio.Reader
+	raw  syscall.RawConn
+	cork *corkConn
 	peer *fzPeer
 }
 
@@ -130,31 +137,11 @@ type fzPeer struct {
 	code   int         // close code, valid once frames is closed
 }
 
-func newFzHarness(f *testing.F) *fzHarness {
-	v, err := auth.NewVerifier(0, "fuzz-secret")
-	if err != nil {
-		f.Fatal(err)
-	}
-	h := &fzHarness{verifier: v, nodes: map[GuestPolicy]*Node{}, peers: make(chan *fzPeer, 1)}
-	for _, g := range []GuestPolicy{GuestsOff, GuestsRead, GuestsWrite} {
-		b := &fzBroker{}
-		n, err := New(Config{NodeID: "fz-node", Verifier: v, Guests: g,
-			PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
-			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fzRegistry{}, Broker: b, Stats: fzStats{}})
-		if err != nil {
-			f.Fatal(err)
-		}
-		b.n = n
-		h.nodes[g] = n
-	}
-	up := websocket.Upgrader{}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		p := &fzPeer{frames: make(chan []byte, 1024)}
-		h.peers <- p
+// readFzPeer reads the frames the server sends on ws until the socket
+// closes, and then closes ws.
+func readFzPeer(ws *websocket.Conn) *fzPeer {
+	p := &fzPeer{frames: make(chan []byte, 1024)}
+	go func() {
 		defer ws.Close()
 		defer close(p.frames)
 		for {
@@ -169,6 +156,43 @@ func newFzHarness(f *testing.F) *fzHarness {
 			}
 			p.frames <- data
 		}
+	}()
+	return p
+}
+
+func newFzHarness(f *testing.F) *fzHarness {
+	v, err := auth.NewVerifier(0, "fuzz-secret")
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := &fzHarness{verifier: v, nodes: map[GuestPolicy]*Node{}, accepted: make(chan *fzSocket, 1)}
+	for _, g := range []GuestPolicy{GuestsOff, GuestsRead, GuestsWrite} {
+		b := &fzBroker{}
+		n, err := New(Config{NodeID: "fz-node", Verifier: v, Guests: g,
+			PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
+			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fzRegistry{}, Broker: b, Stats: fzStats{}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		b.n = n
+		h.nodes[g] = n
+	}
+	up := h.nodes[GuestsOff].upgrader // the same for every node
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		ws, err := up.Upgrade(hj, r, nil)
+		if err != nil {
+			return
+		}
+		// Hijack corked the 101 response for a welcome frame; there is none
+		// here, and the dialler waits for it.
+		if err := hj.cork.uncork(); err != nil {
+			_ = ws.Close()
+			return
+		}
+		// The socket is the harness's now: net/http leaves a hijacked
+		// connection open when the handler returns.
+		h.accepted <- &fzSocket{ws: ws, br: hj.br, raw: rawOf(ws.NetConn()), cork: hj.cork}
 	}))
 	f.Cleanup(func() {
 		if h.sock != nil {
@@ -188,13 +212,14 @@ func (h *fzHarness) socket(t *testing.T) *fzSocket {
 	if h.sock != nil {
 		return h.sock
 	}
-	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.srv.URL, "http"), nil)
+	client, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
-	h.sock = &fzSocket{ws: ws, peer: <-h.peers}
+	h.sock = <-h.accepted // the server end, handed over once the 101 is out
+	h.sock.peer = readFzPeer(client)
 	return h.sock
 }
 
@@ -204,6 +229,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 	sock := h.socket(t)
 
 	c := n.newConn(sock.ws, "192.0.2.1")
+	c.br, c.raw, c.cork = sock.br, sock.raw, sock.cork
 	c.id = fzConnID
 	n.idx.add(c)
 	ctx := context.Background()
@@ -243,9 +269,13 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("writer did not stop")
 		}
-		// The writer's last deadline may have passed while the fuzzer paused.
-		_ = sock.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := sock.ws.WriteMessage(websocket.TextMessage, []byte(fzSentinel)); err != nil {
+		// The sentinel follows the node's frames on the wire; the deadline
+		// fails a stuck write instead of hanging, and is cleared after, as
+		// the writer sets none.
+		_ = sock.cork.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		err := sock.cork.writeFrame(opText, []byte(fzSentinel))
+		_ = sock.cork.SetWriteDeadline(time.Time{})
+		if err != nil {
 			t.Fatalf("sentinel: %v", err)
 		}
 		frames = fzDrain(t, sock.peer.frames, fzSentinel)

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -122,34 +120,19 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	return true
 }
 
-// sendFrame writes f's frames to the socket: a pong, or a ping followed by
-// its data, or just data. Connections upgraded by ServeHTTP write through
-// their corkConn; others (test upgraders) through gorilla.
+// sendFrame writes f's frames to the socket through its corkConn: a pong,
+// or a ping followed by its data, or just data. Every connection with a
+// socket has a corkConn (bufferedHijacker sets it up in the upgrade).
 func (c *Conn) sendFrame(f outFrame) error {
-	if c.cork != nil {
-		switch {
-		case f.pong:
-			return c.cork.writeFrame(opPong, f.data)
-		case f.ping:
-			if err := c.cork.writeFrame(opPing, nil); err != nil {
-				return err
-			}
-		}
-		return c.cork.writeFrame(opText, f.data)
-	}
-	// Pings and pongs go through WriteMessage like data (gorilla accepts
-	// control types there), not WriteControl: that one allocates a timer
-	// and a buffer per frame and arms a socket deadline that the next write
-	// clears again.
 	switch {
 	case f.pong:
-		return c.ws.WriteMessage(websocket.PongMessage, f.data)
+		return c.cork.writeFrame(opPong, f.data)
 	case f.ping:
-		if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+		if err := c.cork.writeFrame(opPing, nil); err != nil {
 			return err
 		}
 	}
-	return c.ws.WriteMessage(websocket.TextMessage, f.data)
+	return c.cork.writeFrame(opText, f.data)
 }
 
 // writeStuck aborts a data write that has run longer than WriteTimeout

@@ -94,8 +94,9 @@ func (c *Conn) serveFrames() error {
 	return err
 }
 
-// readFrames serves frames until the node's read buffer is empty. Without a
-// buffer of its own (a test upgrader) it reads until the socket fails.
+// readFrames serves frames until the node's read buffer is empty. A
+// connection without a buffer of its own (only test connections) reads until
+// the socket fails.
 func (c *Conn) readFrames() error {
 	for {
 		if err := c.readFrame(); err != nil {
