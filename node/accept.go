@@ -47,7 +47,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error
 	}
 	c := n.newConn(ws, ip)
-	c.br, c.raw, c.cork = hj.br, rawOf(ws.NetConn()), hj.cork
+	c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
 	started := n.start(c, claims, hasToken)
 	c.uncork(c.cork) // the 101 response and the welcome frame, in one write
 	if !started {

@@ -318,7 +318,7 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
-		c.br, c.raw, c.cork = hj.br, rawOf(ws.NetConn()), hj.cork
+		c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
 		// Hijack corked the 101 response for a welcome frame; there is none here.
 		if !c.uncork(c.cork) {
 			return

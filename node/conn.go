@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -87,10 +86,11 @@ type Conn struct {
 	dirty        atomic.Bool  // active since the last activity flush
 	outDirty     atomic.Bool  // msgs_out changed since it last went to Redis
 
-	// br is the read buffer gorilla reads through and raw the socket
-	// awaitReadable waits on; either may be nil (see bufferedHijacker, rawOf).
-	br  *bufio.Reader
-	raw syscall.RawConn
+	// br is the read buffer gorilla reads through (nil only for test
+	// connections; see bufferedHijacker). waitBytes: the reader fills it
+	// before a worker serves frames (awaitReadable, waitsForBytes).
+	br        *bufio.Reader
+	waitBytes bool
 	// cork is the socket the writer writes frames to, and gathers a batch
 	// of them into one write (cork.go). Every connection with a socket has
 	// one, from bufferedHijacker; only socket-less test connections have none.

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -121,14 +120,14 @@ type fzHarness struct {
 }
 
 // fzSocket is one WebSocket: the node's end, upgraded as ServeHTTP does
-// (ws, br, raw, cork), and the client end (peer), which reads what the node
+// (ws, br, waitBytes, cork), and the client end (peer), which reads what the node
 // writes.
 type fzSocket struct {
-	ws   *websocket.Conn
-	br   *bufio.Reader
-	raw  syscall.RawConn
-	cork *corkConn
-	peer *fzPeer
+	ws        *websocket.Conn
+	br        *bufio.Reader
+	waitBytes bool
+	cork      *corkConn
+	peer      *fzPeer
 }
 
 // fzPeer is the client end: it reads every frame the node writes.
@@ -192,7 +191,7 @@ func newFzHarness(f *testing.F) *fzHarness {
 		}
 		// The socket is the harness's now: net/http leaves a hijacked
 		// connection open when the handler returns.
-		h.accepted <- &fzSocket{ws: ws, br: hj.br, raw: rawOf(ws.NetConn()), cork: hj.cork}
+		h.accepted <- &fzSocket{ws: ws, br: hj.br, waitBytes: waitsForBytes(ws.NetConn()), cork: hj.cork}
 	}))
 	f.Cleanup(func() {
 		if h.sock != nil {
@@ -229,7 +228,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 	sock := h.socket(t)
 
 	c := n.newConn(sock.ws, "192.0.2.1")
-	c.br, c.raw, c.cork = sock.br, sock.raw, sock.cork
+	c.br, c.waitBytes, c.cork = sock.br, sock.waitBytes, sock.cork
 	c.id = fzConnID
 	n.idx.add(c)
 	ctx := context.Background()

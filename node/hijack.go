@@ -11,7 +11,7 @@ import (
 const readBufferSize = 512
 
 // gorilla reuses the hijacked reader only if it holds more than 256 bytes;
-// a smaller one would be replaced, and the node would peek at a buffer
+// a smaller one would be replaced, and the node would fill a buffer
 // gorilla does not read from. This fails to compile if that can happen.
 var _ [readBufferSize - 257]struct{}
 

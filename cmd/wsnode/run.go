@@ -165,7 +165,11 @@ func (m *Main) verifier() (*auth.Verifier, error) {
 }
 
 func (m *Main) serve(ctx context.Context, srv *server.Server) error {
-	cl, err := net.Listen("tcp", m.opts.addr)
+	// No TCP keep-alive on WebSocket sockets: the node's pings
+	// (--ping-interval, --pong-timeout) already find dead peers, and Go's
+	// default keep-alive costs four setsockopt calls per accepted socket.
+	wsl := net.ListenConfig{KeepAlive: -1}
+	cl, err := wsl.Listen(ctx, "tcp", m.opts.addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", m.opts.addr, err)
 	}
