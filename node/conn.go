@@ -57,7 +57,7 @@ type Conn struct {
 	queue   []outFrame
 	spare   []outFrame    // the previous batch's storage, reused
 	queued  int64         // bytes in queue
-	writing bool          // a writer goroutine is running
+	writing bool          // the writer role is taken (writeNow or writeLoop)
 	sealed  bool          // closing: no new writer may start
 	flushed chan struct{} // closed when the writer running at seal time exits
 
@@ -176,32 +176,39 @@ func (c *Conn) touch() {
 	c.dirty.Store(true)
 }
 
-// enqueue queues a frame without ever blocking, starting a writer goroutine
-// if none is running. When the queue or the byte budget is full the
-// connection is closed as a slow consumer.
+// enqueue queues a frame without ever waiting for the socket, and starts
+// the writer (startWriter) if none is running. When the queue or the byte
+// budget is full the connection is closed as a slow consumer.
 func (c *Conn) enqueue(f outFrame) bool {
+	ok, start := c.push(f)
+	if start {
+		c.startWriter()
+	}
+	return ok
+}
+
+// push queues a frame like enqueue but does not start the writer: start
+// reports that the caller took the writer role and must call startWriter.
+func (c *Conn) push(f outFrame) (ok, start bool) {
 	if c.closing() {
-		return false
+		return false, false
 	}
 	c.qmu.Lock()
 	if c.sealed {
 		c.qmu.Unlock()
-		return false
+		return false, false
 	}
 	if len(c.queue) >= c.n.cfg.SendQueueSize || c.queued+f.size > c.n.cfg.MaxQueuedBytes {
 		c.qmu.Unlock()
 		c.slow()
-		return false
+		return false, false
 	}
 	c.queue = append(c.queue, f)
 	c.queued += f.size
-	start := !c.writing
+	start = !c.writing
 	c.writing = true
 	c.qmu.Unlock()
-	if start {
-		c.n.workers.goF(c.writer)
-	}
-	return true
+	return true, start
 }
 
 // seal stops new writers from starting and returns a channel that is closed

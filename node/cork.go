@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 )
 
 // maxCork is the most bytes the writer gathers into one socket write; a
@@ -44,15 +46,30 @@ var errCloseSent = errors.New("node: close frame already sent")
 // writer's frames are refused with errCloseSent, so nothing follows it on
 // the wire. A write error of gathered frames surfaces from uncork.
 //
+// A frame written without waiting (tryFrame) that the socket took only in
+// part leaves the rest in rest; every later write sends it first, so frames
+// never interleave on the wire.
+//
 // gorilla's WriteControl also sets a socket write deadline, which the
 // writer (it sets none; see writeStuck) never clears. That is safe because
 // WriteControl is used only for close frames, after which the writer stops;
 // a ping or pong must go through the writer, never WriteControl.
 type corkConn struct {
 	net.Conn
+	nowait    syscall.RawConn // the socket, for writes that must not wait; nil: none (writenow.go)
 	mu        sync.Mutex
-	buf       *[]byte // non-nil while corked
-	closeSent bool    // a close frame is on the wire or gathered
+	buf       *[]byte     // non-nil while corked
+	rest      *[]byte     // unwritten tail of a frame tryFrame wrote in part
+	restOff   int         // where in *rest the unwritten bytes start
+	hasRest   atomic.Bool // rest != nil, readable without mu
+	closeSent bool        // a close frame is on the wire or gathered
+}
+
+// newCorkConn wraps nc, corked.
+func newCorkConn(nc net.Conn) *corkConn {
+	c := &corkConn{Conn: nc, nowait: noWaitConn(nc)}
+	c.cork()
+	return c
 }
 
 // Write is gorilla's path to the socket: it gathers p while corked and
@@ -67,7 +84,81 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		*c.buf = append(*c.buf, p...)
 		return len(p), nil
 	}
+	if err := c.writeRest(); err != nil {
+		return 0, err
+	}
 	return c.Conn.Write(p)
+}
+
+// writeRest writes what a short tryFrame left, waiting as long as it
+// takes (the caller's deadline or the writer's sweep bounds it). Called
+// with mu held.
+func (c *corkConn) writeRest() error {
+	b := c.rest
+	if b == nil {
+		return nil
+	}
+	c.rest = nil
+	c.hasRest.Store(false)
+	_, err := c.Conn.Write((*b)[c.restOff:])
+	putCorkBuf(b)
+	return err
+}
+
+// flushRest writes the unwritten tail of a short tryFrame, if any.
+func (c *corkConn) flushRest() error {
+	if !c.hasRest.Load() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writeRest()
+}
+
+// tryResult says what tryFrame did with a frame.
+type tryResult uint8
+
+const (
+	tryNot     tryResult = iota // nothing written: the caller's writer goroutine must write it
+	tryWritten                  // the whole frame is on the socket
+	tryPartial                  // part is; the rest waits in rest for flushRest
+)
+
+// tryFrame writes one frame without waiting for the socket, the way
+// writeFrame would, and reports how far it got. It writes nothing (tryNot)
+// while corked, while an earlier rest is pending, on a socket without a
+// non-blocking path, when the socket's buffer is full, or while another
+// write holds the lock (gorilla's close frame, which may wait for the
+// socket): it never waits for anything.
+func (c *corkConn) tryFrame(op byte, payload []byte) (tryResult, error) {
+	if !c.mu.TryLock() {
+		return tryNot, nil
+	}
+	defer c.mu.Unlock()
+	if c.closeSent {
+		return tryNot, errCloseSent
+	}
+	if c.nowait == nil || c.buf != nil || c.rest != nil {
+		return tryNot, nil
+	}
+	b := corkBufs.Get().(*[]byte)
+	*b = appendFrame((*b)[:0], op, payload)
+	n, err := writeNoWait(c.nowait, *b)
+	switch {
+	case err != nil:
+		putCorkBuf(b)
+		return tryNot, err
+	case n == len(*b):
+		putCorkBuf(b)
+		return tryWritten, nil
+	case n == 0:
+		putCorkBuf(b)
+		return tryNot, nil
+	default:
+		c.rest, c.restOff = b, n
+		c.hasRest.Store(true)
+		return tryPartial, nil
+	}
 }
 
 // isCloseFrame reports whether p starts a final server close frame. gorilla
@@ -97,8 +188,8 @@ func (c *corkConn) uncork() error {
 		return nil
 	}
 	c.buf = nil
-	var err error
-	if len(*b) > 0 {
+	err := c.writeRest()
+	if err == nil && len(*b) > 0 {
 		_, err = c.Conn.Write(*b)
 	}
 	putCorkBuf(b)
@@ -119,6 +210,9 @@ func (c *corkConn) writeFrame(op byte, payload []byte) error {
 	if c.buf != nil {
 		*c.buf = appendFrame(*c.buf, op, payload)
 		return nil
+	}
+	if err := c.writeRest(); err != nil {
+		return err
 	}
 	b := corkBufs.Get().(*[]byte)
 	*b = appendFrame((*b)[:0], op, payload)

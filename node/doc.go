@@ -10,7 +10,11 @@
 //
 // Each socket has exactly one reader goroutine, started when the upgrade
 // handler returns (so net/http's per-request state is freed), and at most
-// one writer goroutine, which runs only while its send queue is non-empty.
+// one writer, which exists only while its send queue is non-empty. The
+// writer is a role, not always a goroutine: a frame queued alone is written
+// by the goroutine that queued it (a worker, for a pub/sub fan-out) with one
+// write that never waits for the socket (writenow.go); a burst, a ping or a
+// socket whose buffer is full gets a writer goroutine, which may wait.
 // Only the writer writes frames; the one exception is the close frame,
 // sent with gorilla's WriteControl by finishClose (once the writer has
 // flushed, or after closeWriteTimeout) or by gorilla's reader answering a

@@ -37,8 +37,7 @@ func (h *bufferedHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nc, brw, err
 	}
 	h.br = bufio.NewReaderSize(nc, readBufferSize)
-	h.cork = &corkConn{Conn: nc}
-	h.cork.cork() // the 101 response goes out with the welcome frame (Node.start)
+	h.cork = newCorkConn(nc) // corked: the 101 response goes out with the welcome frame (Node.start)
 	return h.cork, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 

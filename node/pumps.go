@@ -13,7 +13,7 @@ import (
 // error frame explaining the close must precede the close frame), except for
 // a slow consumer, whose queue is dropped: its socket is the problem.
 func (c *Conn) writeLoop() {
-	failed := false
+	failed := !c.flushRest()
 	for {
 		c.qmu.Lock()
 		batch := c.queue
@@ -112,12 +112,17 @@ func (c *Conn) writeFrame(f outFrame) bool {
 		return false
 	}
 	if !f.ping && !f.pong {
-		c.msgsOut.Add(1)
-		if !c.outDirty.Load() {
-			c.outDirty.Store(true)
-		}
+		c.countOut()
 	}
 	return true
+}
+
+// countOut counts a data frame written to the socket.
+func (c *Conn) countOut() {
+	c.msgsOut.Add(1)
+	if !c.outDirty.Load() {
+		c.outDirty.Store(true)
+	}
 }
 
 // sendFrame writes f's frames to the socket through its corkConn: a pong,

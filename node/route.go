@@ -82,7 +82,9 @@ func (n *Node) mayReceive(c *Conn) bool {
 }
 
 // HandleEnvelope delivers a routed envelope to the local recipients. It is
-// the pub/sub handler: it never blocks, because enqueueing never blocks.
+// the pub/sub handler and never blocks: it queues the frame for each
+// recipient and hands the sockets whose writer must start to workers, in
+// chunks of fanoutChunk, after releasing the index lock.
 func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 	switch env.Op {
 	case pubsub.OpDisconnect:
@@ -97,9 +99,21 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 	// Every local recipient shares the payload bytes; writers only read them.
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
+	starts := writerStartsPool.Get().(*writerStarts)
 	deliver := func(c *Conn) {
-		if c.id != env.Exclude && c.enqueue(f) {
+		if c.id == env.Exclude {
+			return
+		}
+		ok, start := c.push(f)
+		if ok {
 			delivered++
+		}
+		if start {
+			starts.conns = append(starts.conns, c)
+			if len(starts.conns) == fanoutChunk {
+				n.workers.goF(starts.fn)
+				starts = writerStartsPool.Get().(*writerStarts)
+			}
 		}
 	}
 	switch env.Kind {
@@ -117,6 +131,11 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 		if c := n.idx.get(env.ConnID); c != nil && n.mayReceive(c) {
 			deliver(c)
 		}
+	}
+	if len(starts.conns) > 0 {
+		n.workers.goF(starts.fn)
+	} else {
+		writerStartsPool.Put(starts)
 	}
 	n.stats.Add(stats.CtrDelivered, delivered)
 }

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// A writer starts when a frame is queued for a socket with none running.
+// Handing every such frame to a writer goroutine cost a wake-up per
+// delivery (a channel hand-off, the worker's select, a context switch):
+// about 2 µs of the 16-17 µs of node CPU per delivery in the rooms 10k
+// benchmark. Most frames are the only one queued for their socket, and the
+// socket's buffer takes them at once, so the goroutine that queued them
+// writes them itself, without waiting (corkConn.tryFrame). Only a burst, a
+// ping, a closing socket or a full socket buffer goes to a writer goroutine
+// (writeLoop), which may wait.
+
+// startWriter runs the writer role the caller took by queueing into an
+// empty queue (push): it writes the frame at once if it can, and otherwise
+// starts a writer goroutine.
+func (c *Conn) startWriter() {
+	if c.cork == nil || !c.writeNow() {
+		c.n.workers.goF(c.writer)
+	}
+}
+
+// writeNow writes the queue's only frame if the socket takes it without
+// waiting. It reports whether it dealt with the writer role: released it,
+// or passed it to a writer goroutine (more frames arrived, or the socket
+// took part of the frame). false leaves the queue untouched.
+func (c *Conn) writeNow() bool {
+	c.qmu.Lock()
+	if len(c.queue) != 1 || c.queue[0].ping || c.closing() {
+		c.qmu.Unlock()
+		return false
+	}
+	f := c.queue[0] // only the role holder takes frames out
+	c.qmu.Unlock()
+	op := byte(opText)
+	if f.pong {
+		op = opPong
+	}
+	res, err := c.cork.tryFrame(op, f.data)
+	if res == tryNot && err == nil {
+		return false
+	}
+	switch {
+	case err == nil && !f.pong:
+		c.countOut()
+	case err != nil && !errors.Is(err, errCloseSent):
+		c.writeFailed()
+	}
+	c.qmu.Lock()
+	c.queue[0] = outFrame{} // do not pin the payload
+	c.queue = slices.Delete(c.queue, 0, 1)
+	c.queued -= f.size
+	if err != nil || (res == tryWritten && len(c.queue) == 0) {
+		c.exitWriter()
+		c.qmu.Unlock()
+		return true
+	}
+	c.qmu.Unlock()
+	c.n.workers.goF(c.writer)
+	return true
+}
+
+// flushRest writes what a short writeNow left before the writer goroutine
+// writes anything else, and reports success; a failure starts the close.
+func (c *Conn) flushRest() bool {
+	if c.cork == nil || !c.cork.hasRest.Load() {
+		return true
+	}
+	c.writeSince.Store(time.Now().UnixNano())
+	err := c.cork.flushRest()
+	c.writeSince.Store(0)
+	if err != nil {
+		c.writeFailed()
+		return false
+	}
+	return true
+}
+
+// fanoutChunk is how many sockets one worker starts writers for in a
+// fan-out: enough that a hand-off is rare, few enough that a large room is
+// written by several workers in parallel when GOMAXPROCS allows.
+const fanoutChunk = 64
+
+// writerStarts carries the sockets of one fan-out whose writers a worker
+// must start (startWriter), so the pub/sub goroutine never writes to a
+// socket itself and releases the index lock before any write. Pooled, with
+// its func bound once, so a fan-out allocates nothing for it.
+type writerStarts struct {
+	conns []*Conn
+	fn    func()
+}
+
+var writerStartsPool sync.Pool
+
+func init() { writerStartsPool.New = newWriterStarts } // not in the declaration: fn refers to the pool
+
+func newWriterStarts() any {
+	s := &writerStarts{conns: make([]*Conn, 0, fanoutChunk)}
+	s.fn = func() {
+		for _, c := range s.conns {
+			c.startWriter()
+		}
+		clear(s.conns)
+		s.conns = s.conns[:0]
+		writerStartsPool.Put(s)
+	}
+	return s
+}
