@@ -56,7 +56,7 @@ var errCloseSent = errors.New("node: close frame already sent")
 // a ping or pong must go through the writer, never WriteControl.
 type corkConn struct {
 	net.Conn
-	nowait    syscall.RawConn // the socket, for writes that must not wait; nil: none (writenow.go)
+	nowait    syscall.RawConn // the socket, for writes that must not wait; nil: none (nowait_unix.go)
 	mu        sync.Mutex
 	buf       *[]byte     // non-nil while corked
 	rest      *[]byte     // unwritten tail of a frame tryFrame wrote in part

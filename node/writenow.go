@@ -10,8 +10,8 @@ import (
 // A writer starts when a frame is queued for a socket with none running.
 // Handing every such frame to a writer goroutine cost a wake-up per
 // delivery (a channel hand-off, the worker's select, a context switch):
-// about 2 µs of the 16-17 µs of node CPU per delivery in the rooms 10k
-// benchmark. Most frames are the only one queued for their socket, and the
+// 2-4 µs, 11-20 % of the node CPU per delivery in the rooms 10k benchmark
+// (bench/analysis.md). Most frames are the only one queued for their socket, and the
 // socket's buffer takes them at once, so the goroutine that queued them
 // writes them itself, without waiting (corkConn.tryFrame). Only a burst, a
 // ping, a closing socket or a full socket buffer goes to a writer goroutine
@@ -53,8 +53,7 @@ func (c *Conn) writeNow() bool {
 		c.writeFailed()
 	}
 	c.qmu.Lock()
-	c.queue[0] = outFrame{} // do not pin the payload
-	c.queue = slices.Delete(c.queue, 0, 1)
+	c.queue = slices.Delete(c.queue, 0, 1) // zeroes the freed slot: no payload stays pinned
 	c.queued -= f.size
 	if err != nil || (res == tryWritten && len(c.queue) == 0) {
 		c.exitWriter()
