@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsnode/wsnode/internal/freeport"
 )
 
 const (
@@ -47,15 +49,16 @@ func debPackage(tool string) string {
 	return tool
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago, from
+// below the ephemeral range so no outgoing connection takes it before the
+// child process binds it (internal/freeport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // waitFor polls cond every 25ms until it returns nil or timeout passes; it

@@ -3,7 +3,6 @@ package pubsub
 import (
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/internal/freeport"
 )
 
 // MustRealRedis starts a private redis-server on a free loopback port (no persistence) and
@@ -23,12 +23,13 @@ func MustRealRedis(tb testing.TB) (addr string, restart func()) {
 	if err != nil {
 		tb.Skip("redis-server not on PATH: skipping the real-Redis test (install redis-server to run it)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// From below the ephemeral range: no outgoing connection (and none
+	// during a restart) can take the port.
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := ports[0]
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 
 	var (

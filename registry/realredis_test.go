@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/internal/freeport"
 )
 
 // MustRealRedis starts a private redis-server on a free loopback port and
@@ -46,14 +47,15 @@ func MustRealRedis(tb testing.TB) *redis.Client {
 	}
 }
 
+// freePort returns a loopback port for redis-server from below the
+// ephemeral range, so no outgoing connection takes it first.
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freeport.Pick(1)
 	if err != nil {
 		tb.Fatalf("find free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0]
 }
 
 // TestRealRedis runs the main scenarios against a real redis-server, which

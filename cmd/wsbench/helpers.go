@@ -4,15 +4,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/wsnode/wsnode/internal/freeport"
 )
 
-// freeportMain prints N free TCP ports on 127.0.0.1, one per line, for the
-// bench scripts. All N listeners are held open together so the ports
-// differ.
+// freeportMain prints N distinct free TCP ports on 127.0.0.1, one per
+// line, for the bench scripts. They come from below the ephemeral range
+// (internal/freeport), so no outgoing connection takes one before the
+// server started on it binds it.
 func freeportMain(args []string, stdout, stderr io.Writer) int {
 	n := 1
 	if len(args) > 0 {
@@ -23,20 +25,13 @@ func freeportMain(args []string, stdout, stderr io.Writer) int {
 		}
 		n = v
 	}
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fmt.Fprintln(stderr, "wsbench freeport:", err)
-			return 1
-		}
-		ls = append(ls, l)
-		fmt.Fprintln(stdout, l.Addr().(*net.TCPAddr).Port)
+	ports, err := freeport.Pick(n)
+	if err != nil {
+		fmt.Fprintln(stderr, "wsbench:", err)
+		return 1
+	}
+	for _, p := range ports {
+		fmt.Fprintln(stdout, p)
 	}
 	return 0
 }
