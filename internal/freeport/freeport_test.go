@@ -34,14 +34,15 @@ func TestPickGivesDistinctFreePortsBelowEphemeral(t *testing.T) {
 }
 
 func TestPickOneSkipsPortsInUse(t *testing.T) {
-	// A window of minSpan ports of which all but five are held: every pick
-	// must be one of the five, and a sixth pick finds none.
-	lo := ephemeralLow() - minSpan
-	if ephemeralLow() == 0 || lo < 1024 {
-		t.Skip("no ephemeral range known here")
-	}
+	// A window of minSpan ports, all held by this test but five: no pick
+	// may be a held port. (Another process may free a port of the window
+	// meanwhile, so the picks are checked against what is held, not
+	// against the five.) The window lies below the ports Pick hands out,
+	// so holding it cannot fail a server that a test running in parallel
+	// starts on a port it picked.
+	lo := low - minSpan
 	free := map[int]bool{lo + 7: true, lo + 300: true, lo + 901: true, lo + 1500: true, lo + minSpan - 1: true}
-	var held []net.Listener
+	held := map[int]net.Listener{}
 	defer func() {
 		for _, l := range held {
 			_ = l.Close()
@@ -51,12 +52,12 @@ func TestPickOneSkipsPortsInUse(t *testing.T) {
 		if free[p] {
 			continue
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			delete(free, p) // someone else holds it: fine, it is not free either
-			continue
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			held[p] = l
 		}
-		held = append(held, l)
+	}
+	if len(held) < minSpan/2 {
+		t.Skipf("only %d of %d ports could be held here", len(held), minSpan)
 	}
 	got := map[int]bool{}
 	mu.Lock()
@@ -71,14 +72,11 @@ func TestPickOneSkipsPortsInUse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !free[p] || got[p] {
-			t.Fatalf("picked port %d: held or picked twice (free: %v)", p, free)
+		if held[p] != nil || got[p] {
+			t.Fatalf("picked port %d, which is held or was picked before", p)
 		}
 		got[p] = true
 		handed[p] = true
-	}
-	if p, err := pickOneExhaustive(lo, lo+minSpan); err == nil {
-		t.Fatalf("picked port %d from a window with no free port left", p)
 	}
 }
 
