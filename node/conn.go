@@ -44,6 +44,14 @@ type outFrame struct {
 	size int64
 }
 
+// opcode is the opcode of the frame that carries data: pong or text.
+func (f outFrame) opcode() byte {
+	if f.pong {
+		return opPong
+	}
+	return opText
+}
+
 // Conn is one client socket held by this node.
 type Conn struct {
 	n           *Node

@@ -58,11 +58,13 @@ type corkConn struct {
 	net.Conn
 	nowait    syscall.RawConn // the socket, for writes that must not wait; nil: none (nowait_unix.go)
 	mu        sync.Mutex
-	buf       *[]byte     // non-nil while corked
-	rest      *[]byte     // unwritten tail of a frame tryFrame wrote in part
-	restOff   int         // where in *rest the unwritten bytes start
-	hasRest   atomic.Bool // rest != nil, readable without mu
-	closeSent bool        // a close frame is on the wire or gathered
+	buf       *[]byte // non-nil while corked
+	closeSent bool    // a close frame is on the wire or gathered
+	// rest is the unwritten tail of a frame tryFrame wrote in part, from
+	// restOff on. Set and cleared under mu; atomic so that the writer can
+	// see without the lock that there is none.
+	rest    atomic.Pointer[[]byte]
+	restOff int
 }
 
 // newCorkConn wraps nc, corked.
@@ -94,12 +96,10 @@ func (c *corkConn) Write(p []byte) (int, error) {
 // takes (the caller's deadline or the writer's sweep bounds it). Called
 // with mu held.
 func (c *corkConn) writeRest() error {
-	b := c.rest
+	b := c.rest.Swap(nil)
 	if b == nil {
 		return nil
 	}
-	c.rest = nil
-	c.hasRest.Store(false)
 	_, err := c.Conn.Write((*b)[c.restOff:])
 	putCorkBuf(b)
 	return err
@@ -107,7 +107,7 @@ func (c *corkConn) writeRest() error {
 
 // flushRest writes the unwritten tail of a short tryFrame, if any.
 func (c *corkConn) flushRest() error {
-	if !c.hasRest.Load() {
+	if c.rest.Load() == nil {
 		return nil
 	}
 	c.mu.Lock()
@@ -138,7 +138,7 @@ func (c *corkConn) tryFrame(op byte, payload []byte) (tryResult, error) {
 	if c.closeSent {
 		return tryNot, errCloseSent
 	}
-	if c.nowait == nil || c.buf != nil || c.rest != nil {
+	if c.nowait == nil || c.buf != nil || c.rest.Load() != nil {
 		return tryNot, nil
 	}
 	b := corkBufs.Get().(*[]byte)
@@ -155,8 +155,8 @@ func (c *corkConn) tryFrame(op byte, payload []byte) (tryResult, error) {
 		putCorkBuf(b)
 		return tryNot, nil
 	default:
-		c.rest, c.restOff = b, n
-		c.hasRest.Store(true)
+		c.restOff = n
+		c.rest.Store(b)
 		return tryPartial, nil
 	}
 }

@@ -103,41 +103,39 @@ func (c *Conn) writeFrame(f outFrame) bool {
 	c.writeSince.Store(time.Now().UnixNano())
 	err := c.sendFrame(f)
 	c.writeSince.Store(0)
+	return c.wrote(f, err)
+}
+
+// wrote accounts for a write of f that ended with err and reports success:
+// a data frame is counted, a failure starts the close. After the close
+// frame (errCloseSent) the writer just stops: the socket is closing already
+// (by finishClose or the peer), not failing.
+func (c *Conn) wrote(f outFrame, err error) bool {
 	if err != nil {
-		// After the close frame the writer just stops: the socket is
-		// closing already (by finishClose or the peer), not failing.
 		if !errors.Is(err, errCloseSent) {
 			c.writeFailed()
 		}
 		return false
 	}
 	if !f.ping && !f.pong {
-		c.countOut()
+		c.msgsOut.Add(1)
+		if !c.outDirty.Load() {
+			c.outDirty.Store(true)
+		}
 	}
 	return true
-}
-
-// countOut counts a data frame written to the socket.
-func (c *Conn) countOut() {
-	c.msgsOut.Add(1)
-	if !c.outDirty.Load() {
-		c.outDirty.Store(true)
-	}
 }
 
 // sendFrame writes f's frames to the socket through its corkConn: a pong,
 // or a ping followed by its data, or just data. Every connection with a
 // socket has a corkConn (bufferedHijacker sets it up in the upgrade).
 func (c *Conn) sendFrame(f outFrame) error {
-	switch {
-	case f.pong:
-		return c.cork.writeFrame(opPong, f.data)
-	case f.ping:
+	if f.ping {
 		if err := c.cork.writeFrame(opPing, nil); err != nil {
 			return err
 		}
 	}
-	return c.cork.writeFrame(opText, f.data)
+	return c.cork.writeFrame(f.opcode(), f.data)
 }
 
 // writeStuck aborts a data write that has run longer than WriteTimeout

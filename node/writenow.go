@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -38,20 +37,11 @@ func (c *Conn) writeNow() bool {
 	}
 	f := c.queue[0] // only the role holder takes frames out
 	c.qmu.Unlock()
-	op := byte(opText)
-	if f.pong {
-		op = opPong
-	}
-	res, err := c.cork.tryFrame(op, f.data)
+	res, err := c.cork.tryFrame(f.opcode(), f.data)
 	if res == tryNot && err == nil {
 		return false
 	}
-	switch {
-	case err == nil && !f.pong:
-		c.countOut()
-	case err != nil && !errors.Is(err, errCloseSent):
-		c.writeFailed()
-	}
+	c.wrote(f, err)
 	c.qmu.Lock()
 	c.queue = slices.Delete(c.queue, 0, 1) // zeroes the freed slot: no payload stays pinned
 	c.queued -= f.size
@@ -68,7 +58,7 @@ func (c *Conn) writeNow() bool {
 // flushRest writes what a short writeNow left before the writer goroutine
 // writes anything else, and reports success; a failure starts the close.
 func (c *Conn) flushRest() bool {
-	if c.cork == nil || !c.cork.hasRest.Load() {
+	if c.cork == nil || c.cork.rest.Load() == nil {
 		return true
 	}
 	c.writeSince.Store(time.Now().UnixNano())
