@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -115,6 +116,14 @@ func (m *Main) Run(ctx context.Context) error {
 	return m.serve(ctx, srv)
 }
 
+// minRedisPool is the least Redis connection pool a node gets when the URL
+// sets no pool_size. go-redis defaults to 10 per GOMAXPROCS, so a node
+// limited to one CPU had 10 connections, and a burst of connects (three
+// registry calls each) queued for them: the pool's wait path (a timer and
+// a park per call) cost ~5 % of node CPU in the connect benchmark. A node's
+// Redis calls wait on round trips, not on CPU.
+const minRedisPool = 32
+
 func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), error) {
 	if m.opts.redisURL == "" {
 		mr := miniredis.NewMiniRedis()
@@ -128,6 +137,9 @@ func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), 
 	opt, err := redis.ParseURL(m.opts.redisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	if opt.PoolSize == 0 { // not set by the URL's pool_size
+		opt.PoolSize = max(minRedisPool, 10*runtime.GOMAXPROCS(0))
 	}
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
