@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -164,9 +163,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 // reports false (the socket is closed with CloseNodeUnavailable) when Redis
 // could not record the connection.
 func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
-	ctx, cancel := n.opCtx()
-	err := n.reg.Register(ctx, c.record())
-	cancel()
+	err := n.reg.Register(n.opCtx(), c.record())
 	if err != nil {
 		n.stats.Error(stats.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)
@@ -227,9 +224,7 @@ func (n *Node) cleanup(c *Conn) {
 	c.rooms = nil
 	c.mu.Unlock()
 	n.idx.remove(c, user, rooms)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(n.baseCtx), n.cfg.RedisTimeout)
-	defer cancel()
-	if err := n.reg.Unregister(ctx, c.id); err != nil {
+	if err := n.reg.Unregister(n.cleanupCtx(), c.id); err != nil {
 		n.retryUnregister(c.id, "")
 	}
 	for _, r := range rooms {

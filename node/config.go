@@ -96,7 +96,9 @@ type Config struct {
 	// msgs_out changed, nothing else) goes every 10th flush. Default and
 	// maximum 1s.
 	FlushInterval time.Duration
-	// RedisTimeout bounds each registry call. Default 3s.
+	// RedisTimeout bounds each registry and broker call made for a client.
+	// Calls that start within 100 ms share one deadline, so a call gets
+	// between RedisTimeout and RedisTimeout+100ms (opctx.go). Default 3s.
 	RedisTimeout time.Duration
 
 	// Logger is the base logger. Default slog.Default().

@@ -26,8 +26,7 @@ func (c *Conn) handleAuth(req request) bool {
 
 // finishAuth binds verified claims and answers the client.
 func (c *Conn) finishAuth(req request, cl auth.Claims) bool {
-	ctx, cancel := c.n.opCtx()
-	defer cancel()
+	ctx := c.n.opCtx()
 	switch err := c.authenticate(ctx, cl); {
 	case err == nil:
 		c.sendBytes(mustJSON(replyFrame{Type: typeAuthenticated, Ref: req.ID, User: cl.User, ConnType: cl.ConnType}))
@@ -59,8 +58,7 @@ func (c *Conn) handleJoin(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
 	}
-	ctx, cancel := c.n.opCtx()
-	defer cancel()
+	ctx := c.n.opCtx()
 	switch err := c.join(ctx, req.Room); {
 	case err == nil:
 		c.reply(typeJoined, req.ID, req.Room)
@@ -81,8 +79,7 @@ func (c *Conn) handleLeave(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
 	}
-	ctx, cancel := c.n.opCtx()
-	defer cancel()
+	ctx := c.n.opCtx()
 	switch err := c.leave(ctx, req.Room); {
 	case err == nil:
 		c.reply(typeLeft, req.ID, req.Room)
@@ -115,8 +112,7 @@ func (c *Conn) handleDirect(req request) bool {
 		c.reject(req.ID, "bad_request", `give exactly one of "to_user" or "to_conn"`, stats.ErrBadRequest)
 		return false
 	}
-	ctx, cancel := c.n.opCtx()
-	defer cancel()
+	ctx := c.n.opCtx()
 	env, err := c.n.directEnvelope(ctx, req.ToUser, req.ToConn)
 	switch {
 	case errors.Is(err, ErrInvalidInput):

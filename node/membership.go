@@ -126,8 +126,7 @@ func (c *Conn) leave(ctx context.Context, room string) error {
 // unsubscribe drops one interest reference; failures are logged because the
 // broker keeps its reference count regardless and re-syncs on reconnect.
 func (n *Node) unsubscribe(kind pubsub.Kind, target string) {
-	ctx, cancel := n.opCtx()
-	defer cancel()
+	ctx := n.opCtx()
 	if err := n.broker.Unsubscribe(ctx, kind, target); err != nil {
 		n.log.Warn("unsubscribe failed", "kind", kind, "err", err)
 	}

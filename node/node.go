@@ -33,19 +33,21 @@ type Node struct {
 	idx      *index
 	started  time.Time
 
-	baseCtx  context.Context // cancelled when Shutdown finishes
-	workers  *workers        // pooled goroutines for frame serving and writers
-	cancel   context.CancelFunc
-	draining atomic.Bool
-	admitMu  sync.Mutex     // orders admissions against the start of draining
-	conns    sync.WaitGroup // one per live socket handler
-	runOnce  atomic.Bool
-	stopOnce sync.Once
-	stopped  chan struct{}
-	stopErr  error
-	resync   chan struct{} // asks the maintenance loop to re-assert now
-	drainCh  chan struct{} // closed when draining starts
-	loopDone chan struct{} // closed when the maintenance loop has returned
+	baseCtx    context.Context // cancelled when Shutdown finishes
+	ops        *sharedDeadline // contexts of client-driven Redis calls (opctx.go)
+	cleanupOps *sharedDeadline // the same, detached from baseCtx, for cleanup
+	workers    *workers        // pooled goroutines for frame serving and writers
+	cancel     context.CancelFunc
+	draining   atomic.Bool
+	admitMu    sync.Mutex     // orders admissions against the start of draining
+	conns      sync.WaitGroup // one per live socket handler
+	runOnce    atomic.Bool
+	stopOnce   sync.Once
+	stopped    chan struct{}
+	stopErr    error
+	resync     chan struct{} // asks the maintenance loop to re-assert now
+	drainCh    chan struct{} // closed when draining starts
+	loopDone   chan struct{} // closed when the maintenance loop has returned
 
 	driftSeen     bool // last drift check saw a mismatch; maintenance loop only
 	reassertDue   bool // the last re-assertion failed; maintenance loop only
@@ -76,6 +78,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		drainCh: make(chan struct{}), loopDone: make(chan struct{}),
 		repairs: map[repair]struct{}{},
 	}
+	n.ops = newSharedDeadline(ctx, cfg.RedisTimeout)
+	n.cleanupOps = newSharedDeadline(context.WithoutCancel(ctx), cfg.RedisTimeout)
 	n.upgrader = websocket.Upgrader{
 		ReadBufferSize:    0, // the reader from bufferedHijacker (readBufferSize)
 		WriteBufferSize:   1024,
@@ -93,10 +97,6 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 
 // Config returns the effective configuration (defaults filled in).
 func (n *Node) Config() Config { return n.cfg }
-
-func (n *Node) opCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(n.baseCtx, n.cfg.RedisTimeout)
-}
 
 // Draining reports whether Shutdown has started.
 func (n *Node) Draining() bool { return n.draining.Load() }

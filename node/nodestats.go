@@ -122,8 +122,7 @@ func (n *Node) CleanupInactive(maxIdle time.Duration) int {
 	// One RedisTimeout for the whole pass, and no more Redis calls after a
 	// failure: this runs on the maintenance loop, and a slow Redis must not
 	// hold the heartbeat back for one timeout per idle connection.
-	ctx, cancel := n.opCtx()
-	defer cancel()
+	ctx := n.opCtx()
 	redisOK := true
 	for _, c := range idle {
 		c.setState(StateInactive)
