@@ -47,27 +47,39 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := n.newConn(ws, ip)
 	c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+	// The rest runs on a pooled worker and this handler returns, so net/http's
+	// per-request state is freed, and the Redis calls of start run on a stack
+	// that has already grown for them (workers.go) instead of growing this
+	// fresh goroutine's.
+	n.workers.goF(func() { n.open(c, claims, hasToken) })
+}
+
+// open registers and welcomes c, then gives it a reader goroutine of its
+// own; idle sockets cost only that shallow reader stack (reader.go).
+func (n *Node) open(c *Conn, claims auth.Claims, hasToken bool) {
 	started := n.start(c, claims, hasToken)
 	c.uncork(c.cork) // the 101 response and the welcome frame, in one write
 	if !started {
-		n.idx.release(ip)
+		n.idx.release(c.ip)
 		n.conns.Done()
 		return
 	}
-	// The reader gets a goroutine of its own and this handler returns, so
-	// net/http's per-request state and this goroutine's deep stack (grown by
-	// the upgrade and the Redis calls of start) are freed; idle sockets then
-	// cost only a shallow reader stack (reader.go).
 	c.prepareRead()
-	go func() {
-		defer n.conns.Done()
-		defer n.idx.release(ip)
-		defer n.cleanup(c)
-		// Before cleanup's Redis calls: finishClose may tear the socket down
-		// as soon as the reader is done, not after the registry is.
-		defer close(c.readerDone)
-		c.readPump()
-	}()
+	go n.read(c)
+}
+
+// read runs c's reader until the socket closes, then hands the cleanup's
+// Redis calls to a worker: they would grow the reader's small stack.
+func (n *Node) read(c *Conn) {
+	c.readPump()
+	// Before cleanup's Redis calls: finishClose may tear the socket down as
+	// soon as the reader is done, not after the registry is.
+	close(c.readerDone)
+	n.workers.goF(func() {
+		n.cleanup(c)
+		n.idx.release(c.ip)
+		n.conns.Done()
+	})
 }
 
 // screen runs the checks before the upgrade: Origin, an optional bearer
