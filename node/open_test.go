@@ -1,0 +1,90 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/registry"
+)
+
+// downRegistry fails every registration, like a Redis that is unreachable.
+type downRegistry struct{ fzRegistry }
+
+func (downRegistry) Register(context.Context, registry.Conn) error {
+	return errors.New("redis: connection refused")
+}
+
+// A socket whose registration fails is closed with 4003 and leaves nothing
+// behind: its per-IP slot is free again, Shutdown does not wait for it, and
+// an unregister is queued in case Redis ran the script and only the reply
+// was lost.
+func TestRegisterFailureClosesAndReleases(t *testing.T) {
+	v, err := auth.NewVerifier(0, "open-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := &fzBroker{}
+	n, err := New(Config{NodeID: "open-node", Verifier: v, Guests: GuestsWrite, MaxConnsPerIP: 1,
+		Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: downRegistry{}, Broker: br, Stats: fzStats{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br.n = n
+	t.Cleanup(n.cancel)
+	n.healthMu.Lock()
+	n.lastHeartbeat = time.Now()
+	n.healthMu.Unlock()
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	// With one socket allowed per IP, a slot that is not given back makes the
+	// next upgrade fail with 429.
+	const attempts = 3
+	for i := range attempts {
+		ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Fatalf("attempt %d: dial: %v (HTTP %d)", i, err, status)
+		}
+		_ = resp.Body.Close()
+		_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))
+		_, _, err = ws.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != CloseNodeUnavailable {
+			t.Fatalf("attempt %d: read %v, want close %d", i, err, CloseNodeUnavailable)
+		}
+		_ = ws.Close()
+		waitUntil(t, func() bool {
+			n.idx.mu.Lock()
+			defer n.idx.mu.Unlock()
+			return n.idx.perIP["127.0.0.1"] == 0
+		})
+	}
+	if conns, _, _, _ := n.idx.counts(); conns != 0 {
+		t.Fatalf("%d sockets indexed after failed registrations", conns)
+	}
+	n.repairMu.Lock()
+	queued := len(n.repairs)
+	n.repairMu.Unlock()
+	if queued != attempts {
+		t.Fatalf("%d unregisters queued, want %d", queued, attempts)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown after failed registrations: %v", err)
+	}
+}
