@@ -8,10 +8,12 @@
 //
 // # Goroutines
 //
-// Each socket has exactly one reader goroutine, started when the upgrade
-// handler returns (so net/http's per-request state is freed), and at most
-// one writer, which exists only while its send queue is non-empty. The
-// writer is a role, not always a goroutine: a frame queued alone is written
+// The upgrade handler returns right after the upgrade (so net/http's
+// per-request state is freed); a pooled worker registers the socket, writes
+// the welcome and starts its reader (accept.go). Each socket has exactly one
+// reader goroutine, whose cleanup's Redis calls run on a worker again, and
+// at most one writer, which exists only while its send queue is non-empty.
+// The writer is a role, not always a goroutine: a frame queued alone is written
 // by the goroutine that queued it (a worker, for a pub/sub fan-out) with one
 // write that never waits for the socket (writenow.go); a burst, a ping or a
 // socket whose buffer is full gets a writer goroutine, which may wait.
