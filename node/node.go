@@ -36,7 +36,7 @@ type Node struct {
 	baseCtx    context.Context // cancelled when Shutdown finishes
 	ops        *sharedDeadline // contexts of client-driven Redis calls (opctx.go)
 	cleanupOps *sharedDeadline // the same, detached from baseCtx, for cleanup
-	workers    *workers        // pooled goroutines for frame serving and writers
+	workers    *workers        // pooled goroutines: frame serving, writers, register, cleanup
 	cancel     context.CancelFunc
 	draining   atomic.Bool
 	admitMu    sync.Mutex     // orders admissions against the start of draining

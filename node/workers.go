@@ -21,7 +21,8 @@ const (
 	workerIdle = 2 * time.Second
 )
 
-// workers is a pool of goroutines for frame serving and writers. Safe for
+// workers is a pool of goroutines for frame serving, writers, and the Redis
+// calls that register and clean up a socket (accept.go). Safe for
 // concurrent use.
 type workers struct {
 	jobs chan func()  // unbuffered: a send succeeds only to a parked worker
