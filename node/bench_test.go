@@ -54,6 +54,12 @@ func benchNode(tb testing.TB, tweak func(*Config)) *Node {
 // benchNodeWith is benchNode with the given Stats.
 func benchNodeWith(tb testing.TB, tweak func(*Config), st Stats) *Node {
 	tb.Helper()
+	return fakeNode(tb, tweak, fzRegistry{}, st)
+}
+
+// fakeNode is a node on the fuzz fakes with the given Registry and Stats.
+func fakeNode(tb testing.TB, tweak func(*Config), reg Registry, st Stats) *Node {
+	tb.Helper()
 	v, err := auth.NewVerifier(0, "bench-secret")
 	if err != nil {
 		tb.Fatal(err)
@@ -65,7 +71,7 @@ func benchNodeWith(tb testing.TB, tweak func(*Config), st Stats) *Node {
 		tweak(&cfg)
 	}
 	br := &fzBroker{}
-	n, err := New(cfg, Deps{Registry: fzRegistry{}, Broker: br, Stats: st})
+	n, err := New(cfg, Deps{Registry: reg, Broker: br, Stats: st})
 	if err != nil {
 		tb.Fatal(err)
 	}

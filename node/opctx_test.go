@@ -2,11 +2,8 @@ package node
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
-
-	"github.com/wsnode/wsnode/auth"
 )
 
 func TestSharedDeadlineSharesWithinWindow(t *testing.T) {
@@ -57,15 +54,7 @@ func TestSharedDeadlineSharesWithinWindow(t *testing.T) {
 // Once the node's context ends (Shutdown), client calls end with it, while
 // the cleanup of sockets closed by the shutdown can still reach Redis.
 func TestCleanupContextOutlivesTheNode(t *testing.T) {
-	v, err := auth.NewVerifier(0, "opctx-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{NodeID: "opctx-node", Verifier: v, Logger: slog.New(slog.DiscardHandler)},
-		Deps{Registry: fzRegistry{}, Broker: &fzBroker{}, Stats: fzStats{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := benchNode(t, nil)
 	n.cancel()
 	if n.opCtx().Err() == nil {
 		t.Fatal("a client operation context outlived the node")

@@ -3,15 +3,11 @@ package node
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/registry"
 )
 
@@ -27,24 +23,8 @@ func (downRegistry) Register(context.Context, registry.Conn) error {
 // an unregister is queued in case Redis ran the script and only the reply
 // was lost.
 func TestRegisterFailureClosesAndReleases(t *testing.T) {
-	v, err := auth.NewVerifier(0, "open-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := &fzBroker{}
-	n, err := New(Config{NodeID: "open-node", Verifier: v, Guests: GuestsWrite, MaxConnsPerIP: 1,
-		Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: downRegistry{}, Broker: br, Stats: fzStats{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	br.n = n
-	t.Cleanup(n.cancel)
-	n.healthMu.Lock()
-	n.lastHeartbeat = time.Now()
-	n.healthMu.Unlock()
-	srv := httptest.NewServer(n)
-	t.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	n := fakeNode(t, func(c *Config) { c.MaxConnsPerIP = 1 }, downRegistry{}, fzStats{})
+	url := mustServe(t, n)
 
 	// With one socket allowed per IP, a slot that is not given back makes the
 	// next upgrade fail with 429.

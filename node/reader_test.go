@@ -37,16 +37,24 @@ func mustReaderNodeN(tb testing.TB) (n *Node, url, token string) {
 func mustReaderNodeWith(tb testing.TB, st Stats) (n *Node, url, token string) {
 	tb.Helper()
 	n = benchNodeWith(tb, nil, st)
-	n.healthMu.Lock()
-	n.lastHeartbeat = time.Now() // as if the first heartbeat had landed
-	n.healthMu.Unlock()
-	srv := httptest.NewServer(n)
-	tb.Cleanup(srv.Close)
+	url = mustServe(tb, n)
 	tok, err := n.cfg.Verifier.Mint("bob", "user", time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return n, "ws" + strings.TrimPrefix(srv.URL, "http"), tok
+	return n, url, tok
+}
+
+// mustServe serves n over real TCP, as if its first heartbeat had landed
+// (before it, upgrades are refused), and returns its ws:// URL.
+func mustServe(tb testing.TB, n *Node) string {
+	tb.Helper()
+	n.healthMu.Lock()
+	n.lastHeartbeat = time.Now()
+	n.healthMu.Unlock()
+	srv := httptest.NewServer(n)
+	tb.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
 // mustDial connects and reads the welcome frame.

@@ -5,16 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/wsnode/wsnode/auth"
 )
 
 // TestSweepAbortsStuckWrite: data frames carry no per-frame deadline, so a
@@ -28,12 +24,7 @@ func TestSweepAbortsStuckWrite(t *testing.T) {
 		c.SendQueueSize = 1 << 12
 		c.MaxQueuedBytes = 1 << 30
 	})
-	n.healthMu.Lock()
-	n.lastHeartbeat = time.Now()
-	n.healthMu.Unlock()
-	srv := httptest.NewServer(n)
-	t.Cleanup(srv.Close)
-	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	ws, resp, err := websocket.DefaultDialer.Dial(mustServe(t, n), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,28 +110,13 @@ func (r stuckStateRegistry) SetState(ctx context.Context, _, _ string) error {
 // maintenance loop, so a Redis that does not answer costs it one timeout for
 // the whole pass, not one per idle connection; the sockets close anyway.
 func TestCleanupInactiveStopsCallingASlowRedis(t *testing.T) {
-	v, err := auth.NewVerifier(0, "bench-secret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var calls atomic.Int32
-	br := &fzBroker{}
-	n, err := New(Config{NodeID: "slow-node", Verifier: v, Guests: GuestsWrite, PingInterval: time.Hour,
-		AuthTimeout: time.Hour, RedisTimeout: 100 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)},
-		Deps{Registry: stuckStateRegistry{calls: &calls}, Broker: br, Stats: fzStats{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	br.n = n
-	t.Cleanup(n.cancel)
-	n.healthMu.Lock()
-	n.lastHeartbeat = time.Now()
-	n.healthMu.Unlock()
-	srv := httptest.NewServer(n)
-	t.Cleanup(srv.Close)
+	n := fakeNode(t, func(c *Config) { c.RedisTimeout = 100 * time.Millisecond },
+		stuckStateRegistry{calls: &calls}, fzStats{})
+	url := mustServe(t, n)
 	const idle = 3
 	for range idle {
-		mustDial(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		mustDial(t, url)
 	}
 	n.idx.eachConn(func(c *Conn) { c.lastActivity.Store(0) })
 	if got := n.CleanupInactive(time.Minute); got != idle {
