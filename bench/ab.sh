@@ -54,7 +54,7 @@ binary() {
 		cp "$spec" "$out"
 		return
 	fi
-	local src=$WORK/src-$(basename "$out")
+	local src=$WORK/src-$(basename "$(dirname "$out")")
 	mkdir -p "$src"
 	git -C "$ROOT" archive "$spec" | tar -x -C "$src" || die "cannot export revision $spec"
 	(cd "$src" && go build -o "$out" ./cmd/wsnode) || die "build of $spec failed"
@@ -62,33 +62,33 @@ binary() {
 
 log "building"
 (cd "$ROOT" && go build -o "$WORK/wsbench" ./cmd/wsbench) || die "wsbench build failed"
-binary "$1" "$WORK/wsnode-A"
-binary "$2" "$WORK/wsnode-B"
+mkdir -p "$WORK/A" "$WORK/B"
+binary "$1" "$WORK/A/wsnode"
+binary "$2" "$WORK/B/wsnode"
 
 PORTS=($("$WORK/wsbench" freeport 14))
 declare -A URLS PIDLIST REDIS
-# cluster NAME BINARY EXTRA_ENV FIRST_PORT_INDEX
+export NODE_GOMAXPROCS=1
+# cluster NAME FIRST_PORT_INDEX: redis-server and 3 nodes of $WORK/NAME/wsnode,
+# started like run.sh's, with AB_ENV_NAME in their environment.
 cluster() {
-	local name=$1 bin=$2 extra=$3 p=$4 i urls=() pids=() ready=()
+	local name=$1 p=$2 i urls=() ready=() env_var=AB_ENV_$1
 	REDIS[$name]=${PORTS[$p]}
 	start_redis "${PORTS[$p]}" "$WORK/redis-$name.log"
+	BIN=$WORK/$name NODE_ENV=${!env_var:-} NODE_PIDS=()
 	for i in 1 2 3; do
 		local ws=${PORTS[$((p + 2 * i - 1))]} admin=${PORTS[$((p + 2 * i))]}
-		# shellcheck disable=SC2086 # extra is a list of VAR=value words
-		env GOMAXPROCS=1 $extra "$bin" --addr "127.0.0.1:$ws" --admin-addr "127.0.0.1:$admin" \
-			--redis-url "redis://127.0.0.1:${PORTS[$p]}/0" --node-id "$name$i" --jwt-secret "$SECRET" \
-			--msg-rate 0 --log-level warn --max-conns-per-ip 0 >"$WORK/node-$name$i.log" 2>&1 &
-		PIDS+=($!)
-		pids+=($!)
+		start_node "$name$i" "$ws" "$admin" "redis://127.0.0.1:${PORTS[$p]}/0" "$SECRET" \
+			"$WORK/node-$name$i.log" --max-conns-per-ip 0
 		urls+=("ws://127.0.0.1:$ws/ws")
 		ready+=("http://127.0.0.1:$admin/readyz")
 	done
 	"$WORK/wsbench" waitready -timeout 20s "${ready[@]}" || die "cluster $name not ready"
 	URLS[$name]=$(join_by , "${urls[@]}")
-	PIDLIST[$name]=$(join_by , "${pids[@]}")
+	PIDLIST[$name]=$(join_by , "${NODE_PIDS[@]}")
 }
-cluster A "$WORK/wsnode-A" "${AB_ENV_A:-}" 0
-cluster B "$WORK/wsnode-B" "${AB_ENV_B:-}" 7
+cluster A 0
+cluster B 7
 log "A: $1 ${AB_ENV_A:-}; B: $2 ${AB_ENV_B:-}; $PAIRS pairs of $SCENARIO"
 
 # run NAME: one wsbench run against cluster NAME; prints "NAME rate us".

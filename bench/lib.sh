@@ -44,11 +44,13 @@ start_redis() {
 }
 
 # start_node NAME WSPORT ADMINPORT REDISURL SECRET LOGFILE [EXTRA FLAGS...]:
-# starts one wsnode and appends its PID to NODE_PIDS.
+# starts $BIN/wsnode and appends its PID to NODE_PIDS. NODE_GOMAXPROCS sets
+# its GOMAXPROCS; NODE_ENV adds VAR=value words to its environment.
 start_node() {
 	local name=$1 port=$2 admin=$3 redis=$4 secret=$5 logf=$6
 	shift 6
-	GOMAXPROCS=${NODE_GOMAXPROCS:-} "$BIN/wsnode" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
+	# shellcheck disable=SC2086 # NODE_ENV is a list of VAR=value words
+	env GOMAXPROCS=${NODE_GOMAXPROCS:-} ${NODE_ENV:-} "$BIN/wsnode" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" \
 		--redis-url "$redis" --node-id "$name" --jwt-secret "$secret" \
 		--msg-rate 0 --log-level warn "$@" >"$logf" 2>&1 &
 	PIDS+=($!)
