@@ -242,6 +242,7 @@ type wsNode struct {
 	id        string
 	wsAddr    string
 	adminAddr string
+	args      []string // command line, for restart
 	p         *proc
 }
 
@@ -266,10 +267,21 @@ func startNode(t *testing.T, id string, redis *redisServer, o nodeOpts) *wsNode 
 		args = append(args, "--heartbeat-interval", fastHeartbeat.String(), "--heartbeat-ttl", fastTTL.String())
 	}
 	args = append(args, o.args...)
+	n.args = args
 	n.p = startProc(t, "wsnode "+id, nil, wsnodeBin, args...)
 	t.Cleanup(func() { checkLogs(t, n.p) })
 	n.waitReady(t, 15*time.Second)
 	return n
+}
+
+// restart starts a new process with the node's id, ports and flags; the old
+// one must have exited (the ports are reused). It does not wait for
+// readiness.
+func (n *wsNode) restart(t *testing.T) {
+	t.Helper()
+	p := startProc(t, "wsnode "+n.id+" (restarted)", nil, wsnodeBin, n.args...)
+	t.Cleanup(func() { checkLogs(t, p) })
+	n.p = p
 }
 
 // checkLogs fails the test when a node reported a data race or a panic.

@@ -168,8 +168,14 @@ func (n *Node) beat(parent context.Context, force bool) {
 	conns, _, _, _ := n.idx.counts()
 	lost, err := n.reg.Heartbeat(ctx, registry.Node{
 		ID: n.cfg.NodeID, Addr: n.cfg.Addr, Version: n.cfg.Version, StartedAt: n.started,
-		Connections: conns, MessagesPerSec: n.stats.MessagesPerSecond(),
+		Connections: conns, MessagesPerSec: n.stats.MessagesPerSecond(), Interval: n.cfg.HeartbeatInterval,
 	})
+	if errors.Is(err, registry.ErrNodeIDConflict) {
+		// The beat was written; the registry leaves the other process's
+		// connections alone until it stops beating.
+		n.log.Error("another live process uses this node id; give every process its own --node-id", "node_id", n.cfg.NodeID)
+		err = nil
+	}
 	if err != nil {
 		// A beat that found its key missing but failed after: the state must
 		// still be re-asserted once Redis answers (the next beat sees the key).

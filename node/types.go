@@ -26,7 +26,8 @@ const (
 )
 
 // Close codes. 4000-4499 mean "reconnect with backoff", 4500-4999 mean
-// "do not reconnect" (see README).
+// "do not reconnect" (see README). A refusal that can clear by itself
+// always uses a 4000-4499 code.
 const (
 	CloseNormal          = 1000
 	CloseGoingAway       = 1001 // node draining
@@ -40,7 +41,11 @@ const (
 	ClosePingTimeout     = 4004
 	CloseTokenExpired    = 4005
 	CloseKicked          = 4006
-	CloseAuthFailed      = 4500
-	CloseAuthTimeout     = 4501
-	CloseUserLimit       = 4502
+	// CloseUserLimit: the per-user connection limit is reached. It clears
+	// by itself when the user's other connections close (or their node is
+	// found dead), so clients retry with backoff. It was 4502 ("do not
+	// reconnect") before, which locked out users of a crashed node.
+	CloseUserLimit   = 4007
+	CloseAuthFailed  = 4500
+	CloseAuthTimeout = 4501
 )

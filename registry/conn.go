@@ -92,10 +92,10 @@ func (c *Conn) normalize() error {
 
 // registerArgs builds the ARGV of registerScript (see scripts.go).
 func (r *Registry) registerArgs(c Conn, now time.Time) []any {
-	args := make([]any, 0, 14+len(c.Rooms))
+	args := make([]any, 0, 15+len(c.Rooms))
 	args = append(args, r.cfg.Prefix, c.ID, r.cfg.NodeID, c.User, c.Type, c.State, c.IP,
 		ms(c.ConnectedAt), ms(c.AuthenticatedAt), ms(c.LastActivity),
-		c.MessagesIn, c.MessagesOut, ms(now), len(c.Rooms))
+		c.MessagesIn, c.MessagesOut, ms(now), r.inc, len(c.Rooms))
 	for _, room := range c.Rooms {
 		args = append(args, room)
 	}

@@ -48,11 +48,18 @@
 // reports lost (the key had expired or Redis lost its data), the node calls
 // Reassert with its live connections and the registry matches the node again.
 //
+// Each Registry has a random incarnation (one per process), stored in the
+// heartbeat and in every connection it registers. A process restarted with
+// the same node id removes its predecessor's connections once the heartbeat
+// shows the predecessor dead (see Heartbeat), and the per-user limit counts
+// only connections of live incarnations whose node has not missed a beat.
+//
 // The scripts compute keys from the prefix inside Lua, so the package needs
 // a single Redis (or a primary with replicas), not Redis Cluster.
 //
 // # Concurrency
 //
 // A *Registry is safe for concurrent use by multiple goroutines. Everything
-// lives in Redis except the reaper's cached node list (guarded by a mutex).
+// lives in Redis except the reaper's cached node list and the heartbeat's
+// takeover state (each guarded by a mutex).
 package registry

@@ -21,6 +21,12 @@ type Node struct {
 	Connections    int       `json:"connections"`      // local connection count reported in the heartbeat
 	MessagesPerSec float64   `json:"messages_per_sec"` // reported by the node
 	Alive          bool      `json:"alive"`            // heartbeat key present (filled by Nodes)
+	// Incarnation identifies the process that wrote the heartbeat (set by
+	// Heartbeat; see Registry.Incarnation).
+	Incarnation string `json:"incarnation,omitempty"`
+	// Interval is how often the node beats. Heartbeat records it (default
+	// HeartbeatTTL/3) so that peers can tell a node that missed a beat.
+	Interval time.Duration `json:"-"`
 }
 
 // nodeJSON is the stored heartbeat value; times are unix ms.
@@ -32,13 +38,17 @@ type nodeJSON struct {
 	LastSeen       int64   `json:"last_seen"`
 	Connections    int     `json:"connections"`
 	MessagesPerSec float64 `json:"messages_per_sec"`
+	Inc            string  `json:"inc,omitempty"`         // incarnation of the writing process
+	IntervalMS     int64   `json:"interval_ms,omitempty"` // the writer's heartbeat interval
+	TTLMS          int64   `json:"ttl_ms,omitempty"`      // the key's TTL when written
 }
 
-func encodeNode(n Node) ([]byte, error) {
+func encodeNode(n Node, ttl time.Duration) ([]byte, error) {
 	return json.Marshal(nodeJSON{
 		ID: n.ID, Addr: n.Addr, Version: n.Version,
 		StartedAt: ms(n.StartedAt), LastSeen: ms(n.LastSeen),
 		Connections: n.Connections, MessagesPerSec: n.MessagesPerSec,
+		Inc: n.Incarnation, IntervalMS: n.Interval.Milliseconds(), TTLMS: ttl.Milliseconds(),
 	})
 }
 
@@ -51,50 +61,78 @@ func decodeNode(id string, b []byte) (Node, error) {
 		ID: id, Addr: j.Addr, Version: j.Version,
 		StartedAt: msTime(j.StartedAt), LastSeen: msTime(j.LastSeen),
 		Connections: j.Connections, MessagesPerSec: j.MessagesPerSec, Alive: true,
+		Incarnation: j.Inc, Interval: time.Duration(j.IntervalMS) * time.Millisecond,
 	}, nil
 }
 
-// Heartbeat writes this node's heartbeat (n with ID = NodeID() and LastSeen =
-// now) with TTL HeartbeatTTL and, when that key was missing, adds the node
-// to P:nodes with a second command (if that one fails, lost and the error
-// are returned together, and Reassert adds the node). lost reports that the
-// heartbeat key did not exist before the call: first beat, Redis flushed or
-// restarted, or this node was reaped while cut off. The caller should then
-// call Reassert.
+// Heartbeat writes this node's heartbeat (n with ID = NodeID(), LastSeen =
+// now and Incarnation = Incarnation()) with TTL HeartbeatTTL and, when that
+// key was missing, adds the node to P:nodes with a second command (if that
+// one fails, lost and the error are returned together, and Reassert adds the
+// node). A zero n.Interval is recorded as HeartbeatTTL/3.
+//
+// lost reports that the caller must call Reassert now: the heartbeat key did
+// not exist before the call (first beat, Redis flushed or restarted, or this
+// node was reaped while cut off), or an earlier process with the same node
+// id turned out to be dead, so its connections can now be dropped (see
+// takeover). When the key held another live process's incarnation on two
+// beats in a row, Heartbeat returns an error wrapping ErrNodeIDConflict
+// although the beat was written.
 func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error) {
-	n.ID, n.LastSeen = r.cfg.NodeID, r.now()
-	b, err := encodeNode(n)
+	n.ID, n.LastSeen, n.Incarnation = r.cfg.NodeID, r.now(), r.inc
+	if n.Interval <= 0 {
+		n.Interval = r.cfg.HeartbeatTTL / 3
+	}
+	b, err := encodeNode(n, r.cfg.HeartbeatTTL)
 	if err != nil {
 		return false, wrap("heartbeat", err)
 	}
 	// One command per beat: SET ... GET returns the previous value, so a
-	// missing key (lost) is seen without a script. Only then is the node
-	// (re-)added to P:nodes.
+	// missing key (lost) or another process's value is seen without a
+	// script. Only a missing key (re-)adds the node to P:nodes.
 	prev, err := r.rdb.SetArgs(ctx, r.keys.Node(n.ID), b, redis.SetArgs{TTL: r.cfg.HeartbeatTTL, Get: true}).Result()
+	present := true
 	switch {
 	case errors.Is(err, redis.Nil):
-		lost = true
+		present = false
 	case err != nil:
 		return false, wrap("heartbeat", err)
 	case prev == "":
-		lost = true
+		present = false
 	}
-	if lost {
+	lost, conflict := r.takeover.observe(r.inc, present, prevIncarnation(prev))
+	if !present {
 		if err := r.rdb.SAdd(ctx, r.keys.Nodes(), n.ID).Err(); err != nil {
 			return true, wrap("heartbeat", err)
 		}
 	}
+	if conflict {
+		return lost, wrap("heartbeat", ErrNodeIDConflict)
+	}
 	return lost, nil
+}
+
+// prevIncarnation extracts the incarnation from a stored heartbeat value;
+// a value without one (an older release, garbage) gives "".
+func prevIncarnation(v string) string {
+	var j struct {
+		Inc string `json:"inc"`
+	}
+	_ = json.Unmarshal([]byte(v), &j) // garbage is a foreign writer: ""
+	return j.Inc
 }
 
 // Reassert re-registers this node's live connections (with user and rooms)
 // in pipelined batches, then removes from the registry every connection of
 // this node that is not in conns, so the registry matches the node.
 //
-// conns is a snapshot taken by the caller. A connection that was registered
-// concurrently (connected_at within HeartbeatTTL of this call) is not treated
-// as stale; one that was unregistered concurrently may be re-created (node
-// unregisters it again). Register/Unregister may run concurrently. The node
+// conns is a snapshot taken by the caller. A connection of this process that
+// was registered concurrently (connected_at within HeartbeatTTL of this call)
+// is not treated as stale; one that was unregistered concurrently may be
+// re-created (node unregisters it again). A connection recorded by another
+// process under the same node id (a crashed predecessor) is removed once
+// Heartbeat has established that process is dead, whatever its age, and
+// never while it may be alive. Register/Unregister may run concurrently. The node
 // joins P:nodes first, even with no connections.
 func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
 	start := r.now()
@@ -113,7 +151,7 @@ func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
 			return wrap("reassert", err)
 		}
 	}
-	return wrap("reassert", r.dropStale(ctx, held, start.Add(-r.cfg.HeartbeatTTL)))
+	return wrap("reassert", r.dropStale(ctx, held, start.Add(-r.cfg.HeartbeatTTL), r.takeover.dropForeign()))
 }
 
 func (r *Registry) registerBatch(ctx context.Context, batch []Conn, now time.Time) error {
@@ -126,8 +164,10 @@ func (r *Registry) registerBatch(ctx context.Context, batch []Conn, now time.Tim
 	return err
 }
 
-// dropStale removes ids in this node's set that are not in held.
-func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cutoff time.Time) error {
+// dropStale removes ids in this node's set that are not in held: this
+// process's own if registered before cutoff, other processes' if
+// dropForeign.
+func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cutoff time.Time, dropForeign bool) error {
 	ids, err := r.rdb.SMembers(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
 	if err != nil {
 		return err
@@ -139,8 +179,8 @@ func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cuto
 		}
 	}
 	for batch := range slices.Chunk(stale, reassertBatch) {
-		args := make([]any, 0, 3+len(batch))
-		args = append(args, r.cfg.Prefix, r.cfg.NodeID, ms(cutoff))
+		args := make([]any, 0, 5+len(batch))
+		args = append(args, r.cfg.Prefix, r.cfg.NodeID, ms(cutoff), r.inc, boolArg(dropForeign))
 		for _, id := range batch {
 			args = append(args, id)
 		}

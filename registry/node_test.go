@@ -24,7 +24,8 @@ func TestHeartbeatAndNodes(t *testing.T) {
 	nodes, err := r.Nodes(ctx)
 	noErr(t, err)
 	equal(t, "nodes", nodes, []Node{{ID: "node-a", Addr: "10.0.0.1:8080", Version: "v1",
-		StartedAt: t0.Add(-time.Minute), LastSeen: t0, Connections: 12, MessagesPerSec: 3.5, Alive: true}})
+		StartedAt: t0.Add(-time.Minute), LastSeen: t0, Connections: 12, MessagesPerSec: 3.5, Alive: true,
+		Incarnation: r.Incarnation(), Interval: time.Second}}) // TTL/3 when not given
 
 	m.FastForward(4 * time.Second)
 	nodes, err = r.Nodes(ctx)

@@ -68,6 +68,7 @@ func TestRealRedis(t *testing.T) {
 	t.Run("touch and limit", func(t *testing.T) {
 		noErr(t, rdb.FlushAll(ctx).Err())
 		r := MustRegistry(t, rdb, "node-a", &Config{MaxConnsPerUser: 1})
+		mustBeat(t, r)
 		mustRegister(t, r, Conn{ID: "c1", Rooms: []string{"lobby"}})
 		mustRegister(t, r, Conn{ID: "c2"})
 		noErr(t, r.Authenticate(ctx, "c1", "alice", TypeUser, t0))

@@ -77,6 +77,9 @@ type Registry struct {
 	cfg  Config
 	keys Keys
 	now  func() time.Time
+	inc  string // this process's incarnation (see Incarnation)
+
+	takeover takeover // whether earlier processes' connections may go
 
 	reapMu    sync.Mutex // guards the fields below (ReapDead's node list cache)
 	known     []string   // other nodes, from the last SMEMBERS of P:nodes
@@ -92,8 +95,14 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now}, nil
+	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation()}, nil
 }
+
+// Incarnation returns the random id of this Registry, written into the
+// heartbeat and into every connection it registers. One process uses one
+// Registry, so a node restarted with the same id has a new incarnation and
+// never mistakes its predecessor's connections for its own.
+func (r *Registry) Incarnation() string { return r.inc }
 
 // NodeID returns this node's id.
 func (r *Registry) NodeID() string { return r.cfg.NodeID }
@@ -145,6 +154,14 @@ func (r *Registry) pipelined(ctx context.Context, fn func(redis.Pipeliner) error
 		}
 	}
 	return r.rdb.Pipelined(ctx, fn)
+}
+
+// boolArg encodes a flag for a script argument.
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // ms converts t to unix milliseconds; the zero time is 0.

@@ -39,6 +39,29 @@ local function addRoomMember(room, id, at)
   redis.call('HSETNX', key('roommeta', room), 'created_at', at)
 end
 
+-- connLive reports whether a connection counts as held by a live process:
+-- its node's heartbeat exists, was written by the same incarnation that
+-- registered the connection (a restarted node's predecessor is dead), and is
+-- not older than 1.5 heartbeat intervals (a node that missed a beat is
+-- presumed dead here, before its TTL runs out). Records or heartbeats
+-- written before incarnations existed count as live.
+local function connLive(id)
+  local f = redis.call('HMGET', key('conn', id), 'node', 'inc')
+  if not f[1] then return false end
+  local hk = key('node', f[1])
+  local hb = redis.call('GET', hk)
+  if not hb then return false end
+  local ok, rec = pcall(cjson.decode, hb)
+  if not ok or type(rec) ~= 'table' then return true end
+  if f[2] and rec.inc and rec.inc ~= f[2] then return false end
+  local ttl, every = tonumber(rec.ttl_ms), tonumber(rec.interval_ms)
+  if ttl and every and every > 0 then
+    local left = redis.call('PTTL', hk)
+    if left >= 0 and ttl - left > every * 3 / 2 then return false end
+  end
+  return true
+end
+
 -- removeConn deletes every trace of one connection; returns 1 if it existed.
 local function removeConn(id)
   local ck = key('conn', id)
@@ -59,13 +82,14 @@ end
 `
 
 // registerSrc: ARGV P, id, node, user, type, state, ip, connected_at,
-// authenticated_at, last_activity, msgs_in, msgs_out, now, nrooms, rooms...
+// authenticated_at, last_activity, msgs_in, msgs_out, now, inc, nrooms, rooms...
 // Makes the connection's record match the arguments exactly (user, rooms,
 // node), keeps counters and older timestamps already in Redis, updates peak.
 const registerSrc = luaLib + `
 local id, node, user = ARGV[2], ARGV[3], ARGV[4]
 local ck = key('conn', id)
-local nr = tonumber(ARGV[14])
+local inc = ARGV[14]
+local nr = tonumber(ARGV[15])
 
 local function indexAndPeak()
   if user ~= '' then
@@ -86,7 +110,7 @@ end
 if nr == 0 and redis.call('EXISTS', ck, key('connrooms', id)) == 0 then
   local f = {'node', node, 'user', user, 'type', ARGV[5], 'state', ARGV[6],
     'ip', ARGV[7], 'authenticated_at', ARGV[9], 'connected_at', ARGV[8],
-    'msgs_in', ARGV[11], 'msgs_out', ARGV[12]}
+    'msgs_in', ARGV[11], 'msgs_out', ARGV[12], 'inc', inc}
   if tonumber(ARGV[10]) > 0 then -- as the general path: last_activity only moves forward from 0
     f[#f + 1] = 'last_activity'
     f[#f + 1] = ARGV[10]
@@ -101,7 +125,7 @@ local oldUser = redis.call('HGET', ck, 'user')
 if oldUser and oldUser ~= '' and oldUser ~= user then dropUserConn(oldUser, id) end
 
 redis.call('HSET', ck, 'node', node, 'user', user, 'type', ARGV[5], 'state', ARGV[6],
-  'ip', ARGV[7], 'authenticated_at', ARGV[9])
+  'ip', ARGV[7], 'authenticated_at', ARGV[9], 'inc', inc)
 redis.call('HSETNX', ck, 'connected_at', ARGV[8])
 redis.call('HSETNX', ck, 'msgs_in', ARGV[11])
 redis.call('HSETNX', ck, 'msgs_out', ARGV[12])
@@ -110,7 +134,7 @@ if tonumber(ARGV[10]) > la then redis.call('HSET', ck, 'last_activity', ARGV[10]
 
 local now = ARGV[13]
 local want = {}
-for i = 1, nr do want[ARGV[14 + i]] = true end
+for i = 1, nr do want[ARGV[15 + i]] = true end
 for _, room in ipairs(redis.call('SMEMBERS', key('connrooms', id))) do
   if not want[room] then
     redis.call('SREM', key('connrooms', id), room)
@@ -118,7 +142,7 @@ for _, room in ipairs(redis.call('SMEMBERS', key('connrooms', id))) do
   end
 end
 for i = 1, nr do
-  local room = ARGV[14 + i]
+  local room = ARGV[15 + i]
   addRoomMember(room, id, now)
   redis.call('HSETNX', key('roommeta', room), 'last_activity', now)
 end
@@ -142,7 +166,15 @@ local max = tonumber(ARGV[6])
 if max > 0 then
   local n = redis.call('SCARD', uk)
   if redis.call('SISMEMBER', uk, id) == 1 then n = n - 1 end
-  if n >= max then return -2 end
+  if n >= max then
+    -- Over the limit on paper: count only connections whose node is alive,
+    -- so a crashed node's connections never lock their user out.
+    n = 0
+    for _, other in ipairs(redis.call('SMEMBERS', uk)) do
+      if other ~= id and connLive(other) then n = n + 1 end
+    end
+    if n >= max then return -2 end
+  end
 end
 local old = redis.call('HGET', ck, 'user')
 if old and old ~= '' and old ~= user then dropUserConn(old, id) end
@@ -207,21 +239,31 @@ end
 return {removed, left}
 `
 
-// dropStaleSrc: ARGV P, node, cutoff ms, ids...
-// Removes ids of the node's set that the node no longer holds, unless the
-// connection was registered at or after cutoff (it may postdate the caller's
-// snapshot). Returns the number removed.
+// dropStaleSrc: ARGV P, node, cutoff ms, inc, dropForeign ("1"/"0"), ids...
+// Removes ids of the node's set that the node no longer holds. One that this
+// incarnation registered at or after cutoff is kept (it may postdate the
+// caller's snapshot); one registered by another incarnation of the node id
+// is removed only with dropForeign (that process is known to be dead); an
+// id without a record is always removed. Returns the number removed.
 const dropStaleSrc = luaLib + `
-local node, cutoff = ARGV[2], tonumber(ARGV[3])
+local node, cutoff, inc, dropForeign = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1'
 local nk = key('nodeconns', node)
 local removed = 0
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   local id = ARGV[i]
   if redis.call('SISMEMBER', nk, id) == 1 then
     local ck = key('conn', id)
-    local at = tonumber(redis.call('HGET', ck, 'connected_at'))
-    if not at or at < cutoff then
-      local owner = redis.call('HGET', ck, 'node')
+    local f = redis.call('HMGET', ck, 'connected_at', 'inc', 'node')
+    local at, owner = tonumber(f[1]), f[3]
+    local stale
+    if not owner then
+      stale = true
+    elseif f[2] == inc then
+      stale = (not at) or at < cutoff
+    else
+      stale = dropForeign
+    end
+    if stale then
       redis.call('SREM', nk, id)
       if (not owner) or owner == node then removed = removed + removeConn(id) end
     end

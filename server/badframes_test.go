@@ -253,7 +253,7 @@ func badLimitRows() []badRow {
 					t.Errorf("rooms in Redis %v", m)
 				}
 			}},
-		{name: "one connection over the per-user limit closes 4502",
+		{name: "one connection over the per-user limit closes 4007 (retry with backoff)",
 			tune: func(c *Config) { c.MaxConnsPerUser = 2 },
 			run: func(t *testing.T, e *badEnv) {
 				a, b := e.user(e.node(), "ned", "user"), e.user(e.node(), "ned", "user")
