@@ -248,7 +248,9 @@ func (s *Store) read(ctx context.Context, room, mode string, offset uint64, coun
 }
 
 func parseRead(v []any) (readState, error) {
-	bad := func() (readState, error) { return readState{}, fmt.Errorf("history: read: unexpected reply of %d items", len(v)) }
+	bad := func() (readState, error) {
+		return readState{}, fmt.Errorf("history: read: unexpected reply of %d items", len(v))
+	}
 	if len(v) < 3 || (len(v)-3)%2 != 0 {
 		return bad()
 	}
