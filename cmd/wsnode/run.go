@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,15 +28,11 @@ const devSecret = "wsnode-dev-secret-do-not-use-in-production"
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "token" {
-		return runToken(args[1:], stdout, stderr)
-	}
+// serve runs a node until ctx is done; after -h or --help it returns
+// flag.ErrHelp.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	m := &Main{Stdout: stdout, Stderr: stderr}
 	if err := m.ParseFlags(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	return m.Run(ctx)
@@ -53,7 +48,8 @@ type Main struct {
 	log  *slog.Logger
 }
 
-// ParseFlags reads args and the environment.
+// ParseFlags reads args and the environment. After -h or --help it has
+// printed the usage and returns flag.ErrHelp.
 func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) error {
 	fs := newFlagSet(&m.opts)
 	fs.SetOutput(m.Stderr)
