@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -38,29 +37,11 @@ func TestHelpIsNotAnError(t *testing.T) {
 	}
 }
 
-// TestMain lets TestHelpExitStatus run the real main in a child process:
-// with WSNODE_TEST_MAIN set, the test binary is wsnode.
-func TestMain(m *testing.M) {
-	if os.Getenv("WSNODE_TEST_MAIN") == "1" {
-		os.Args = append([]string{"wsnode"}, os.Args[1:]...)
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
 // TestHelpExitStatus: the process exits 0 on every help request, and 1 on
 // a real usage error.
 func TestHelpExitStatus(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	status := func(args []string) (int, string) {
-		cmd := exec.Command(exe, args...)
-		// atexit_sleep_ms: a -race binary otherwise sleeps 1 s before exiting.
-		cmd.Env = append(os.Environ(), "WSNODE_TEST_MAIN=1", "GORACE=atexit_sleep_ms=0")
-		out, err := cmd.CombinedOutput()
+		out, err := mainCmd(t, args...).CombinedOutput()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return ee.ExitCode(), string(out)

@@ -28,10 +28,19 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "wsnode:", err)
+		if !errors.As(err, new(loggedError)) {
+			fmt.Fprintln(os.Stderr, "wsnode:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// loggedError is an error that the node has already written to its log (in
+// the log's format, e.g. JSON); main exits 1 without printing it again.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
 
 // subcommands are the words wsnode accepts in place of its serving flags.
 // Each parses its own flags and returns flag.ErrHelp after -h or --help.

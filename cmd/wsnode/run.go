@@ -29,13 +29,19 @@ const devSecret = "wsnode-dev-secret-do-not-use-in-production"
 var version = "dev"
 
 // serve runs a node until ctx is done; after -h or --help it returns
-// flag.ErrHelp.
+// flag.ErrHelp. An error of Run is written to the node's log, so that
+// --log-format json output stays JSON to the last line, and returned as a
+// loggedError.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	m := &Main{Stdout: stdout, Stderr: stderr}
 	if err := m.ParseFlags(args, os.LookupEnv); err != nil {
 		return err
 	}
-	return m.Run(ctx)
+	if err := m.Run(ctx); err != nil {
+		m.log.Error("exiting", "err", err)
+		return loggedError{err}
+	}
+	return nil
 }
 
 // Main is the serving program as a testable type: ParseFlags, then Run.
@@ -91,6 +97,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func (m *Main) Run(ctx context.Context) error {
 	o := &m.opts
 	uuid.EnableRandPool()
+	defer routeRedisLogs(m.log)()
 	rdb, cleanupRedis, err := m.redisClient(ctx)
 	if err != nil {
 		return err
