@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,8 +51,9 @@ type Main struct {
 	// Ready, if set, is called once both listeners are bound, with their addresses.
 	Ready func(clientAddr, adminAddr string)
 
-	opts options
-	log  *slog.Logger
+	opts       options
+	log        *slog.Logger
+	secretFrom string // secretNone, secretEnv or secretFlag, for the token hint
 }
 
 // ParseFlags reads args and the environment. After -h or --help it has
@@ -65,6 +67,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) err
 	}
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
+	}
+	if m.opts.jwtSecret != "" {
+		m.secretFrom = secretEnv
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "jwt-secret" {
+				m.secretFrom = secretFlag
+			}
+		})
 	}
 	if err := m.opts.finish(); err != nil {
 		return err
@@ -202,7 +212,11 @@ func (m *Main) serve(ctx context.Context, srv *server.Server) error {
 	go func() { errc <- adm.Serve(al) }()
 	m.log.Info("wsnode serving", "node_id", m.opts.nodeID, "ws", "ws://"+displayAddr(cl.Addr())+"/ws",
 		"demo", "http://"+displayAddr(cl.Addr())+"/", "admin", "http://"+al.Addr().String(),
-		"token", "wsnode token --user alice")
+		"token", tokenHint(progCommand(), m.secretFrom))
+	if m.secretFrom == secretFlag {
+		m.log.Info("the token command takes the secret from $" + envName("jwt-secret") + ": set it to the value of --jwt-secret, " +
+			"which is not logged; better, give the node its secret in that variable, as command lines are visible to every local user")
+	}
 	if m.Ready != nil {
 		m.Ready(cl.Addr().String(), al.Addr().String())
 	}
