@@ -112,9 +112,9 @@ func TestRedisRestart(t *testing.T) {
 
 	// The outage is visible, never silent.
 	for _, n := range c.nodes {
-		v, err := n.metric("wsnode_pubsub_reconnects")
+		v, err := n.metric("wsnode_pubsub_reconnects_total")
 		if err != nil || v < 1 {
-			t.Errorf("%s wsnode_pubsub_reconnects = %v (%v), want >= 1", n.id, v, err)
+			t.Errorf("%s wsnode_pubsub_reconnects_total = %v (%v), want >= 1", n.id, v, err)
 		}
 		var s statsDoc
 		if err := n.getJSON("/stats?scope=node", &s); err != nil {

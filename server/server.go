@@ -93,6 +93,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 func (s *Server) handle(e pubsub.Envelope) { s.Node.HandleEnvelope(e) }
 func (s *Server) onReconnect()             { s.Node.Resync() }
 
+// gauges are the values read at scrape time. Pub/sub reconnects are not
+// among them: stats' wsnode_pubsub_reconnects_total counter counts them.
 func (s *Server) gauges() []stats.Gauge {
 	l := s.Node.LocalStats()
 	b := s.Broker.Stats()
@@ -111,7 +113,6 @@ func (s *Server) gauges() []stats.Gauge {
 		{Name: "pubsub_received", Help: "Envelopes received from Redis (counter).", Value: float64(b.Received)},
 		{Name: "pubsub_publish_errors", Help: "PUBLISH commands that failed: messages lost (counter).", Value: float64(b.PublishErrors)},
 		{Name: "pubsub_decode_errors", Help: "Envelopes dropped as undecodable (counter).", Value: float64(b.DecodeErrors)},
-		{Name: "pubsub_reconnects", Help: "Pub/sub connections replaced after a loss; messages in the gap are lost (counter).", Value: float64(b.Reconnects)},
 	}
 }
 

@@ -29,18 +29,20 @@ const devSecret = "wsnode-dev-secret-do-not-use-in-production"
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "token" {
-		return runToken(args[1:], stdout, stderr)
-	}
+// serve runs a node until ctx is done; after -h or --help it returns
+// flag.ErrHelp. An error of Run is written to the node's log, so that
+// --log-format json output stays JSON to the last line, and returned as a
+// loggedError.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	m := &Main{Stdout: stdout, Stderr: stderr}
 	if err := m.ParseFlags(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
-	return m.Run(ctx)
+	if err := m.Run(ctx); err != nil {
+		m.log.Error("exiting", "err", err)
+		return loggedError{err}
+	}
+	return nil
 }
 
 // Main is the serving program as a testable type: ParseFlags, then Run.
@@ -49,11 +51,13 @@ type Main struct {
 	// Ready, if set, is called once both listeners are bound, with their addresses.
 	Ready func(clientAddr, adminAddr string)
 
-	opts options
-	log  *slog.Logger
+	opts       options
+	log        *slog.Logger
+	secretFrom string // secretNone, secretEnv or secretFlag, for the token hint
 }
 
-// ParseFlags reads args and the environment.
+// ParseFlags reads args and the environment. After -h or --help it has
+// printed the usage and returns flag.ErrHelp.
 func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) error {
 	fs := newFlagSet(&m.opts)
 	fs.SetOutput(m.Stderr)
@@ -63,6 +67,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) err
 	}
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
+	}
+	if m.opts.jwtSecret != "" {
+		m.secretFrom = secretEnv
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "jwt-secret" {
+				m.secretFrom = secretFlag
+			}
+		})
 	}
 	if err := m.opts.finish(); err != nil {
 		return err
@@ -95,6 +107,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func (m *Main) Run(ctx context.Context) error {
 	o := &m.opts
 	uuid.EnableRandPool()
+	defer routeRedisLogs(m.log)()
 	rdb, cleanupRedis, err := m.redisClient(ctx)
 	if err != nil {
 		return err
@@ -199,7 +212,11 @@ func (m *Main) serve(ctx context.Context, srv *server.Server) error {
 	go func() { errc <- adm.Serve(al) }()
 	m.log.Info("wsnode serving", "node_id", m.opts.nodeID, "ws", "ws://"+displayAddr(cl.Addr())+"/ws",
 		"demo", "http://"+displayAddr(cl.Addr())+"/", "admin", "http://"+al.Addr().String(),
-		"token", "wsnode token --user alice")
+		"token", tokenHint(progCommand(), m.secretFrom))
+	if m.secretFrom == secretFlag {
+		m.log.Info("the token command takes the secret from $" + envName("jwt-secret") + ": set it to the value of --jwt-secret, " +
+			"which is not logged; better, give the node its secret in that variable, as command lines are visible to every local user")
+	}
 	if m.Ready != nil {
 		m.Ready(cl.Addr().String(), al.Addr().String())
 	}

@@ -11,11 +11,16 @@ import (
 )
 
 // runToken mints a development token: wsnode token --user NAME [--type T] [--ttl D].
+// After -h or --help it has printed the usage and returns flag.ErrHelp.
 // It signs with --jwt-secret / WS_JWT_SECRET, or the built-in development
 // secret that an embedded-Redis node also uses when none is set.
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("wsnode token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: wsnode token --user NAME [--type user|ai_assistant|system] [--ttl 1h] [--jwt-secret S]\n\n")
+		fs.PrintDefaults()
+	}
 	user := fs.String("user", "", "user name (the token's sub)")
 	typ := fs.String("type", "user", "conn_type: user, ai_assistant or system")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
