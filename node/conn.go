@@ -85,9 +85,9 @@ type Conn struct {
 	rooms  []string // joined rooms; a slice is smaller than a map at these sizes
 	authAt time.Time
 
-	// recov, while set, holds live messages of the history room that the
-	// connection is joining until its replay is queued (recovery.go).
-	recov atomic.Pointer[recovery]
+	// recovs switch history rooms that the connection is joining from
+	// replay to live messages (recovery.go).
+	recovs recoveries
 
 	lastActivity atomic.Int64 // unix ms of the last client frame
 	lastPing     atomic.Int64 // unix ms of the last ping queued

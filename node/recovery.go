@@ -2,21 +2,26 @@ package node
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wsnode/wsnode/pubsub"
 )
 
-// recovery holds the live messages of one room for a connection that is
-// joining it, until the replay from history has been queued: the
-// connection is subscribed and indexed first, then the stream is read, then
-// the replay goes out, then the held live messages that the replay did not
-// cover. So there is no gap and no duplicate at the switch.
+// recovery is a connection's switch from replay to live messages in one
+// history room. The connection is subscribed and indexed first, then the
+// stream is read (up to position cur), then the replay goes out. Live
+// messages that arrive before the replay is queued are held and sent after
+// it if they follow cur; later ones at or before cur (still in flight when
+// the stream was read) are dropped, until the first one past cur shows
+// that the live stream has caught up. So there is no gap and no duplicate
+// at the switch.
 type recovery struct {
-	room string
-	mu   sync.Mutex
-	done bool
-	held []heldFrame
+	room  string
+	done  bool     // the replay is queued; floor is set
+	floor position // last position the replay covered
+	held  []heldFrame
 }
 
 type heldFrame struct {
@@ -24,31 +29,70 @@ type heldFrame struct {
 	pos position
 }
 
-// hold keeps f for later if c is still recovering room; it reports whether
-// it did.
-func (r *recovery) hold(room string, f outFrame, pos position) bool {
-	if r.room != room {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done {
-		return false
-	}
-	r.held = append(r.held, heldFrame{f, pos})
-	return true
+// recoveries are a connection's recoveries in progress, one per room; the
+// count lets deliveries skip the lock when there are none.
+type recoveries struct {
+	n    atomic.Int32
+	mu   sync.Mutex // guards list; taken after nothing else of the Conn
+	list []*recovery
 }
 
-// finish queues the held messages that follow cur and ends the recovery.
-func (r *recovery) finish(c *Conn, cur position) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// start begins a recovery of room (replacing one in progress for it).
+func (rs *recoveries) start(room string) *recovery {
+	r := &recovery{room: room}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.list = slices.DeleteFunc(rs.list, func(o *recovery) bool { return o.room == room })
+	rs.list = append(rs.list, r)
+	rs.n.Store(int32(len(rs.list)))
+	return r
+}
+
+// stop ends the recovery of room, if any.
+func (rs *recoveries) stop(room string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.list = slices.DeleteFunc(rs.list, func(o *recovery) bool { return o.room == room })
+	rs.n.Store(int32(len(rs.list)))
+}
+
+// intercept decides about a live message of a history room for c: it holds
+// it (replay not queued yet) or drops it (the replay covered it) and
+// returns true, or returns false to let it through.
+func (rs *recoveries) intercept(room string, f outFrame, pos position) bool {
+	if rs.n.Load() == 0 {
+		return false
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	i := slices.IndexFunc(rs.list, func(o *recovery) bool { return o.room == room })
+	if i < 0 {
+		return false
+	}
+	r := rs.list[i]
+	switch {
+	case !r.done:
+		r.held = append(r.held, heldFrame{f, pos})
+		return true
+	case pos.epoch == r.floor.epoch && pos.offset <= r.floor.offset:
+		return true // the replay had it
+	}
+	rs.list = slices.Delete(rs.list, i, i+1) // the live stream has passed the replay
+	rs.n.Store(int32(len(rs.list)))
+	return false
+}
+
+// finish queues the held messages that follow cur, in order, and switches
+// r to dropping what cur covers.
+func (rs *recoveries) finish(c *Conn, r *recovery, cur position) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	for _, h := range r.held {
 		if h.pos.epoch != cur.epoch || h.pos.offset > cur.offset {
 			c.enqueue(h.f)
 		}
 	}
-	r.held, r.done = nil, true
+	r.held, r.done, r.floor = nil, true, cur
 }
 
 // joinedFrame is the reply to a join in a history room, or to any join
@@ -77,13 +121,13 @@ func (n *Node) replayCap() int {
 func (c *Conn) joinHistory(req request, since *Position) bool {
 	n := c.n
 	hist := n.historyRoom(req.Room)
-	rec := &recovery{room: req.Room}
+	var rec *recovery
 	if hist {
-		c.recov.Store(rec)
-		defer c.recov.Store(nil)
+		rec = c.recovs.start(req.Room)
 	}
 	ctx := n.opCtx()
 	if err := c.join(ctx, req.Room); err != nil {
+		c.recovs.stop(req.Room)
 		return c.joinFailed(req, err)
 	}
 	reply := joinedFrame{Type: typeJoined, Ref: req.ID, Room: req.Room}
@@ -123,6 +167,6 @@ func (c *Conn) joinHistory(req request, since *Position) bool {
 			c.enqueue(outFrame{data: env.Payload, size: int64(len(env.Payload))})
 		}
 	}
-	rec.finish(c, position{offset: cur.Offset, epoch: cur.Epoch})
+	c.recovs.finish(c, rec, position{offset: cur.Offset, epoch: cur.Epoch})
 	return true
 }

@@ -116,10 +116,8 @@ func (n *Node) deliverLocal(env pubsub.Envelope, pos position) {
 		if c.id == env.Exclude {
 			return
 		}
-		if pos.offset != 0 {
-			if r := c.recov.Load(); r != nil && r.hold(env.Target, f, pos) {
-				return // joining with a replay: queued after it
-			}
+		if pos.offset != 0 && c.recovs.intercept(env.Target, f, pos) {
+			return // held until the replay is queued, or covered by it
 		}
 		ok, start := c.push(f)
 		if ok {
