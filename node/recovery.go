@@ -82,14 +82,14 @@ func (rs *recoveries) intercept(room string, f outFrame, pos position) bool {
 	return false
 }
 
-// finish queues the held messages that follow cur, in order, and switches
-// r to dropping what cur covers.
-func (rs *recoveries) finish(c *Conn, r *recovery, cur position) {
+// finish queues (with send) the held messages that follow cur, in order,
+// and switches r to dropping what cur covers. Live messages wait for it.
+func (rs *recoveries) finish(send func(outFrame) bool, r *recovery, cur position) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for _, h := range r.held {
 		if h.pos.epoch != cur.epoch || h.pos.offset > cur.offset {
-			c.enqueue(h.f)
+			send(h.f)
 		}
 	}
 	r.held, r.done, r.floor = nil, true, cur
@@ -167,6 +167,6 @@ func (c *Conn) joinHistory(req request, since *Position) bool {
 			c.enqueue(outFrame{data: env.Payload, size: int64(len(env.Payload))})
 		}
 	}
-	c.recovs.finish(c, rec, position{offset: cur.Offset, epoch: cur.Epoch})
+	c.recovs.finish(c.enqueue, rec, position{offset: cur.Offset, epoch: cur.Epoch})
 	return true
 }
