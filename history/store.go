@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wsnode/wsnode/internal/noretry"
 )
 
 // Position is a point in a room's history: the offset of the last message
@@ -99,27 +101,45 @@ func IsNoScript(err error) bool { return err != nil && redis.HasErrorPrefix(err,
 // p and returns a function that reads its outcome after p was executed.
 // body is the envelope body to publish on channel; its payload (its last
 // bytes) must be a JSON object, to which the script adds "offset" and
-// "epoch". The stored entry is the completed body.
+// "epoch". The stored entry is the completed body. The command is sent at
+// most once (package noretry): a retry after a lost reply would store and
+// publish the message twice.
 func (s *Store) Queue(ctx context.Context, p redis.Pipeliner, room, channel string, body []byte) (func() (Published, error), error) {
+	args, err := s.appendArgs("evalsha", appendScript.Hash(), room, channel, body)
+	if err != nil {
+		return nil, err
+	}
+	c, res := noretry.Cmd(ctx, args...)
+	_ = p.Process(ctx, c) // queues; errors come from Exec
+	return func() (Published, error) { return parsePublished(res) }, nil
+}
+
+// Publish appends and publishes one message in its own round trip (see
+// Queue), falling back to EVAL when Redis lacks the script (a NOSCRIPT
+// reply means the first command did not run).
+func (s *Store) Publish(ctx context.Context, room, channel string, body []byte) (Published, error) {
+	args, err := s.appendArgs("evalsha", appendScript.Hash(), room, channel, body)
+	if err != nil {
+		return Published{}, err
+	}
+	c, res := noretry.Cmd(ctx, args...)
+	_ = s.rdb.Process(ctx, c)
+	if IsNoScript(res.Err()) {
+		args[0], args[1] = "eval", appendSrc
+		c, res = noretry.Cmd(ctx, args...)
+		_ = s.rdb.Process(ctx, c)
+	}
+	return parsePublished(res)
+}
+
+// appendArgs builds the command line of the append script.
+func (s *Store) appendArgs(verb, script, room, channel string, body []byte) ([]any, error) {
 	head, err := openObject(body)
 	if err != nil {
 		return nil, err
 	}
-	cmd := appendScript.EvalSha(ctx, p, []string{streamKey(s.cfg.Prefix, room), metaKey(s.cfg.Prefix, room)},
-		channel, head, s.cfg.Size, s.cfg.TTL.Milliseconds(), newEpoch())
-	return func() (Published, error) { return parsePublished(cmd) }, nil
-}
-
-// Publish appends and publishes one message in its own round trip (see
-// Queue); it falls back to EVAL when Redis lacks the script.
-func (s *Store) Publish(ctx context.Context, room, channel string, body []byte) (Published, error) {
-	head, err := openObject(body)
-	if err != nil {
-		return Published{}, err
-	}
-	cmd := appendScript.Run(ctx, s.rdb, []string{streamKey(s.cfg.Prefix, room), metaKey(s.cfg.Prefix, room)},
-		channel, head, s.cfg.Size, s.cfg.TTL.Milliseconds(), newEpoch())
-	return parsePublished(cmd)
+	return []any{verb, script, 2, streamKey(s.cfg.Prefix, room), metaKey(s.cfg.Prefix, room),
+		channel, head, s.cfg.Size, s.cfg.TTL.Milliseconds(), newEpoch()}, nil
 }
 
 // openObject returns body without the closing brace of its payload.

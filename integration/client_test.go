@@ -46,6 +46,10 @@ type frame struct {
 	Ref    json.RawMessage `json:"ref"`
 	MsgID  string          `json:"msg_id"`
 	Data   json.RawMessage `json:"data"`
+	// History rooms: position of a message, or of the room in joined.
+	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch"`
+	Recovered *bool  `json:"recovered"`
 	From   struct {
 		User   string `json:"user"`
 		ConnID string `json:"conn_id"`

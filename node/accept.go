@@ -236,6 +236,7 @@ func (n *Node) cleanup(c *Conn) {
 	c.rooms = nil
 	c.mu.Unlock()
 	n.idx.remove(c, user, rooms)
+	n.forgetEmptyRooms(rooms...)
 	if err := n.reg.Unregister(n.cleanupCtx(), c.id); err != nil {
 		n.retryUnregister(c.id, "")
 	}

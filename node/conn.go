@@ -85,6 +85,10 @@ type Conn struct {
 	rooms  []string // joined rooms; a slice is smaller than a map at these sizes
 	authAt time.Time
 
+	// recovs switch history rooms that the connection is joining from
+	// replay to live messages (recovery.go).
+	recovs recoveries
+
 	lastActivity atomic.Int64 // unix ms of the last client frame
 	lastPing     atomic.Int64 // unix ms of the last ping queued
 	expiresAt    atomic.Int64 // unix ms when the token expires; 0 = no token

@@ -85,6 +85,20 @@ func (r *request) set(rawKey, val []byte) error {
 	case "data":
 		r.Data = json.RawMessage(val)
 		return nil
+	case "since":
+		r.Since = json.RawMessage(val) // parsed by the handlers that take it
+		return nil
+	case "limit":
+		if string(val) == "null" {
+			r.Limit = 0
+			return nil
+		}
+		n, err := strconv.Atoi(string(val))
+		if err != nil {
+			return wrongType(key)
+		}
+		r.Limit = n
+		return nil
 	case "echo":
 		switch string(val) {
 		case "true":
@@ -137,8 +151,8 @@ func hasEscape(raw []byte) bool {
 }
 
 var (
-	requestKeys = [...]string{"type", "token", "room", "to_user", "to_conn", "id", "data", "echo"}
-	frameTypes  = [...]string{typeMessage, typeDirect, typePing, typePong, typeJoin, typeLeave, typeAuth, typeBroadcast}
+	requestKeys = [...]string{"type", "token", "room", "to_user", "to_conn", "id", "data", "echo", "since", "limit"}
+	frameTypes  = [...]string{typeMessage, typeDirect, typePing, typePong, typeJoin, typeLeave, typeAuth, typeBroadcast, typeHistory}
 )
 
 // known returns the element of list equal to b, or "". Comparing

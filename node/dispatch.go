@@ -41,6 +41,8 @@ func (c *Conn) dispatch(req request) bool {
 		return c.handleDirect(req)
 	case typeBroadcast:
 		return c.handleBroadcast(req)
+	case typeHistory:
+		return c.handleHistory(req)
 	case typePing:
 		c.sendBytes(mustJSON(replyFrame{Type: typePong, Ref: req.ID, TS: nowMS()}))
 		return true

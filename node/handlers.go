@@ -58,11 +58,29 @@ func (c *Conn) handleJoin(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
 	}
-	ctx := c.n.opCtx()
-	switch err := c.join(ctx, req.Room); {
-	case err == nil:
-		c.reply(typeJoined, req.ID, req.Room)
-		return true
+	var since *Position
+	if len(req.Since) > 0 && string(req.Since) != "null" {
+		p, err := parseSince(req.Since)
+		if err != nil {
+			c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
+			return false
+		}
+		since = &p
+	}
+	if since != nil || c.n.historyRoom(req.Room) {
+		return c.joinHistory(req, since)
+	}
+	if err := c.join(c.n.opCtx(), req.Room); err != nil {
+		return c.joinFailed(req, err)
+	}
+	c.reply(typeJoined, req.ID, req.Room)
+	return true
+}
+
+// joinFailed answers a join that failed with err and returns the handler's
+// result.
+func (c *Conn) joinFailed(req request, err error) bool {
+	switch {
 	case errors.Is(err, ErrInvalidInput):
 		c.reject(req.ID, "invalid_name", inputMessage(err), stats.ErrInvalidName)
 		return false

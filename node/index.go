@@ -97,6 +97,13 @@ func delFrom(m map[string]map[*Conn]struct{}, key string, c *Conn) {
 	}
 }
 
+// hasRoom reports whether any local socket is in room.
+func (x *index) hasRoom(room string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.rooms[room]) > 0
+}
+
 func (x *index) get(id string) *Conn {
 	x.mu.RLock()
 	defer x.mu.RUnlock()

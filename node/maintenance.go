@@ -139,6 +139,9 @@ func (n *Node) sweep() {
 // pub/sub layer calls it after it reconnected.
 func (n *Node) Resync() {
 	n.stats.Add(stats.CtrReconnects, 1)
+	if n.history != nil {
+		n.seq.repairAll() // what was published while disconnected
+	}
 	select {
 	case n.resync <- struct{}{}:
 	default:

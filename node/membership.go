@@ -114,6 +114,8 @@ func (c *Conn) leave(ctx context.Context, room string) error {
 	c.rooms = slices.DeleteFunc(c.rooms, func(r string) bool { return r == room })
 	c.mu.Unlock()
 	n.idx.removeRoom(c, room)
+	c.recovs.stop(room)
+	n.forgetEmptyRooms(room)
 	err := n.reg.Leave(ctx, c.id, room, time.Now())
 	n.unsubscribe(pubsub.KindRoom, room)
 	if err != nil {

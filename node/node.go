@@ -19,6 +19,8 @@ type Deps struct {
 	Registry Registry
 	Broker   Broker
 	Stats    Stats
+	// History is optional: nil means no room keeps history.
+	History History
 }
 
 // Node manages this process's sockets and exposes the cluster-wide API.
@@ -27,6 +29,8 @@ type Node struct {
 	reg      Registry
 	broker   Broker
 	stats    Stats
+	history  History    // nil: no history rooms
+	seq      *sequencer // order and gap repair of history rooms
 	verifier *auth.Verifier
 	log      *slog.Logger
 	upgrader websocket.Upgrader
@@ -70,7 +74,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, reg: deps.Registry, broker: deps.Broker, stats: deps.Stats,
+		cfg: cfg, reg: deps.Registry, broker: deps.Broker, stats: deps.Stats, history: deps.History,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
 		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),
@@ -78,6 +82,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		drainCh: make(chan struct{}), loopDone: make(chan struct{}),
 		repairs: map[repair]struct{}{},
 	}
+	n.seq = newSequencer(n)
 	n.ops = newSharedDeadline(ctx, cfg.RedisTimeout)
 	n.cleanupOps = newSharedDeadline(context.WithoutCancel(ctx), cfg.RedisTimeout)
 	n.upgrader = websocket.Upgrader{
@@ -132,6 +137,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		close(n.drainCh)
 		n.stopErr = n.drain(ctx)
 		n.cancel()
+		n.seq.repairs.Wait() // each ends with baseCtx
 		close(n.stopped)
 	})
 	select {

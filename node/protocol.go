@@ -26,6 +26,7 @@ const (
 	typePong          = "pong"
 	typeWelcome       = "welcome"
 	typeError         = "error"
+	typeHistory       = "history"
 )
 
 // maxRefLen bounds the client-chosen request id echoed back as "ref".
@@ -41,6 +42,10 @@ type request struct {
 	Echo   *bool           `json:"echo,omitempty"`
 	ToUser string          `json:"to_user,omitempty"`
 	ToConn string          `json:"to_conn,omitempty"`
+	// Since (join, history): the last position the client saw.
+	Since json.RawMessage `json:"since,omitempty"`
+	// Limit (history): how many messages; clipped to the history size.
+	Limit int `json:"limit,omitempty"`
 }
 
 // errBadRef reports an "id" that is not a short string or number.

@@ -96,6 +96,18 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 	default:
 		return
 	}
+	if env.Kind == pubsub.KindRoom && n.history != nil {
+		if pos, ok := payloadPosition(env.Payload); ok {
+			n.seq.accept(env, pos) // history room: in offset order, gaps repaired
+			return
+		}
+	}
+	n.deliverLocal(env, position{})
+}
+
+// deliverLocal queues a message for its local recipients; pos is its place
+// in the room's history (zero for other messages).
+func (n *Node) deliverLocal(env pubsub.Envelope, pos position) {
 	// Every local recipient shares the payload bytes; writers only read them.
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
@@ -103,6 +115,9 @@ func (n *Node) HandleEnvelope(env pubsub.Envelope) {
 	deliver := func(c *Conn) {
 		if c.id == env.Exclude {
 			return
+		}
+		if pos.offset != 0 && c.recovs.intercept(env.Target, f, pos) {
+			return // held until the replay is queued, or covered by it
 		}
 		ok, start := c.push(f)
 		if ok {

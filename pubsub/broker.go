@@ -38,6 +38,9 @@ type Config struct {
 	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
 	PublishTimeout   time.Duration // bound on one pipelined round trip of PublishAsync; defaults to 3s
 	Logger           *slog.Logger  // nil means slog.Default()
+	// History is optional: room messages of the rooms it enables are stored
+	// and published in one script (see RoomHistory).
+	History RoomHistory
 	// OnReconnect is optional. It is called from the receive goroutine, and must not block,
 	// after the receive connection was lost and every subscription was restored.
 	OnReconnect func()
@@ -239,6 +242,14 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 	ch, err := b.channel(kind, target)
 	if err != nil {
 		return err
+	}
+	if b.viaHistory(kind, target) {
+		if _, err := b.cfg.History.Publish(ctx, target, ch, msg); err != nil {
+			b.stats.publishErrors.Add(1)
+			return fmt.Errorf("pubsub: publish %s: %w", ch, err)
+		}
+		b.stats.published.Add(1)
+		return nil
 	}
 	c, _ := noretry.Publish(ctx, ch, msg) // at most once: never re-sent after a lost reply
 	if err := b.rdb.Process(ctx, c); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
 
@@ -24,6 +25,7 @@ var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
 type pendingPublish struct {
 	ch   string
 	msg  []byte
+	room string // set when the message goes through Config.History
 	done func(error)
 }
 
@@ -51,6 +53,9 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 		return
 	}
 	pp := pendingPublish{ch: ch, msg: Encode(e), done: done} // encoded outside the lock
+	if b.viaHistory(e.Kind, e.Target) {
+		pp.room = e.Target
+	}
 	p := &b.pub
 	p.mu.Lock()
 	if p.closed {
@@ -116,17 +121,25 @@ func (b *Broker) sendBatch() bool {
 	// the failure in time; the PUBLISHes themselves are never retried.
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	pipe := b.rdb.Pipeline()
-	for _, pp := range batch {
-		c, _ := noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
-		_ = pipe.Process(ctx, c)                    // queues; errors come from Exec
-	}
-	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
-	for i, pp := range batch {
-		err := execErr
-		if i < len(cmds) {
-			err = cmds[i].Err()
+	errs := b.sendPipeline(ctx, batch)
+	if b.cfg.History != nil && anyNoScript(errs) {
+		// A fresh or restarted Redis lacks the history script: those
+		// messages did not run. Load it and send them again, once.
+		if err := b.cfg.History.Load(ctx); err == nil {
+			var again []pendingPublish
+			var at []int
+			for i, err := range errs {
+				if history.IsNoScript(err) {
+					again, at = append(again, batch[i]), append(at, i)
+				}
+			}
+			for j, err := range b.sendPipeline(ctx, again) {
+				errs[at[j]] = err
+			}
 		}
+	}
+	for i, pp := range batch {
+		err := errs[i]
 		if err != nil {
 			b.stats.publishErrors.Add(1)
 			err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, err)
@@ -136,6 +149,48 @@ func (b *Broker) sendBatch() bool {
 		b.finish(pp.done, err)
 	}
 	return true
+}
+
+// sendPipeline sends one pipeline of publishes (PUBLISH, or the history
+// script for history rooms) and returns each one's error, in order.
+func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []error {
+	pipe := b.rdb.Pipeline()
+	results := make([]func() (history.Published, error), len(batch))
+	errs := make([]error, len(batch))
+	for i, pp := range batch {
+		if pp.room != "" {
+			results[i], errs[i] = b.cfg.History.Queue(ctx, pipe, pp.room, pp.ch, pp.msg)
+			continue
+		}
+		c, _ := noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
+		_ = pipe.Process(ctx, c)                    // queues; errors come from Exec
+	}
+	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
+	k := 0
+	for i := range batch {
+		if errs[i] != nil { // not queued (bad payload)
+			continue
+		}
+		err := execErr
+		if k < len(cmds) {
+			err = cmds[k].Err()
+		}
+		k++
+		if err == nil && results[i] != nil {
+			_, err = results[i]()
+		}
+		errs[i] = err
+	}
+	return errs
+}
+
+func anyNoScript(errs []error) bool {
+	for _, err := range errs {
+		if history.IsNoScript(err) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Broker) failPending() {

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/admin"
+	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -32,6 +33,9 @@ type Config struct {
 	HeartbeatTTL time.Duration
 	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
 	MaxConnsPerUser int
+	// History configures room history (package history). The zero value
+	// (Size 0) keeps no history; Prefix is taken from Prefix.
+	History history.Config
 	// AdminKey protects the admin API when set.
 	AdminKey string
 	// Pprof serves net/http/pprof on the admin API. Default off.
@@ -46,6 +50,7 @@ type Server struct {
 	Registry *registry.Registry
 	Broker   *pubsub.Broker
 	Stats    *stats.Stats
+	History  *history.Store // nil when no room keeps history
 	Metrics  *prometheus.Registry
 
 	admin    http.Handler
@@ -72,12 +77,20 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
-	s.Broker, err = pubsub.New(rdb, pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
-		OnReconnect: s.onReconnect}, s.handle)
-	if err != nil {
+	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger, OnReconnect: s.onReconnect}
+	deps := node.Deps{Registry: reg, Stats: st}
+	if cfg.History.Size > 0 {
+		cfg.History.Prefix = reg.Prefix()
+		if s.History, err = history.New(rdb, cfg.History); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		pcfg.History, deps.History = s.History, historyAdapter{s.History}
+	}
+	if s.Broker, err = pubsub.New(rdb, pcfg, s.handle); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.Node, err = node.New(cfg.Node, node.Deps{Registry: reg, Broker: s.Broker, Stats: st})
+	deps.Broker = s.Broker
+	s.Node, err = node.New(cfg.Node, deps)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

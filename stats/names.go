@@ -11,6 +11,7 @@ const (
 	MsgBroadcast = "broadcast"
 	MsgPing      = "ping"
 	MsgPong      = "pong"
+	MsgHistory   = "history"
 	MsgUnknown   = "unknown"
 	MsgInvalid   = "invalid"
 )
@@ -45,13 +46,20 @@ const (
 	CtrReconnects     = "pubsub_reconnects_total"
 	CtrReasserts      = "reasserts_total"
 	CtrRejected       = "rejected_handshakes_total"
+	// History rooms: messages a node read back from the stream to fill a
+	// gap in what it received, messages it could not (trimmed or history
+	// lost), and duplicates it dropped.
+	CtrHistoryRepaired   = "history_repaired_total"
+	CtrHistoryLost       = "history_lost_total"
+	CtrHistoryDuplicates = "history_duplicates_total"
 )
 
 var (
-	messageNames = []string{MsgAuth, MsgJoin, MsgLeave, MsgMessage, MsgDirect, MsgBroadcast, MsgPing, MsgPong, MsgUnknown, MsgInvalid}
+	messageNames = []string{MsgAuth, MsgJoin, MsgLeave, MsgMessage, MsgDirect, MsgBroadcast, MsgPing, MsgPong, MsgHistory, MsgUnknown, MsgInvalid}
 	errorNames   = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
 		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
 		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrOther}
 	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrReaped,
-		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected}
+		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected,
+		CtrHistoryRepaired, CtrHistoryLost, CtrHistoryDuplicates}
 )

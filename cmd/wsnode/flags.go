@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/node"
 )
 
@@ -22,6 +23,14 @@ type options struct {
 	pprof                                                                  bool
 	heartbeatTTL, shutdownTimeout                                          time.Duration
 	node                                                                   node.Config
+	history                                                                historyFlags
+}
+
+// historyFlags are the room history settings (package history).
+type historyFlags struct {
+	size  int
+	ttl   time.Duration
+	rooms string
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -43,6 +52,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 6*time.Second, "how long a silent node counts as alive")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on draining at SIGTERM")
+	fs.IntVar(&o.history.size, "history-size", 0, "messages kept per room in Redis for recovery and reads (0 = history off)")
+	fs.DurationVar(&o.history.ttl, "history-ttl", 5*time.Minute, "the history of a room silent this long expires")
+	fs.StringVar(&o.history.rooms, "history-rooms", "", "comma-separated glob patterns of rooms that keep history (empty = all rooms, when --history-size > 0)")
 	n := &o.node
 	fs.DurationVar(&n.AuthTimeout, "auth-timeout", 10*time.Second, "time a connection may stay unauthenticated")
 	fs.DurationVar(&n.PingInterval, "ping-interval", 25*time.Second, "WebSocket and application ping period")
@@ -145,4 +157,15 @@ func defaultNodeID() string {
 		clean = clean[:100]
 	}
 	return fmt.Sprintf("%s-%d-%04x", clean, os.Getpid(), time.Now().UnixNano()&0xffff)
+}
+
+// config turns the history flags into the history package's settings.
+func (h historyFlags) config() history.Config {
+	var rooms []string
+	for _, p := range strings.Split(h.rooms, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			rooms = append(rooms, p)
+		}
+	}
+	return history.Config{Size: h.size, TTL: h.ttl, Rooms: rooms}
 }

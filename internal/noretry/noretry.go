@@ -42,3 +42,16 @@ func Publish(ctx context.Context, channel string, msg any) (redis.Cmder, *redis.
 func HIncrBy(ctx context.Context, key, field string, n int64) (redis.Cmder, *redis.IntCmd) {
 	return Int(ctx, "hincrby", key, field, n)
 }
+
+// anyCmd is a Cmd (any reply) that go-redis must not send twice.
+type anyCmd struct{ *redis.Cmd }
+
+// NoRetry overrides redis.Cmder's method; go-redis consults it before any retry.
+func (anyCmd) NoRetry() bool { return true }
+
+// Cmd returns a command for args with a reply of any shape (EVALSHA of a
+// script that is not idempotent, for one); see Int.
+func Cmd(ctx context.Context, args ...any) (c redis.Cmder, res *redis.Cmd) {
+	res = redis.NewCmd(ctx, args...)
+	return anyCmd{res}, res
+}

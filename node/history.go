@@ -1,0 +1,170 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/stats"
+)
+
+// History is the room history store (package history) as node uses it. A
+// nil History, or one whose Enabled is false for a room, means that room
+// keeps no history.
+type History interface {
+	// Enabled reports whether room keeps history.
+	Enabled(room string) bool
+	// Size is the most messages one replay or read returns.
+	Size() int
+	// Recover returns the messages of room after since when all of them are
+	// still stored and since's epoch is current (recovered), and room's
+	// current position either way.
+	Recover(ctx context.Context, room string, since Position) (entries []HistoryEntry, cur Position, recovered bool, err error)
+	// Current returns room's position (zero without history).
+	Current(ctx context.Context, room string) (Position, error)
+	// After returns up to limit messages after offset, oldest first, and
+	// the current position.
+	After(ctx context.Context, room string, offset uint64, limit int) ([]HistoryEntry, Position, error)
+	// Last returns up to limit of the newest messages, oldest first, and the
+	// current position.
+	Last(ctx context.Context, room string, limit int) ([]HistoryEntry, Position, error)
+}
+
+// Position is a point in a room's history: an offset (per room, strictly
+// increasing) and the epoch it belongs to. A new epoch means earlier
+// offsets mean nothing.
+type Position struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// HistoryEntry is one stored message: its offset and the envelope body as
+// it was published.
+type HistoryEntry struct {
+	Offset uint64
+	Body   []byte
+}
+
+// historyRoom reports whether room keeps history on this node.
+func (n *Node) historyRoom(room string) bool { return n.history != nil && n.history.Enabled(room) }
+
+// errBadSince reports a malformed "since" object.
+var errBadSince = errors.New(`"since" must be {"offset":<integer >= 0>,"epoch":"<1-64 letters or digits>"}`)
+
+// parseSince decodes a client's "since" object strictly.
+func parseSince(raw json.RawMessage) (Position, error) {
+	var s struct {
+		Offset *json.Number `json:"offset"`
+		Epoch  *string      `json:"epoch"`
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&s); err != nil || s.Offset == nil || s.Epoch == nil {
+		return Position{}, errBadSince
+	}
+	off, err := strconv.ParseUint(s.Offset.String(), 10, 64)
+	if err != nil {
+		return Position{}, errBadSince
+	}
+	if !validEpoch(*s.Epoch) {
+		return Position{}, errBadSince
+	}
+	return Position{Offset: off, Epoch: *s.Epoch}, nil
+}
+
+func validEpoch(e string) bool {
+	if len(e) == 0 || len(e) > maxEpochLen {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// historyFrame answers a history request: the messages (each the complete
+// message frame, with offset and epoch) oldest first, and the room's
+// current position. Recovered is set when "since" was given: true when the
+// messages are everything after it.
+type historyFrame struct {
+	Type      string            `json:"type"`
+	Ref       json.RawMessage   `json:"ref,omitempty"`
+	Room      string            `json:"room"`
+	Messages  []json.RawMessage `json:"messages"`
+	Offset    uint64            `json:"offset"`
+	Epoch     string            `json:"epoch,omitempty"`
+	Recovered *bool             `json:"recovered,omitempty"`
+}
+
+// handleHistory serves {"type":"history","room":r,"limit":n,"since":{...}}
+// for members of r: the newest limit messages, or with since the ones after
+// it (when its epoch is current; otherwise the newest, recovered:false).
+// limit is clipped to the history size; 0 means all it holds.
+func (c *Conn) handleHistory(req request) bool {
+	if !c.may(actJoin, req.ID) {
+		return false
+	}
+	var since *Position
+	if len(req.Since) > 0 && string(req.Since) != "null" {
+		p, err := parseSince(req.Since)
+		if err != nil {
+			c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
+			return false
+		}
+		since = &p
+	}
+	if req.Limit < 0 {
+		c.reject(req.ID, "bad_request", `"limit" must be >= 0`, stats.ErrBadRequest)
+		return false
+	}
+	if !c.inRoom(req.Room) {
+		c.reject(req.ID, "not_member", "join the room before reading its history", stats.ErrForbidden)
+		return false
+	}
+	reply := historyFrame{Type: typeHistory, Ref: req.ID, Room: req.Room, Messages: []json.RawMessage{}}
+	if !c.n.historyRoom(req.Room) {
+		if since != nil {
+			f := false
+			reply.Recovered = &f
+		}
+		c.sendBytes(mustJSON(reply))
+		return true
+	}
+	entries, cur, err := c.readHistory(req.Room, since, req.Limit, &reply)
+	if err != nil {
+		return c.unavailable(req, err)
+	}
+	for _, e := range entries {
+		if env, err := pubsub.Decode(pubsub.KindRoom, req.Room, e.Body); err == nil {
+			reply.Messages = append(reply.Messages, env.Payload)
+		}
+	}
+	reply.Offset, reply.Epoch = cur.Offset, cur.Epoch
+	c.sendBytes(mustJSON(reply))
+	return true
+}
+
+// readHistory reads for handleHistory and sets reply.Recovered.
+func (c *Conn) readHistory(room string, since *Position, limit int, reply *historyFrame) ([]HistoryEntry, Position, error) {
+	ctx, h := c.n.opCtx(), c.n.history
+	if since == nil {
+		return h.Last(ctx, room, limit)
+	}
+	entries, cur, err := h.After(ctx, room, since.Offset, limit)
+	if err != nil {
+		return nil, cur, err
+	}
+	ok := cur.Epoch != "" && cur.Epoch == since.Epoch && since.Offset <= cur.Offset &&
+		(since.Offset == cur.Offset || (len(entries) > 0 && entries[0].Offset == since.Offset+1))
+	reply.Recovered = &ok
+	if !ok {
+		return h.Last(ctx, room, limit)
+	}
+	return entries, cur, nil
+}
