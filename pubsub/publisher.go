@@ -21,10 +21,29 @@ const (
 // ErrPublishQueueFull reports that Redis is not keeping up with publishes.
 var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
 
+// ErrLossWindow reports a PUBLISH that Redis accepted while this node's receive connection was
+// lost or not yet fully resubscribed, at queueing time or at any point until the reply: the
+// message may have missed this node's own subscribers (and, during the same outage, others').
+var ErrLossWindow = errors.New("pubsub: receive connection interrupted around the publish")
+
+// Result is the outcome of one PublishAsync, passed to its completion callback by value.
+type Result struct {
+	// Receivers is Redis's reply to the PUBLISH: how many pub/sub connections, one per
+	// subscribed node, received the message. It is valid when Err is nil or wraps
+	// ErrLossWindow; otherwise 0.
+	Receivers int64
+	// Err is nil when Redis accepted the PUBLISH and this node's receive connection was
+	// continuously subscribed from queueing to reply. It wraps ErrLossWindow when Redis accepted
+	// it but that was not so, and is another error when the PUBLISH failed or its reply was
+	// lost (it may still have been delivered: PUBLISH is never re-sent).
+	Err error
+}
+
 type pendingPublish struct {
-	ch   string
-	msg  []byte
-	done func(error)
+	ch    string
+	msg   []byte
+	epoch uint64 // receive-connection epoch when queued (epoch.go)
+	done  func(Result)
 }
 
 // publisher pipelines asynchronous publishes: everything queued while one
@@ -38,10 +57,12 @@ type publisher struct {
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
-// nil, is called with the outcome from the publishing goroutine; it must not
-// block. Messages from one caller reach Redis in the order they were queued.
-// Failures are counted in Stats.PublishErrors like those of Publish.
-func (b *Broker) PublishAsync(e Envelope, done func(error)) {
+// nil, is called exactly once with the outcome (see Result) from the
+// publishing goroutine, or from the caller's when e cannot be queued; it
+// must not block. Messages from one caller reach Redis in the order they
+// were queued. Failures are counted in Stats.PublishErrors like those of
+// Publish; a Result wrapping ErrLossWindow is counted as published.
+func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 	ch, err := b.channel(e.Kind, e.Target)
 	if err == nil && b.isClosed() {
 		err = ErrClosed
@@ -50,7 +71,7 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 		b.finish(done, err)
 		return
 	}
-	pp := pendingPublish{ch: ch, msg: Encode(e), done: done} // encoded outside the lock
+	pp := pendingPublish{ch: ch, msg: Encode(e), epoch: b.epoch.Load(), done: done} // encoded outside the lock
 	p := &b.pub
 	p.mu.Lock()
 	if p.closed {
@@ -72,9 +93,9 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 	}
 }
 
-func (b *Broker) finish(done func(error), err error) {
+func (b *Broker) finish(done func(Result), err error) {
 	if done != nil {
-		done(err)
+		done(Result{Err: err})
 	}
 }
 
@@ -123,17 +144,27 @@ func (b *Broker) sendBatch() bool {
 	}
 	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
 	for i, pp := range batch {
-		err := execErr
+		var r Result
+		r.Err = execErr
 		if i < len(cmds) {
-			err = cmds[i].Err()
+			r.Err = cmds[i].Err()
+			if ic, ok := cmds[i].(interface{ Val() int64 }); ok && r.Err == nil {
+				r.Receivers = ic.Val()
+			}
 		}
-		if err != nil {
+		switch {
+		case r.Err != nil:
 			b.stats.publishErrors.Add(1)
-			err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, err)
-		} else {
+			r.Err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, r.Err)
+		case !b.stableSince(pp.epoch): // checked after the reply: see epoch.go
+			b.stats.published.Add(1)
+			r.Err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, ErrLossWindow)
+		default:
 			b.stats.published.Add(1)
 		}
-		b.finish(pp.done, err)
+		if pp.done != nil {
+			pp.done(r)
+		}
 	}
 	return true
 }

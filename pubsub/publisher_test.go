@@ -24,7 +24,8 @@ func TestPublishAsyncKeepsOrder(t *testing.T) {
 	var failed sync.Map
 	wg.Add(n)
 	for i := range n {
-		a.PublishAsync(deliver(KindRoom, "r", fmt.Sprint(i)), func(err error) {
+		a.PublishAsync(deliver(KindRoom, "r", fmt.Sprint(i)), func(r Result) {
+			err := r.Err
 			if err != nil {
 				failed.Store(i, err)
 			}
@@ -49,7 +50,7 @@ func TestPublishAsyncReportsFailures(t *testing.T) {
 	a := startNode(t, m.Addr(), "node-a", nil)
 	m.SetError("LOADING Redis is loading")
 	errc := make(chan error, 1)
-	a.PublishAsync(deliver(KindRoom, "r", "x"), func(err error) { errc <- err })
+	a.PublishAsync(deliver(KindRoom, "r", "x"), func(r Result) { errc <- r.Err })
 	select {
 	case err := <-errc:
 		if err == nil {
@@ -63,7 +64,7 @@ func TestPublishAsyncReportsFailures(t *testing.T) {
 		t.Fatal("failure not counted")
 	}
 	// A bad target fails at once, without a round trip.
-	a.PublishAsync(Envelope{Kind: KindRoom}, func(err error) { errc <- err })
+	a.PublishAsync(Envelope{Kind: KindRoom}, func(r Result) { errc <- r.Err })
 	if err := <-errc; !errors.Is(err, ErrInvalidTarget) {
 		t.Fatalf("empty room: %v", err)
 	}
@@ -77,11 +78,11 @@ func TestPublishAsyncAfterCloseFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan error, 2)
-	b.PublishAsync(deliver(KindRoom, "r", "queued"), func(err error) { got <- err })
+	b.PublishAsync(deliver(KindRoom, "r", "queued"), func(r Result) { got <- r.Err })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b.PublishAsync(deliver(KindRoom, "r", "late"), func(err error) { got <- err })
+	b.PublishAsync(deliver(KindRoom, "r", "late"), func(r Result) { got <- r.Err })
 	for range 2 {
 		if err := <-got; !errors.Is(err, ErrClosed) {
 			t.Fatalf("err = %v, want ErrClosed", err)
