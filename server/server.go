@@ -30,6 +30,13 @@ type Config struct {
 	Prefix string
 	// HeartbeatTTL is how long a silent node stays alive in Redis. Default 6s.
 	HeartbeatTTL time.Duration
+	// PubSubPingInterval is how long the pub/sub receive connection may be
+	// idle before it is probed with a PING. Default 1s (pubsub.Config).
+	PubSubPingInterval time.Duration
+	// PubSubPongWait is how long that PING may go unanswered before the
+	// connection is replaced, which loses messages. Default 10s: a Redis
+	// stall shorter than this loses nothing (pubsub.Config.PongWait).
+	PubSubPongWait time.Duration
 	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
 	MaxConnsPerUser int
 	// AdminKey protects the admin API when set.
@@ -73,7 +80,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	s.Broker, err = pubsub.New(rdb, pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
-		OnReconnect: s.onReconnect}, s.handle)
+		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait, OnReconnect: s.onReconnect}, s.handle)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

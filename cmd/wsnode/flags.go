@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/pubsub"
 )
 
 // options are the command-line settings; every flag has an env twin named
@@ -20,7 +21,7 @@ type options struct {
 	allowedOrigins, trustedProxies, keyPrefix, logLevel, logFormat, guests string
 	maxConnsPerUser                                                        int
 	pprof                                                                  bool
-	heartbeatTTL, shutdownTimeout                                          time.Duration
+	heartbeatTTL, shutdownTimeout, pubsubPing, pubsubPongWait              time.Duration
 	node                                                                   node.Config
 }
 
@@ -41,6 +42,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.guests, "guests", "off", "guest policy for unauthenticated connections: off, read or write")
 	fs.IntVar(&o.maxConnsPerUser, "max-conns-per-user", 16, "cluster-wide connections per user (0 = unlimited)")
 	fs.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 6*time.Second, "how long a silent node counts as alive")
+	fs.DurationVar(&o.pubsubPing, "pubsub-ping-interval", pubsub.DefaultPingInterval,
+		"idle time after which the pub/sub receive connection is probed with a PING")
+	fs.DurationVar(&o.pubsubPongWait, "pubsub-pong-wait", pubsub.DefaultPongWait,
+		"how long that PING may go unanswered before the connection is replaced; a Redis stall shorter than this loses no messages, a dead connection is noticed after ping interval + this")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on draining at SIGTERM")
 	n := &o.node
@@ -103,6 +108,9 @@ func (o *options) finish() error {
 	}
 	if n.InactiveTimeout == 0 {
 		n.InactiveTimeout = -1
+	}
+	if o.pubsubPing < 0 || o.pubsubPongWait < 0 {
+		return errors.New("--pubsub-ping-interval and --pubsub-pong-wait must not be negative (0 = default)")
 	}
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)

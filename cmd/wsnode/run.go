@@ -109,6 +109,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	o.node.Verifier, o.node.Version = verifier, version
 	srv, err := server.New(rdb, server.Config{Node: o.node, Prefix: o.keyPrefix, HeartbeatTTL: o.heartbeatTTL,
+		PubSubPingInterval: o.pubsubPing, PubSubPongWait: o.pubsubPongWait,
 		MaxConnsPerUser: o.maxConnsPerUser, AdminKey: o.adminKey, Pprof: o.pprof, Logger: m.log})
 	if err != nil {
 		return err
