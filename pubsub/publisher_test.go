@@ -89,3 +89,57 @@ func TestPublishAsyncAfterCloseFails(t *testing.T) {
 		}
 	}
 }
+
+// The completion reports Redis's receiver count, and ErrLossWindow when the receive
+// connection was not continuously subscribed from queueing to reply.
+func TestPublishAsyncResult(t *testing.T) {
+	m := miniredis.RunT(t)
+	a := startNode(t, m.Addr(), "node-a", nil)
+	b := startNode(t, m.Addr(), "node-b", nil)
+	if err := b.Subscribe(context.Background(), KindRoom, "r"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Result, 1)
+	done := func(r Result) { got <- r }
+	a.PublishAsync(deliver(KindRoom, "r", "x"), done)
+	if r := <-got; r.Err != nil || r.Receivers != 1 {
+		t.Fatalf("subscribed room: %+v, want 1 receiver", r)
+	}
+	a.PublishAsync(deliver(KindUser, "nobody", "x"), done)
+	if r := <-got; r.Err != nil || r.Receivers != 0 {
+		t.Fatalf("unsubscribed user: %+v, want 0 receivers", r)
+	}
+	a.markLost() // as the receive loop does when it notices a loss
+	a.PublishAsync(deliver(KindRoom, "r", "y"), done)
+	if r := <-got; !errors.Is(r.Err, ErrLossWindow) || r.Receivers != 1 {
+		t.Fatalf("during a loss window: %+v, want ErrLossWindow with 1 receiver", r)
+	}
+	a.markStable()
+	a.PublishAsync(deliver(KindRoom, "r", "z"), done)
+	if r := <-got; r.Err != nil {
+		t.Fatalf("after the loss window: %+v", r)
+	}
+}
+
+func TestEpoch(t *testing.T) {
+	b := &Broker{}
+	b.epoch.Store(1)
+	if b.stableSince(b.epoch.Load()) {
+		t.Fatal("odd epoch reported stable")
+	}
+	b.markStable()
+	e := b.epoch.Load()
+	if !b.stableSince(e) {
+		t.Fatal("even epoch not stable")
+	}
+	b.markStable() // no-op when already stable
+	b.markLost()
+	b.markLost() // no-op when already lost
+	if b.stableSince(e) || b.epoch.Load() != e+1 {
+		t.Fatalf("epoch %d after a loss from %d", b.epoch.Load(), e)
+	}
+	b.markStable()
+	if b.stableSince(e) {
+		t.Fatal("a loss and restore in between must not look stable")
+	}
+}
