@@ -22,6 +22,7 @@ func TestRedisStall(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, 3, nodeOpts{})
 	res := stallRun(t, c.redis, c.nodes, 4, 5*time.Second)
+	t.Logf("%d messages, %d acks, %d error frames", res.sent, res.acks, res.errors)
 	res.checkAnswered(t)
 	res.checkAcked(t, func(_, _ *stallClient) bool { return true })
 	if lost := res.missing(func(*stallClient) bool { return true }); len(lost) > 0 {
