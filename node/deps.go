@@ -53,8 +53,9 @@ type Registry interface {
 type Broker interface {
 	Publish(ctx context.Context, e pubsub.Envelope) error
 	// PublishAsync queues e and calls done (if not nil, without blocking)
-	// with the outcome; queued publishes are pipelined in order.
-	PublishAsync(e pubsub.Envelope, done func(error))
+	// exactly once with the outcome of its PUBLISH (see pubsub.Result);
+	// queued publishes are pipelined in order.
+	PublishAsync(e pubsub.Envelope, done func(pubsub.Result))
 	Subscribe(ctx context.Context, kind pubsub.Kind, target string) error
 	Unsubscribe(ctx context.Context, kind pubsub.Kind, target string) error
 	Ready() bool

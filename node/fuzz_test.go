@@ -399,10 +399,10 @@ func (b *fzBroker) Publish(_ context.Context, e pubsub.Envelope) error {
 	b.n.HandleEnvelope(e)
 	return nil
 }
-func (b *fzBroker) PublishAsync(e pubsub.Envelope, done func(error)) {
+func (b *fzBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
 	b.n.HandleEnvelope(e)
 	if done != nil {
-		done(nil)
+		done(pubsub.Result{Receivers: 1})
 	}
 }
 func (b *fzBroker) Subscribe(context.Context, pubsub.Kind, string) error   { return nil }

@@ -160,19 +160,18 @@ func (c *Conn) echoExclude(req request) string {
 	return ""
 }
 
-// publish encodes the client's message once and routes it.
+// publish encodes the client's message once and routes it. The sender hears
+// back once the PUBLISH completed: an ack when it carried an "id", an error
+// frame whenever the message may not have reached everyone (ack.go).
 func (c *Conn) publish(req request, env pubsub.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
-	env, err := newMessage(env, typ, room, From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
+	env, msgID, err := newMessageID(env, typ, room, From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {
 		c.reject(req.ID, "bad_request", `"data" is not valid JSON`, stats.ErrBadRequest)
 		return false
 	}
-	c.n.routeAsync(env, func(err error) {
-		if err != nil {
-			c.sendError(req.ID, "unavailable", "message could not be routed; retry")
-		}
-	})
+	ref, kind := req.ID, env.Kind
+	c.n.routeAsync(env, func(r pubsub.Result) { c.confirm(ref, msgID, kind, r) })
 	return true
 }
 

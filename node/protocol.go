@@ -27,6 +27,7 @@ const (
 	typeWelcome       = "welcome"
 	typeError         = "error"
 	typeHistory       = "history"
+	typeAck           = "ack"
 )
 
 // maxRefLen bounds the client-chosen request id echoed back as "ref".
@@ -90,6 +91,7 @@ type errorFrame struct {
 	Code    string          `json:"code"`
 	Message string          `json:"message"`
 	Ref     json.RawMessage `json:"ref,omitempty"`
+	MsgID   string          `json:"msg_id,omitempty"` // set for a routed message that may be lost (ack.go)
 }
 
 // nullData is sent when a message carries no "data".
@@ -98,12 +100,20 @@ var nullData = json.RawMessage("null")
 // newMessage fills env with a routed frame, encoded once here at its
 // origin with a fresh msg_id and timestamp.
 func newMessage(env pubsub.Envelope, typ, room string, from From, data json.RawMessage) (pubsub.Envelope, error) {
-	payload, err := encodeMessage(typ, room, from, data, uuid.NewString(), time.Now())
+	env, _, err := newMessageID(env, typ, room, from, data)
+	return env, err
+}
+
+// newMessageID is newMessage that also returns the msg_id it chose, for the
+// sender's ack or error frame.
+func newMessageID(env pubsub.Envelope, typ, room string, from From, data json.RawMessage) (pubsub.Envelope, string, error) {
+	msgID := uuid.NewString()
+	payload, err := encodeMessage(typ, room, from, data, msgID, time.Now())
 	if err != nil {
-		return env, err
+		return env, "", err
 	}
 	env.Op, env.Payload = pubsub.OpDeliver, payload
-	return env, nil
+	return env, msgID, nil
 }
 
 // encodeMessage builds a routed frame by appending, without reflection: it

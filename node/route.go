@@ -25,17 +25,21 @@ func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 }
 
 // routeAsync is route for client messages: the reader goes on with the next
-// frame while the publish is pipelined with others; done reports failures.
-func (n *Node) routeAsync(env pubsub.Envelope, done func(error)) {
+// frame while the publish is pipelined with others. done is called exactly
+// once, from the publishing goroutine (or this one), with the outcome; a
+// connection held by this node is served at once and reported as one
+// receiver. Failures and loss windows count as publish_failed.
+func (n *Node) routeAsync(env pubsub.Envelope, done func(pubsub.Result)) {
 	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
 		n.HandleEnvelope(env)
+		done(pubsub.Result{Receivers: 1})
 		return
 	}
-	n.broker.PublishAsync(env, func(err error) {
-		if err != nil {
+	n.broker.PublishAsync(env, func(r pubsub.Result) {
+		if r.Err != nil {
 			n.stats.Error(stats.ErrPublishFailed)
 		}
-		done(err)
+		done(r)
 	})
 }
 

@@ -91,6 +91,7 @@ func TestBlackholeDetected(t *testing.T) {
 	var reconnected atomic.Bool
 	b := startNode(t, p.addr(), "node-b", func(c *Config) {
 		c.PingInterval = ping
+		c.PongWait = 2 * ping
 		c.OnReconnect = func() { reconnected.Store(true) }
 	})
 	pub := newClient(t, &redis.Options{Addr: m.Addr()})

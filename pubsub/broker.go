@@ -19,6 +19,7 @@ const (
 	DefaultPrefix           = "ws"
 	DefaultSubscribeTimeout = 3 * time.Second
 	DefaultPingInterval     = time.Second
+	DefaultPongWait         = 10 * time.Second
 	DefaultPublishTimeout   = 3 * time.Second
 )
 
@@ -36,8 +37,13 @@ type Config struct {
 	NodeID           string        // required: this node's id, names its node channel
 	SubscribeTimeout time.Duration // how long Subscribe waits for Redis to confirm; defaults to 3s
 	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
-	PublishTimeout   time.Duration // bound on one pipelined round trip of PublishAsync; defaults to 3s
-	Logger           *slog.Logger  // nil means slog.Default()
+	// PongWait is how long a PING on the receive connection may go unanswered before the
+	// connection is declared dead and replaced (a loss window); defaults to 10s. A Redis that
+	// stalls for less than PongWait loses nothing; a dead connection is noticed up to
+	// PingInterval+PongWait after its last byte. See doc.go, "Stalls".
+	PongWait       time.Duration
+	PublishTimeout time.Duration // bound on one pipelined round trip of PublishAsync; defaults to 3s
+	Logger         *slog.Logger  // nil means slog.Default()
 	// History is optional: room messages of the rooms it enables are stored
 	// and published in one script (see RoomHistory).
 	History RoomHistory
@@ -58,6 +64,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = DefaultPongWait
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
@@ -94,6 +103,9 @@ type Broker struct {
 	restoring   bool // a fresh connection replaced a lost one; OnReconnect pending
 
 	ready atomic.Bool
+	// epoch counts the receive connection's transitions between fully subscribed (even) and
+	// lost or restoring (odd); PublishAsync compares it across a round trip. See epoch.go.
+	epoch atomic.Uint64
 	stats counters
 	pub   publisher
 
@@ -144,6 +156,7 @@ func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
 		pub:      publisher{wake: make(chan struct{}, 1)},
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.epoch.Store(1) // odd: not subscribed yet
 	b.base[0], _ = b.channel(KindAll, "")
 	nodeCh, err := b.channel(KindNode, cfg.NodeID)
 	if err != nil {

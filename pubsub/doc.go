@@ -36,6 +36,28 @@
 // and is not sent twice. A message already in flight when Unsubscribe runs may still reach
 // the Handler; the node drops what it has no local member for.
 //
+// # Stalls
+//
+// A Redis that stops answering but keeps its connections (a long fork or fsync, a slow command,
+// a paused VM or process) delivers, once it resumes, everything published meanwhile to the
+// subscribers it had. Replacing the receive connection during the stall would throw that away:
+// the old connection's subscriptions die with it and the new one only hears what is published
+// after its SUBSCRIBE. So PongWait (default 10s) is deliberately long: a stall shorter than it
+// costs no message. Before, the wait was 2*PingInterval (2s), and a 5s SIGSTOP of Redis under
+// load lost about a third of the deliveries silently. The price is that a truly dead connection
+// (a black-holed path; a closed one fails at once) is noticed after up to 11s instead of 3s,
+// and messages for this node published in that time are lost.
+//
+// # Acknowledgement
+//
+// PublishAsync's completion gets the PUBLISH reply (Result.Receivers, the number of subscribed
+// pub/sub connections, one per node) and reports ErrLossWindow when this node's receive
+// connection was lost or resubscribing at any moment between queueing and the reply (the epoch,
+// epoch.go). No extra Redis call is made. A reply of 0 on a channel this node is subscribed to
+// means its own subscription was missing. What the broker cannot see: another node's loss
+// window, and a message Redis wrote to this node's receive connection just before it broke and
+// before the break was noticed.
+//
 // # go-redis behaviour relied on (v9.23.0, pubsub.go and internal/pool/conn.go)
 //
 //   - PubSub keeps the set of subscribed channels; Subscribe adds to it and Unsubscribe removes
@@ -55,9 +77,9 @@
 //     0. After a failed read go-redis closes the connection and redials unless the error is a
 //     Redis error reply or, for ReceiveTimeout with a timeout, a network timeout. The loop reads
 //     with ReceiveTimeout(PingInterval) while healthy and sends PING when that expires; it then
-//     reads with Receive under a context deadline of 2*PingInterval, so a missing reply makes
+//     reads with Receive under a context deadline of PongWait, so a missing reply makes
 //     go-redis drop the connection. A blackholed connection is thus replaced (and Ready turns
-//     false) about 3*PingInterval after the last byte received.
+//     false) PingInterval+PongWait after the last byte received (11s at the defaults).
 //   - PubSub.Subscribe, Unsubscribe and Ping write under the context's deadline when it has one
 //     (else WriteTimeout), and a missed write deadline also makes go-redis drop and redial the
 //     connection. So Subscribe and Unsubscribe check the caller's context themselves and pass

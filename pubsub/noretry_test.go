@@ -37,7 +37,7 @@ func TestPublishSentAtMostOnce(t *testing.T) {
 	}
 
 	done := make(chan error, 1)
-	b.PublishAsync(deliver(KindRoom, "r", "y"), func(err error) { done <- err })
+	b.PublishAsync(deliver(KindRoom, "r", "y"), func(r Result) { done <- r.Err })
 	select {
 	case err := <-done:
 		if err == nil {

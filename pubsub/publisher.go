@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
@@ -22,11 +24,34 @@ const (
 // ErrPublishQueueFull reports that Redis is not keeping up with publishes.
 var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
 
+// ErrLossWindow reports a PUBLISH that Redis accepted while this node's receive connection was
+// lost or not yet fully resubscribed, at queueing time or at any point until the reply: the
+// message may have missed this node's own subscribers (and, during the same outage, others').
+var ErrLossWindow = errors.New("pubsub: receive connection interrupted around the publish")
+
+// Result is the outcome of one PublishAsync, passed to its completion callback by value.
+type Result struct {
+	// Receivers is Redis's reply to the PUBLISH: how many pub/sub connections, one per
+	// subscribed node, received the message. It is valid when Err is nil or wraps
+	// ErrLossWindow; otherwise 0.
+	Receivers int64
+	// Err is nil when Redis accepted the PUBLISH and this node's receive connection was
+	// continuously subscribed from queueing to reply. It wraps ErrLossWindow when Redis accepted
+	// it but that was not so, and is another error when the PUBLISH failed or its reply was
+	// lost (it may still have been delivered: PUBLISH is never re-sent).
+	Err error
+	// Offset and Epoch are the message's position in its room's history
+	// (Config.History); zero for other messages.
+	Offset uint64
+	Epoch  string
+}
+
 type pendingPublish struct {
-	ch   string
-	msg  []byte
-	room string // set when the message goes through Config.History
-	done func(error)
+	ch    string
+	msg   []byte
+	room  string // set when the message goes through Config.History
+	epoch uint64 // receive-connection epoch when queued (epoch.go)
+	done  func(Result)
 }
 
 // publisher pipelines asynchronous publishes: everything queued while one
@@ -40,10 +65,12 @@ type publisher struct {
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
-// nil, is called with the outcome from the publishing goroutine; it must not
-// block. Messages from one caller reach Redis in the order they were queued.
-// Failures are counted in Stats.PublishErrors like those of Publish.
-func (b *Broker) PublishAsync(e Envelope, done func(error)) {
+// nil, is called exactly once with the outcome (see Result) from the
+// publishing goroutine, or from the caller's when e cannot be queued; it
+// must not block. Messages from one caller reach Redis in the order they
+// were queued. Failures are counted in Stats.PublishErrors like those of
+// Publish; a Result wrapping ErrLossWindow is counted as published.
+func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 	ch, err := b.channel(e.Kind, e.Target)
 	if err == nil && b.isClosed() {
 		err = ErrClosed
@@ -52,7 +79,7 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 		b.finish(done, err)
 		return
 	}
-	pp := pendingPublish{ch: ch, msg: Encode(e), done: done} // encoded outside the lock
+	pp := pendingPublish{ch: ch, msg: Encode(e), epoch: b.epoch.Load(), done: done} // encoded outside the lock
 	if b.viaHistory(e.Kind, e.Target) {
 		pp.room = e.Target
 	}
@@ -77,9 +104,9 @@ func (b *Broker) PublishAsync(e Envelope, done func(error)) {
 	}
 }
 
-func (b *Broker) finish(done func(error), err error) {
+func (b *Broker) finish(done func(Result), err error) {
 	if done != nil {
-		done(err)
+		done(Result{Err: err})
 	}
 }
 
@@ -121,72 +148,78 @@ func (b *Broker) sendBatch() bool {
 	// the failure in time; the PUBLISHes themselves are never retried.
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
 	defer cancel()
-	errs := b.sendPipeline(ctx, batch)
-	if b.cfg.History != nil && anyNoScript(errs) {
+	results := b.sendPipeline(ctx, batch)
+	if b.cfg.History != nil && anyNoScript(results) {
 		// A fresh or restarted Redis lacks the history script: those
 		// messages did not run. Load it and send them again, once.
 		if err := b.cfg.History.Load(ctx); err == nil {
 			var again []pendingPublish
 			var at []int
-			for i, err := range errs {
-				if history.IsNoScript(err) {
+			for i, r := range results {
+				if history.IsNoScript(r.Err) {
 					again, at = append(again, batch[i]), append(at, i)
 				}
 			}
-			for j, err := range b.sendPipeline(ctx, again) {
-				errs[at[j]] = err
+			for j, r := range b.sendPipeline(ctx, again) {
+				results[at[j]] = r
 			}
 		}
 	}
 	for i, pp := range batch {
-		err := errs[i]
-		if err != nil {
+		r := results[i]
+		switch {
+		case r.Err != nil:
 			b.stats.publishErrors.Add(1)
-			err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, err)
-		} else {
+			r.Err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, r.Err)
+		case !b.stableSince(pp.epoch): // checked after the reply: see epoch.go
+			b.stats.published.Add(1)
+			r.Err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, ErrLossWindow)
+		default:
 			b.stats.published.Add(1)
 		}
-		b.finish(pp.done, err)
+		if pp.done != nil {
+			pp.done(r)
+		}
 	}
 	return true
 }
 
 // sendPipeline sends one pipeline of publishes (PUBLISH, or the history
-// script for history rooms) and returns each one's error, in order.
-func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []error {
+// script for history rooms) and returns each one's outcome, in order.
+func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Result {
 	pipe := b.rdb.Pipeline()
-	results := make([]func() (history.Published, error), len(batch))
-	errs := make([]error, len(batch))
+	hist := make([]func() (history.Published, error), len(batch))
+	pubs := make([]*redis.IntCmd, len(batch))
+	results := make([]Result, len(batch))
 	for i, pp := range batch {
 		if pp.room != "" {
-			results[i], errs[i] = b.cfg.History.Queue(ctx, pipe, pp.room, pp.ch, pp.msg)
+			hist[i], results[i].Err = b.cfg.History.Queue(ctx, pipe, pp.room, pp.ch, pp.msg)
 			continue
 		}
-		c, _ := noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
-		_ = pipe.Process(ctx, c)                    // queues; errors come from Exec
+		var c redis.Cmder
+		c, pubs[i] = noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
+		_ = pipe.Process(ctx, c)                         // queues; errors come from Exec
 	}
-	cmds, execErr := pipe.Exec(ctx) // every command, in order, with its own error
-	k := 0
+	_, execErr := pipe.Exec(ctx) // every command has its own error
 	for i := range batch {
-		if errs[i] != nil { // not queued (bad payload)
-			continue
+		r := &results[i]
+		switch {
+		case r.Err != nil: // not queued (bad payload)
+		case hist[i] != nil:
+			p, err := hist[i]()
+			r.Err, r.Receivers, r.Offset, r.Epoch = err, p.Receivers, p.Offset, p.Epoch
+		case pubs[i] != nil:
+			r.Err, r.Receivers = pubs[i].Err(), pubs[i].Val()
+		default:
+			r.Err = execErr
 		}
-		err := execErr
-		if k < len(cmds) {
-			err = cmds[k].Err()
-		}
-		k++
-		if err == nil && results[i] != nil {
-			_, err = results[i]()
-		}
-		errs[i] = err
 	}
-	return errs
+	return results
 }
 
-func anyNoScript(errs []error) bool {
-	for _, err := range errs {
-		if history.IsNoScript(err) {
+func anyNoScript(results []Result) bool {
+	for _, r := range results {
+		if history.IsNoScript(r.Err) {
 			return true
 		}
 	}

@@ -66,7 +66,7 @@ func (b *Broker) receiveOne(ctx context.Context, pingSent bool) (any, error) {
 }
 
 // pongWait is how long a PING may go unanswered before the connection is declared dead.
-func (b *Broker) pongWait() time.Duration { return 2 * b.cfg.PingInterval }
+func (b *Broker) pongWait() time.Duration { return b.cfg.PongWait }
 
 // lost handles a receive error. It reports true for an error reply from Redis, after which
 // go-redis keeps the connection; anything else means the connection is gone (go-redis has
@@ -77,6 +77,7 @@ func (b *Broker) lost(err error, first bool) bool {
 		b.log.Warn("pubsub: redis error on receive connection", "err", err)
 		return true
 	}
+	b.markLost()
 	if b.ready.Swap(false) || first {
 		b.log.Warn("pubsub: receive connection lost, messages may be lost until it is restored", "err", err)
 	} else {
@@ -126,6 +127,7 @@ func (b *Broker) subscribed(ch string, count int) {
 	if count == 1 {
 		if b.everUp && !b.restoring {
 			b.restoring = true
+			b.markLost()
 			b.stats.reconnects.Add(1)
 			b.log.Info("pubsub: receive connection replaced, resubscribing")
 		}
@@ -136,6 +138,7 @@ func (b *Broker) subscribed(ch string, count int) {
 	notify := b.restoring && b.unconfirmed == 0
 	if notify {
 		b.restoring = false
+		b.markStable()
 	}
 	b.mu.Unlock()
 	if notify {
@@ -155,6 +158,9 @@ func (b *Broker) markAlive() {
 	ok := b.baseConfirmedLocked()
 	if ok {
 		b.everUp = true
+		if !b.restoring {
+			b.markStable()
+		}
 	}
 	b.mu.Unlock()
 	if ok && !b.isClosed() {

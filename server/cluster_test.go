@@ -53,7 +53,17 @@ func TestDirectToUserOnTwoNodes(t *testing.T) {
 			t.Fatalf("bad direct %v", f)
 		}
 	}
+	// The sender's id brings an ack with the delivered frame's msg_id.
+	if f := alice.expect("ack"); f["ref"] != float64(7) || f.str("msg_id") == "" {
+		t.Fatalf("bad ack %v", f)
+	}
 	alice.expectNone(quiet)
+
+	// To a user with no connection anywhere: an offline error frame.
+	alice.send(map[string]any{"type": "direct", "to_user": "nobody", "data": 1, "id": "o1"})
+	if f := alice.expect("error"); f.str("code") != "offline" || f["ref"] != "o1" || f.str("msg_id") == "" {
+		t.Fatalf("bad offline error %v", f)
+	}
 
 	// To one connection: only bob2 gets it.
 	alice.send(map[string]any{"type": "direct", "to_conn": bob2.connID, "data": "only you"})

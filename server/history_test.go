@@ -96,18 +96,25 @@ func TestHistoryFrame(t *testing.T) {
 		c.send(map[string]any{"type": "message", "room": "r", "data": i})
 		epoch = c.expect("message").str("epoch")
 	}
+	c.send(map[string]any{"type": "message", "room": "r", "data": 6, "id": "m6"})
+	if m := c.expect("message"); m.num("offset") != 6 {
+		t.Fatalf("message 6: %v", m)
+	}
+	if a := c.expect("ack"); a["ref"] != "m6" || a.num("offset") != 6 || a.str("epoch") != epoch {
+		t.Fatalf("ack in a history room: %v", a)
+	}
 	c.send(map[string]any{"type": "history", "room": "r", "limit": 100, "id": "h1"})
 	h := c.expect("history")
 	msgs, _ := h["messages"].([]any)
-	if h.num("offset") != 5 || h.str("epoch") != epoch || len(msgs) != 3 || h["ref"] != "h1" {
+	if h.num("offset") != 6 || h.str("epoch") != epoch || len(msgs) != 3 || h["ref"] != "h1" {
 		t.Fatalf("history limit 100 (size 3): %v", h)
 	}
-	if first := msgs[0].(map[string]any); first["offset"] != 3.0 || first["type"] != "message" {
+	if first := msgs[0].(map[string]any); first["offset"] != 4.0 || first["type"] != "message" {
 		t.Fatalf("oldest of the three: %v", first)
 	}
 	c.send(map[string]any{"type": "history", "room": "r", "since": map[string]any{"offset": 3, "epoch": epoch}})
 	h = c.expect("history")
-	if msgs, _ := h["messages"].([]any); h["recovered"] != true || len(msgs) != 2 {
+	if msgs, _ := h["messages"].([]any); h["recovered"] != true || len(msgs) != 3 {
 		t.Fatalf("history since 3: %v", h)
 	}
 	for _, bad := range []map[string]any{

@@ -31,6 +31,13 @@ type Config struct {
 	Prefix string
 	// HeartbeatTTL is how long a silent node stays alive in Redis. Default 6s.
 	HeartbeatTTL time.Duration
+	// PubSubPingInterval is how long the pub/sub receive connection may be
+	// idle before it is probed with a PING. Default 1s (pubsub.Config).
+	PubSubPingInterval time.Duration
+	// PubSubPongWait is how long that PING may go unanswered before the
+	// connection is replaced, which loses messages. Default 10s: a Redis
+	// stall shorter than this loses nothing (pubsub.Config.PongWait).
+	PubSubPongWait time.Duration
 	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
 	MaxConnsPerUser int
 	// History configures room history (package history). The zero value
@@ -77,7 +84,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
-	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger, OnReconnect: s.onReconnect}
+	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
+		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait, OnReconnect: s.onReconnect}
 	deps := node.Deps{Registry: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/pubsub"
 )
 
 // options are the command-line settings; every flag has an env twin named
@@ -21,7 +22,7 @@ type options struct {
 	allowedOrigins, trustedProxies, keyPrefix, logLevel, logFormat, guests string
 	maxConnsPerUser                                                        int
 	pprof                                                                  bool
-	heartbeatTTL, shutdownTimeout                                          time.Duration
+	heartbeatTTL, shutdownTimeout, pubsubPing, pubsubPongWait              time.Duration
 	node                                                                   node.Config
 	history                                                                historyFlags
 }
@@ -50,6 +51,10 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.guests, "guests", "off", "guest policy for unauthenticated connections: off, read or write")
 	fs.IntVar(&o.maxConnsPerUser, "max-conns-per-user", 16, "cluster-wide connections per user (0 = unlimited)")
 	fs.DurationVar(&o.heartbeatTTL, "heartbeat-ttl", 6*time.Second, "how long a silent node counts as alive")
+	fs.DurationVar(&o.pubsubPing, "pubsub-ping-interval", pubsub.DefaultPingInterval,
+		"idle time after which the pub/sub receive connection is probed with a PING")
+	fs.DurationVar(&o.pubsubPongWait, "pubsub-pong-wait", pubsub.DefaultPongWait,
+		"how long that PING may go unanswered before the connection is replaced; a Redis stall shorter than this loses no messages, a dead connection is noticed after ping interval + this")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on draining at SIGTERM")
 	fs.IntVar(&o.history.size, "history-size", 0, "messages kept per room in Redis for recovery and reads (0 = history off)")
@@ -115,6 +120,9 @@ func (o *options) finish() error {
 	}
 	if n.InactiveTimeout == 0 {
 		n.InactiveTimeout = -1
+	}
+	if o.pubsubPing < 0 || o.pubsubPongWait < 0 {
+		return errors.New("--pubsub-ping-interval and --pubsub-pong-wait must not be negative (0 = default)")
 	}
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)

@@ -122,7 +122,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	o.node.Verifier, o.node.Version = verifier, version
 	srv, err := server.New(rdb, server.Config{Node: o.node, Prefix: o.keyPrefix, HeartbeatTTL: o.heartbeatTTL,
-		MaxConnsPerUser: o.maxConnsPerUser, History: o.history.config(), AdminKey: o.adminKey, Pprof: o.pprof, Logger: m.log})
+		PubSubPingInterval: o.pubsubPing, PubSubPongWait: o.pubsubPongWait, History: o.history.config(),
+		MaxConnsPerUser: o.maxConnsPerUser, AdminKey: o.adminKey, Pprof: o.pprof, Logger: m.log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,169 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/pubsub"
+)
+
+// resultBroker delivers like fzBroker and completes every publish with a
+// chosen Result, standing in for Redis's reply and the loss-window check.
+type resultBroker struct {
+	fzBroker
+	mu sync.Mutex
+	r  pubsub.Result
+}
+
+func (b *resultBroker) set(r pubsub.Result) {
+	b.mu.Lock()
+	b.r = r
+	b.mu.Unlock()
+}
+
+func (b *resultBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
+	b.mu.Lock()
+	r := b.r
+	b.mu.Unlock()
+	if r.Err == nil && r.Receivers > 0 {
+		b.n.HandleEnvelope(e)
+	}
+	done(r)
+}
+
+type ackTestFrame struct {
+	Type  string          `json:"type"`
+	Code  string          `json:"code"`
+	Ref   json.RawMessage `json:"ref"`
+	MsgID string          `json:"msg_id"`
+}
+
+func ackTestNode(t *testing.T) (*resultBroker, *websocket.Conn) {
+	n := fakeNode(t, nil, fzRegistry{}, fzStats{})
+	b := &resultBroker{fzBroker: fzBroker{n: n}, r: pubsub.Result{Receivers: 1}}
+	n.broker = b
+	ws := mustDial(t, mustServe(t, n))
+	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
+	if f := ackRead(t, ws); f.Type != typeJoined {
+		t.Fatalf("join answered %+v", f)
+	}
+	return b, ws
+}
+
+func ackSend(t *testing.T, ws *websocket.Conn, s string) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ackRead(t *testing.T, ws *websocket.Conn) ackTestFrame {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f ackTestFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("frame %s: %v", data, err)
+	}
+	return f
+}
+
+// A message with an id is acked with the msg_id of the delivered frame.
+func TestAckCarriesMsgID(t *testing.T) {
+	_, ws := ackTestNode(t)
+	ackSend(t, ws, `{"type":"message","room":"r","id":"m1","data":1}`)
+	msg, a := ackRead(t, ws), ackRead(t, ws)
+	if msg.Type != typeMessage || a.Type != typeAck || string(a.Ref) != `"m1"` || a.MsgID == "" || a.MsgID != msg.MsgID {
+		t.Fatalf("got %+v then %+v, want the message then an ack with ref m1 and its msg_id", msg, a)
+	}
+	// Without an id there is no ack: the pong is the next frame.
+	ackSend(t, ws, `{"type":"message","room":"r","data":2}`)
+	ackSend(t, ws, `{"type":"ping","id":7}`)
+	if f := ackRead(t, ws); f.Type != typeMessage {
+		t.Fatalf("got %+v, want the message", f)
+	}
+	if f := ackRead(t, ws); f.Type != typePong {
+		t.Fatalf("got %+v, want the pong (no ack without an id)", f)
+	}
+}
+
+// Every outcome that may have missed someone is an error frame with the
+// request's ref and the message's msg_id instead of an ack.
+func TestAckErrors(t *testing.T) {
+	cases := []struct {
+		name, frame, code string
+		r                 pubsub.Result
+	}{
+		{"publish failed", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
+			pubsub.Result{Err: errors.New("i/o timeout")}},
+		{"loss window", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
+			pubsub.Result{Receivers: 2, Err: fmt.Errorf("publish: %w", pubsub.ErrLossWindow)}},
+		{"own subscription missing", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
+			pubsub.Result{}},
+		{"user offline", `{"type":"direct","to_user":"bob","id":"x","data":1}`, "offline",
+			pubsub.Result{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, ws := ackTestNode(t)
+			b.set(tc.r)
+			ackSend(t, ws, tc.frame)
+			f := ackRead(t, ws)
+			if f.Type != typeError || f.Code != tc.code || string(f.Ref) != `"x"` || f.MsgID == "" {
+				t.Fatalf("got %+v, want error %s with ref x and a msg_id", f, tc.code)
+			}
+		})
+	}
+}
+
+// A direct to a user that some node holds is acked.
+func TestAckDirectToUser(t *testing.T) {
+	_, ws := ackTestNode(t)
+	ackSend(t, ws, `{"type":"direct","to_user":"bob","id":3,"data":1}`)
+	if f := ackRead(t, ws); f.Type != typeAck || string(f.Ref) != `3` {
+		t.Fatalf("got %+v, want an ack with ref 3", f)
+	}
+}
+
+// ack.appendTo produces what encoding/json does for the same fields, "ref"
+// being copied as the client sent it.
+func TestAckEncoding(t *testing.T) {
+	for _, ref := range []string{`"a"`, `12`, `-1.5e3`, `"\u00e9\"x"`} {
+		a := ack{Ref: json.RawMessage(ref), MsgID: "0b7e3f1c-2d4a-4c4e-9a51-3f0c2a1b9d77"}
+		want, err := json.Marshal(struct {
+			Type  string          `json:"type"`
+			Ref   json.RawMessage `json:"ref"`
+			MsgID string          `json:"msg_id"`
+		}{typeAck, a.Ref, a.MsgID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.appendTo(nil); string(got) != string(want) {
+			t.Errorf("ref %s: got %s, want %s", ref, got, want)
+		}
+	}
+}
+
+// In a history room the ack carries the message's position.
+func TestAckEncodingWithOffset(t *testing.T) {
+	a := ack{Ref: json.RawMessage(`7`), MsgID: "m", Offset: 42, Epoch: "0123456789abcdef"}
+	want, _ := json.Marshal(struct {
+		Type   string          `json:"type"`
+		Ref    json.RawMessage `json:"ref"`
+		MsgID  string          `json:"msg_id"`
+		Offset uint64          `json:"offset"`
+		Epoch  string          `json:"epoch"`
+	}{typeAck, a.Ref, a.MsgID, a.Offset, a.Epoch})
+	if got := a.appendTo(nil); string(got) != string(want) {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
