@@ -108,6 +108,11 @@ func (f *fakeCluster) RoomStats(ctx context.Context, room string) (registry.Room
 	return f.room, f.err
 }
 
+func (f *fakeCluster) History(ctx context.Context, room string, limit int, since *node.Position) (node.HistoryPage, error) {
+	f.record(ctx, "History", room, limit, since)
+	return node.HistoryPage{Room: room, Messages: []json.RawMessage{}}, f.err
+}
+
 func (f *fakeCluster) User(ctx context.Context, user string) (registry.User, error) {
 	f.record(ctx, "User", user)
 	return f.user, f.err

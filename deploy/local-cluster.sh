@@ -167,6 +167,8 @@ if [[ -z ${WS_JWT_SECRET:-} ]]; then
 fi
 WS_ADMIN_KEY=${WS_ADMIN_KEY:-$(random_hex)}
 export WS_JWT_SECRET WS_ADMIN_KEY
+# Room history on by default here (recovery on rejoin); override with the env twins.
+export WS_HISTORY_SIZE=${WS_HISTORY_SIZE:-100} WS_HISTORY_TTL=${WS_HISTORY_TTL:-5m}
 
 # ---- redis
 if [[ -n ${WS_REDIS_URL:-} ]]; then

@@ -50,7 +50,7 @@ type frame struct {
 	Offset    uint64 `json:"offset"`
 	Epoch     string `json:"epoch"`
 	Recovered *bool  `json:"recovered"`
-	From   struct {
+	From      struct {
 		User   string `json:"user"`
 		ConnID string `json:"conn_id"`
 		System bool   `json:"system"`

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -88,24 +87,15 @@ func validEpoch(e string) bool {
 	return true
 }
 
-// historyFrame answers a history request: the messages (each the complete
-// message frame, with offset and epoch) oldest first, and the room's
-// current position. Recovered is set when "since" was given: true when the
-// messages are everything after it.
+// historyFrame answers a history request (see HistoryPage).
 type historyFrame struct {
-	Type      string            `json:"type"`
-	Ref       json.RawMessage   `json:"ref,omitempty"`
-	Room      string            `json:"room"`
-	Messages  []json.RawMessage `json:"messages"`
-	Offset    uint64            `json:"offset"`
-	Epoch     string            `json:"epoch,omitempty"`
-	Recovered *bool             `json:"recovered,omitempty"`
+	Type string          `json:"type"`
+	Ref  json.RawMessage `json:"ref,omitempty"`
+	HistoryPage
 }
 
 // handleHistory serves {"type":"history","room":r,"limit":n,"since":{...}}
-// for members of r: the newest limit messages, or with since the ones after
-// it (when its epoch is current; otherwise the newest, recovered:false).
-// limit is clipped to the history size; 0 means all it holds.
+// for members of r (see Node.History).
 func (c *Conn) handleHistory(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
@@ -127,44 +117,10 @@ func (c *Conn) handleHistory(req request) bool {
 		c.reject(req.ID, "not_member", "join the room before reading its history", stats.ErrForbidden)
 		return false
 	}
-	reply := historyFrame{Type: typeHistory, Ref: req.ID, Room: req.Room, Messages: []json.RawMessage{}}
-	if !c.n.historyRoom(req.Room) {
-		if since != nil {
-			f := false
-			reply.Recovered = &f
-		}
-		c.sendBytes(mustJSON(reply))
-		return true
-	}
-	entries, cur, err := c.readHistory(req.Room, since, req.Limit, &reply)
+	page, err := c.n.History(c.n.opCtx(), req.Room, req.Limit, since)
 	if err != nil {
 		return c.unavailable(req, err)
 	}
-	for _, e := range entries {
-		if env, err := pubsub.Decode(pubsub.KindRoom, req.Room, e.Body); err == nil {
-			reply.Messages = append(reply.Messages, env.Payload)
-		}
-	}
-	reply.Offset, reply.Epoch = cur.Offset, cur.Epoch
-	c.sendBytes(mustJSON(reply))
+	c.sendBytes(mustJSON(historyFrame{Type: typeHistory, Ref: req.ID, HistoryPage: page}))
 	return true
-}
-
-// readHistory reads for handleHistory and sets reply.Recovered.
-func (c *Conn) readHistory(room string, since *Position, limit int, reply *historyFrame) ([]HistoryEntry, Position, error) {
-	ctx, h := c.n.opCtx(), c.n.history
-	if since == nil {
-		return h.Last(ctx, room, limit)
-	}
-	entries, cur, err := h.After(ctx, room, since.Offset, limit)
-	if err != nil {
-		return nil, cur, err
-	}
-	ok := cur.Epoch != "" && cur.Epoch == since.Epoch && since.Offset <= cur.Offset &&
-		(since.Offset == cur.Offset || (len(entries) > 0 && entries[0].Offset == since.Offset+1))
-	reply.Recovered = &ok
-	if !ok {
-		return h.Last(ctx, room, limit)
-	}
-	return entries, cur, nil
 }
