@@ -18,8 +18,21 @@ import (
 // It pushes about 8 MB through each reader, the heaviest load of the suite,
 // so it does not run in parallel with the timing-sensitive tests (tests
 // without t.Parallel run first, one at a time).
+//
+// The publisher keeps at most ahead messages in flight past the slowest
+// fast reader, so a fast reader's queue on the node never holds more than
+// ahead+1 frames, whatever the kernel's socket buffers absorb. The node's
+// limits are 4 times that (frames and bytes, framing included), so a fast
+// reader whose socket does not drain at once is still far from them, while
+// the client that never reads passes them once its socket buffers are full
+// (a few MB on Linux loopback; the test pushes 8 MB).
 func TestSlowConsumer(t *testing.T) {
-	o := nodeOpts{fast: true, args: []string{"--msg-rate", "0", "--send-queue", "64", "--max-queued-bytes", "262144"}}
+	const total, size, ahead = 500, 16 << 10, 16
+	// A message frame is the data plus under 1 KiB of JSON around it.
+	const frameMax = size + 1<<10
+	queue, budget := 4*ahead, 4*ahead*frameMax
+	o := nodeOpts{fast: true, args: []string{"--msg-rate", "0",
+		"--send-queue", strconv.Itoa(queue), "--max-queued-bytes", strconv.Itoa(budget)}}
 	c := startCluster(t, 2, o)
 	n0, n1 := c.nodes[0], c.nodes[1]
 
@@ -46,7 +59,6 @@ func TestSlowConsumer(t *testing.T) {
 		cl.join("busy")
 	}
 
-	const total, size = 500, 16 << 10
 	pad := strings.Repeat("x", size)
 	got := make([]atomic.Int64, len(readers))
 	errc := make(chan error, len(readers))
@@ -88,14 +100,14 @@ func TestSlowConsumer(t *testing.T) {
 			}
 		}
 	}()
-	// The publisher keeps at most 16 messages ahead of the slowest fast
+	// The publisher keeps at most ahead messages ahead of the slowest fast
 	// reader, so only the client that never reads can overflow its queue.
 	for i := range total {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			lag := false
 			for j := range readers {
-				lag = lag || got[j].Load() < int64(i-16)
+				lag = lag || got[j].Load() < int64(i-ahead)
 			}
 			if !lag {
 				break
