@@ -287,7 +287,7 @@ func badLimitRows() []badRow {
 			}},
 		{name: "a client that never reads is closed 4001 while another keeps receiving",
 			tune: func(c *Config) {
-				c.Node.SendQueueSize, c.Node.MessageRate = 64, -1 // MaxQueuedBytes: default 1 MiB
+				c.Node.SendQueueSize, c.Node.MessageRate = 64, -1 // MaxQueuedBytes: the default
 			},
 			run: func(t *testing.T, e *badEnv) {
 				fast := e.user(e.node(), "fast", "user")
