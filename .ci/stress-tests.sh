@@ -24,11 +24,15 @@ export GOFLAGS=-count=1
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/wsnode-stress.XXXXXX")
 busy=()
+tests=
 cleanup() {
+  # go test leaves its test binaries (and their nodes) running when it is
+  # killed, so each run has its own process group, killed as a whole.
+  [ -n "$tests" ] && kill -- -"$tests" 2>/dev/null
   for pid in "${busy[@]}"; do
     kill "$pid" 2>/dev/null
   done
-  wait "${busy[@]}" 2>/dev/null
+  wait 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -51,7 +55,12 @@ passed=0 failed=0
 for ((r = 1; r <= runs; r++)); do
   log="$out/run$r.log"
   start=$SECONDS
-  if go test -race "${pkgs[@]}" >"$log" 2>&1; then
+  setsid go test -race "${pkgs[@]}" >"$log" 2>&1 &
+  tests=$!
+  wait "$tests"
+  rc=$?
+  tests=
+  if ((rc == 0)); then
     passed=$((passed + 1))
     echo "run $r: ok ($((SECONDS - start)) s)"
   else
