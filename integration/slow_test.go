@@ -12,8 +12,9 @@ import (
 
 // TestSlowConsumer: scenario 7. A member of a busy room that never reads
 // (a 16 KiB receive buffer, no reads) is closed with 4001 once its send
-// queue overflows; every other member, on the same node and on another,
-// receives every message in order.
+// queue overflows (the node's log says 4001; the client sees 4001 or, when
+// the close frame cannot get past its full socket, 1006); every other
+// member, on the same node and on another, receives every message in order.
 //
 // It pushes about 8 MB through each reader, the heaviest load of the suite,
 // so it does not run in parallel with the timing-sensitive tests (tests
@@ -136,8 +137,27 @@ func TestSlowConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 4001 {
-		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer)", code, slow.closeErr)
+	// n0 closed it with 4001, and says so in its log. The client reads the
+	// close frame only if it drains what the kernel still holds for it
+	// within the node's 1 s close write: on a busy machine it often does
+	// not, and sees 1006, as the README documents for slow consumers.
+	waitFor(t, wait, "n0 to log the slow client's close", func() error {
+		for _, line := range strings.Split(n0.p.log.String(), "\n") {
+			if strings.Contains(line, "msg=disconnected") && strings.Contains(line, "conn_id="+slowID) {
+				if !strings.Contains(line, " code=4001 ") {
+					t.Fatalf("n0 closed the slow client with another code: %s", line)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no disconnected line for %s", slowID)
+	})
+	switch code {
+	case 4001:
+	case 1006:
+		t.Logf("the slow client saw 1006 (%v): its close frame sat behind a full socket buffer", slow.closeErr)
+	default:
+		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer) or 1006", code, slow.closeErr)
 	}
 	for _, cl := range readers {
 		select {
