@@ -229,8 +229,9 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "published"})
 }
 
-// pathName returns the path wildcard key, a name of the given kind (as
-// registry.NameError names it), or answers 400 invalid_name and reports false.
+// pathName returns the value of the path wildcard key if it is a valid name
+// of the given kind ("room", "user", "conn", as registry.NameError names
+// them); otherwise it answers 400 invalid_name and reports false.
 func pathName(w http.ResponseWriter, r *http.Request, key, kind string) (string, bool) {
 	name := r.PathValue(key)
 	if err := registry.ValidateName(kind, name); err != nil {
