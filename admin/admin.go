@@ -90,7 +90,10 @@ func Handler(c Cluster, cfg Config) http.Handler {
 		protected.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		protected.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	protected.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	protected.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if misroutedName(w, r) {
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	})
 	mux.Handle("/", a.requireKey(protected))

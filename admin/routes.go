@@ -6,8 +6,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/registry"
 )
 
 func (a *api) ctx(r *http.Request) (context.Context, context.CancelFunc) {
@@ -69,9 +74,13 @@ func (a *api) rooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) room(w http.ResponseWriter, r *http.Request) {
+	name, ok := pathName(w, r, "room", "room")
+	if !ok {
+		return
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	room, err := a.c.RoomStats(ctx, r.PathValue("room"))
+	room, err := a.c.RoomStats(ctx, name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -80,9 +89,13 @@ func (a *api) room(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) user(w http.ResponseWriter, r *http.Request) {
+	name, ok := pathName(w, r, "user", "user")
+	if !ok {
+		return
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	u, err := a.c.User(ctx, r.PathValue("user"))
+	u, err := a.c.User(ctx, name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -91,9 +104,13 @@ func (a *api) user(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) conn(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathName(w, r, "id", "conn")
+	if !ok {
+		return
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	c, err := a.c.ConnInfo(ctx, r.PathValue("id"))
+	c, err := a.c.ConnInfo(ctx, id)
 	if err != nil {
 		fail(w, err)
 		return
@@ -114,17 +131,34 @@ func (a *api) nodes(w http.ResponseWriter, r *http.Request) {
 
 // disconnect serves DELETE /connections/{id}[?code=4006&reason=...].
 func (a *api) disconnect(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathName(w, r, "id", "conn")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
 	code := 0
-	if s := r.URL.Query().Get("code"); s != "" {
+	if s := q.Get("code"); s != "" {
 		var err error
 		if code, err = strconv.Atoi(s); err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", "code must be a number")
 			return
 		}
 	}
+	// The reason goes into the close frame, which must carry UTF-8 (RFC
+	// 6455, 5.5.1) and at most 123 bytes; the node allows MaxCloseReason.
+	reason := q.Get("reason")
+	if !utf8.ValidString(reason) {
+		writeError(w, http.StatusBadRequest, "bad_request", "reason must be valid UTF-8")
+		return
+	}
+	if len(reason) > node.MaxCloseReason {
+		writeError(w, http.StatusBadRequest, "bad_request",
+			"reason longer than "+strconv.Itoa(node.MaxCloseReason)+" bytes")
+		return
+	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	if err := a.c.Disconnect(ctx, r.PathValue("id"), code, r.URL.Query().Get("reason")); err != nil {
+	if err := a.c.Disconnect(ctx, id, code, reason); err != nil {
 		fail(w, err)
 		return
 	}
@@ -166,6 +200,11 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", `give exactly one of "room", "user", "conn_id" or "all":true`)
 		return
 	}
+	if len(p.Data) == 0 {
+		// Absent, not null: "data":null is a value the caller chose.
+		writeError(w, http.StatusBadRequest, "bad_request", `"data" is required`)
+		return
+	}
 	if p.Exclude != "" && p.Room == "" && !p.All {
 		writeError(w, http.StatusBadRequest, "bad_request", `"exclude" goes with "room" or "all"`)
 		return
@@ -188,6 +227,54 @@ func (a *api) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "published"})
+}
+
+// pathName returns the value of the path wildcard key if it is a valid name
+// of the given kind ("room", "user", "conn", as registry.NameError names
+// them); otherwise it answers 400 invalid_name and reports false.
+func pathName(w http.ResponseWriter, r *http.Request, key, kind string) (string, bool) {
+	name := r.PathValue(key)
+	if err := registry.ValidateName(kind, name); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_name", err.Error())
+		return "", false
+	}
+	return name, true
+}
+
+// nameRoutes are the routes ending in one name segment, by first segment:
+// the wildcard's kind and the methods served.
+var nameRoutes = map[string]struct {
+	kind    string
+	methods []string
+}{
+	"rooms":       {"room", []string{http.MethodGet, http.MethodHead}},
+	"users":       {"user", []string{http.MethodGet, http.MethodHead}},
+	"connections": {"conn", []string{http.MethodGet, http.MethodHead, http.MethodDelete}},
+}
+
+// misroutedName answers 400 invalid_name for a request to a name route whose
+// name the mux did not match: a segment that unescapes to "/" (such as
+// /users/%2F) is taken for a trailing slash and matches no pattern. It
+// reports whether it answered.
+func misroutedName(w http.ResponseWriter, r *http.Request) bool {
+	first, seg, ok := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	route, known := nameRoutes[first]
+	if !ok || !known || seg == "" || strings.Contains(seg, "/") {
+		return false
+	}
+	found := false
+	for _, m := range route.methods {
+		found = found || r.Method == m
+	}
+	name, err := url.PathUnescape(seg)
+	if !found || err != nil {
+		return false
+	}
+	if err := registry.ValidateName(route.kind, name); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_name", err.Error())
+		return true
+	}
+	return false
 }
 
 // badBody answers a body that could not be read: 413 when it hit the size

@@ -84,7 +84,7 @@ func TestRequestsCarryTheTimeout(t *testing.T) {
 	if rec := do(t, h, http.MethodDelete, "/connections/x", "", nil); rec.Code != http.StatusAccepted {
 		t.Fatalf("delete: status %d", rec.Code)
 	}
-	if rec := do(t, h, http.MethodPost, "/publish", `{"all":true}`, nil); rec.Code != http.StatusAccepted {
+	if rec := do(t, h, http.MethodPost, "/publish", `{"all":true,"data":1}`, nil); rec.Code != http.StatusAccepted {
 		t.Fatalf("publish: status %d", rec.Code)
 	}
 	f.mu.Lock()
@@ -123,8 +123,6 @@ func TestPublish(t *testing.T) {
 			&call{"BroadcastAll", []any{`null`, ""}}},
 		{"all with exclude", `{"all":true,"exclude":"c3","data":{}}`, http.StatusAccepted, "",
 			&call{"BroadcastAll", []any{`{}`, "c3"}}},
-		{"no data", `{"user":"bob"}`, http.StatusAccepted, "",
-			&call{"SendToUser", []any{"bob", ""}}},
 		{"trailing whitespace is fine", "{\"all\":true,\"data\":1}\n \t", http.StatusAccepted, "",
 			&call{"BroadcastAll", []any{`1`, ""}}},
 		{"unknown fields ignored", `{"conn_id":"c1","data":1,"extra":"x"}`, http.StatusAccepted, "",
@@ -137,6 +135,9 @@ func TestPublish(t *testing.T) {
 		{"room and all", `{"room":"r","all":true}`, http.StatusBadRequest, oneTarget, nil},
 		{"user and conn_id", `{"user":"u","conn_id":"c"}`, http.StatusBadRequest, oneTarget, nil},
 		{"all four", `{"room":"r","user":"u","conn_id":"c","all":true}`, http.StatusBadRequest, oneTarget, nil},
+
+		{"no data", `{"user":"bob"}`, http.StatusBadRequest, `"data" is required`, nil},
+		{"no data, all", `{"all":true,"exclude":"c3"}`, http.StatusBadRequest, `"data" is required`, nil},
 
 		{"trailing garbage", `{"all":true,"data":1} x`, http.StatusBadRequest, "exactly one JSON object", nil},
 		{"two objects", `{"all":true}{"all":true}`, http.StatusBadRequest, "exactly one JSON object", nil},

@@ -12,14 +12,28 @@ import (
 
 // TestSlowConsumer: scenario 7. A member of a busy room that never reads
 // (a 16 KiB receive buffer, no reads) is closed with 4001 once its send
-// queue overflows; every other member, on the same node and on another,
-// receives every message in order.
+// queue overflows (the node's log says 4001; the client sees 4001 or, when
+// the close frame cannot get past its full socket, 1006); every other
+// member, on the same node and on another, receives every message in order.
 //
 // It pushes about 8 MB through each reader, the heaviest load of the suite,
 // so it does not run in parallel with the timing-sensitive tests (tests
 // without t.Parallel run first, one at a time).
+//
+// The publisher keeps at most ahead messages in flight past the slowest
+// fast reader, so a fast reader's queue on the node never holds more than
+// ahead+1 frames, whatever the kernel's socket buffers absorb. The node's
+// limits are 4 times that (frames and bytes, framing included), so a fast
+// reader whose socket does not drain at once is still far from them, while
+// the client that never reads passes them once its socket buffers are full
+// (a few MB on Linux loopback; the test pushes 8 MB).
 func TestSlowConsumer(t *testing.T) {
-	o := nodeOpts{fast: true, args: []string{"--msg-rate", "0", "--send-queue", "64", "--max-queued-bytes", "262144"}}
+	const total, size, ahead = 500, 16 << 10, 16
+	// A message frame is the data plus under 1 KiB of JSON around it.
+	const frameMax = size + 1<<10
+	queue, budget := 4*ahead, 4*ahead*frameMax
+	o := nodeOpts{fast: true, args: []string{"--msg-rate", "0",
+		"--send-queue", strconv.Itoa(queue), "--max-queued-bytes", strconv.Itoa(budget)}}
 	c := startCluster(t, 2, o)
 	n0, n1 := c.nodes[0], c.nodes[1]
 
@@ -46,7 +60,6 @@ func TestSlowConsumer(t *testing.T) {
 		cl.join("busy")
 	}
 
-	const total, size = 500, 16 << 10
 	pad := strings.Repeat("x", size)
 	got := make([]atomic.Int64, len(readers))
 	errc := make(chan error, len(readers))
@@ -88,14 +101,14 @@ func TestSlowConsumer(t *testing.T) {
 			}
 		}
 	}()
-	// The publisher keeps at most 16 messages ahead of the slowest fast
+	// The publisher keeps at most ahead messages ahead of the slowest fast
 	// reader, so only the client that never reads can overflow its queue.
 	for i := range total {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			lag := false
 			for j := range readers {
-				lag = lag || got[j].Load() < int64(i-16)
+				lag = lag || got[j].Load() < int64(i-ahead)
 			}
 			if !lag {
 				break
@@ -124,8 +137,27 @@ func TestSlowConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 4001 {
-		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer)", code, slow.closeErr)
+	// n0 closed it with 4001, and says so in its log. The client reads the
+	// close frame only if it drains what the kernel still holds for it
+	// within the node's 1 s close write: on a busy machine it often does
+	// not, and sees 1006, as the README documents for slow consumers.
+	waitFor(t, wait, "n0 to log the slow client's close", func() error {
+		for _, line := range strings.Split(n0.p.log.String(), "\n") {
+			if strings.Contains(line, "msg=disconnected") && strings.Contains(line, "conn_id="+slowID) {
+				if !strings.Contains(line, " code=4001 ") {
+					t.Fatalf("n0 closed the slow client with another code: %s", line)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no disconnected line for %s", slowID)
+	})
+	switch code {
+	case 4001:
+	case 1006:
+		t.Logf("the slow client saw 1006 (%v): its close frame sat behind a full socket buffer", slow.closeErr)
+	default:
+		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer) or 1006", code, slow.closeErr)
 	}
 	for _, cl := range readers {
 		select {

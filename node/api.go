@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/pubsub"
@@ -62,8 +63,13 @@ func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room st
 	return n.route(ctx, env)
 }
 
+// MaxCloseReason is the longest reason Disconnect takes, in bytes (a close
+// frame has room for 123).
+const MaxCloseReason = 120
+
 // Disconnect closes a connection wherever it lives, with the given close
-// code (0 means CloseKicked) and reason.
+// code (0 means CloseKicked) and reason: valid UTF-8 of at most
+// MaxCloseReason bytes.
 func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason string) error {
 	if code == 0 {
 		code = CloseKicked
@@ -71,8 +77,11 @@ func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason s
 	if !sendableCloseCode(code) {
 		return fmt.Errorf("%w: close code %d cannot be sent", ErrInvalidInput, code)
 	}
-	if len(reason) > 120 {
-		return fmt.Errorf("%w: reason longer than 120 bytes", ErrInvalidInput)
+	if len(reason) > MaxCloseReason {
+		return fmt.Errorf("%w: reason longer than %d bytes", ErrInvalidInput, MaxCloseReason)
+	}
+	if !utf8.ValidString(reason) {
+		return fmt.Errorf("%w: reason is not valid UTF-8", ErrInvalidInput)
 	}
 	nodeID, err := n.connNode(ctx, connID)
 	if err != nil {

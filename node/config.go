@@ -61,7 +61,8 @@ type Config struct {
 	// SendQueueSize is the number of frames queued per connection before it is
 	// closed as a slow consumer. Default 256.
 	SendQueueSize int
-	// MaxQueuedBytes caps the bytes queued per connection. Default 1 MiB.
+	// MaxQueuedBytes caps the bytes queued per connection. Default 4 MiB,
+	// 64 times the default MaxMessageSize.
 	MaxQueuedBytes int64
 	// MessageRate is the sustained number of frames per second a client may
 	// send; each frame over it gets a rate_limited error frame. Default 100;
@@ -134,7 +135,7 @@ func (c *Config) setDefaults() {
 		c.MaxMessageSize = 64 << 10
 	}
 	if c.MaxQueuedBytes == 0 {
-		c.MaxQueuedBytes = 1 << 20
+		c.MaxQueuedBytes = 4 << 20
 	}
 	if c.MessageRate == 0 {
 		c.MessageRate = 100

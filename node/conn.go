@@ -5,9 +5,11 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -271,7 +273,7 @@ func (c *Conn) finishClose() {
 	case <-flushed.C:
 	}
 	flushed.Stop()
-	msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+	msg := websocket.FormatCloseMessage(c.closeCode, safeCloseReason(c.closeReason))
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
@@ -280,4 +282,25 @@ func (c *Conn) finishClose() {
 	case <-t.C:
 	}
 	_ = c.ws.Close()
+}
+
+// closeReasonMax is the longest reason a close frame carries: its payload
+// is at most 125 bytes, 2 of them the code (RFC 6455, 5.5).
+const closeReasonMax = 123
+
+// safeCloseReason makes reason fit a close frame, whatever the caller
+// passed (Disconnect checks, but a reason also arrives from other nodes):
+// invalid UTF-8 is dropped, and the rest is cut to closeReasonMax bytes at a
+// character boundary. gorilla would refuse an over-long control frame (the
+// peer would see 1006) and send invalid UTF-8, which the peer must reject.
+func safeCloseReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "")
+	if len(reason) <= closeReasonMax {
+		return reason
+	}
+	cut := closeReasonMax
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }

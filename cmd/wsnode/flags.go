@@ -69,7 +69,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&n.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "heartbeat and re-assertion check period")
 	fs.Int64Var(&n.MaxMessageSize, "max-message-size", 64<<10, "largest client frame in bytes (close 1009 above)")
 	fs.IntVar(&n.SendQueueSize, "send-queue", 256, "frames queued per connection before it is closed as slow")
-	fs.Int64Var(&n.MaxQueuedBytes, "max-queued-bytes", 1<<20, "bytes queued per connection before it is closed as slow")
+	fs.Int64Var(&n.MaxQueuedBytes, "max-queued-bytes", 4<<20, "bytes queued per connection before it is closed as slow")
 	fs.Float64Var(&n.MessageRate, "msg-rate", 100, "frames per second per connection (0 or negative = unlimited)")
 	fs.IntVar(&n.MessageBurst, "msg-burst", 0, "token bucket size of the rate limit (0 = 2 x --msg-rate)")
 	fs.IntVar(&n.MaxStrikes, "max-strikes", 20, "rejected frames in a row before the connection is closed")

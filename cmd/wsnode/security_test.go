@@ -141,7 +141,7 @@ func TestLimitFlags(t *testing.T) {
 		"max-conns-per-ip":    "1000",
 		"max-conns":           "15000",
 		"send-queue":          "256",
-		"max-queued-bytes":    "1048576",
+		"max-queued-bytes":    "4194304",
 		"auth-timeout":        "10s",
 		"ping-interval":       "25s",
 		"pong-timeout":        "10s",
