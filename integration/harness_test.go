@@ -409,7 +409,9 @@ func (n *wsNode) metric(name string) (float64, error) {
 			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
 	}
-	return 0, nil
+	// A missing metric is an error: a check against it must not pass
+	// because the name changed.
+	return 0, fmt.Errorf("%s: /metrics has no %s", n.id, name)
 }
 
 // Admin API answers, reduced to what the tests look at.
