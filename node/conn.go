@@ -110,6 +110,9 @@ type Conn struct {
 
 	limiter *rate.Limiter // used by whichever goroutine serves the frames (one at a time)
 	strikes int           // likewise
+	turn    struct {      // likewise, and readPump between wake-ups: the reader's turn (reader.go)
+		frames, bytes int
+	}
 }
 
 // logger returns the connection's logger with conn_id (and user). It is

@@ -20,7 +20,7 @@ import (
 //     enough for the smallest goroutine stack (2 KiB).
 //   - readFrames runs on another goroutine per wake-up (a pooled one, see
 //     workers.go). It reads and serves the frames that are buffered, up to
-//     a per-wake-up budget, including any Redis round trip, so the deep
+//     the end of the reader's turn, including any Redis round trip, so the deep
 //     stack that needs is never the reader's. readFrame (readframe.go)
 //     looks at a frame's type and the connection's rate limit before it
 //     reads the payload, so a frame it rejects is never copied.
@@ -57,10 +57,9 @@ func (c *Conn) extendRead() {
 // for finishClose to tear the socket down, so the socket keeps its slot
 // under the node's and the address's limits until it is really gone.
 //
-// Between wake-ups that leave frames buffered (a client sending faster than
-// one wake-up serves, see readFrames) the reader yields the processor, so it
-// queues behind the other runnable goroutines instead of monopolising a
-// processor for its whole time slice.
+// Once a turn's frames have been served (turnFrames, turnBytes) the reader
+// yields the processor, so a client sending as fast as it can queues behind
+// the other runnable goroutines instead of monopolising a processor.
 func (c *Conn) readPump() {
 	for {
 		err := c.awaitReadable()
@@ -74,9 +73,7 @@ func (c *Conn) readPump() {
 			}
 			return
 		}
-		if c.br != nil && c.br.Buffered() > 0 {
-			runtime.Gosched()
-		}
+		c.yieldIfSpent()
 	}
 }
 
@@ -110,37 +107,55 @@ func (c *Conn) serveFrames() error {
 	return err
 }
 
-// One wake-up serves at most wakeFrames frames or wakeBytes payload bytes
-// (whichever comes first; a frame is never split), then gives the reader
-// back (readPump yields before the next). A client that keeps the read
-// buffer full then costs the node one bounded slice of work per turn, like
-// any other connection, instead of a processor's 10 ms time slice: with 50
-// such clients, a quiet connection's frame otherwise waited 100-400 ms for
-// its turn (bench/analysis.md, noisy neighbours). Ordinary traffic, a frame
-// or a few per wake-up, never reaches the bounds.
+// A reader's turn is at most turnFrames frames or turnBytes payload bytes
+// (whichever comes first; a frame is never split), over one wake-up or
+// several in a row: a wake-up ends there, and the reader yields the
+// processor before the next (yieldIfSpent), queueing behind the other
+// runnable goroutines. Without that, a client that keeps the socket full
+// keeps its reader and worker handing the processor to each other (a
+// hand-off inherits the time slice), so they held it for the scheduler's
+// whole 10 ms slice: with 50 such clients, a quiet connection's frame
+// waited 100-400 ms for its turn (bench/analysis.md, noisy neighbours).
+// Ordinary traffic pays one yield per 16 frames.
 const (
-	wakeFrames = 16
-	wakeBytes  = 64 << 10
+	turnFrames = 16
+	turnBytes  = 64 << 10
 )
 
+// turnSpent reports whether the reader's turn is over.
+func (c *Conn) turnSpent() bool {
+	return c.turn.frames >= turnFrames || c.turn.bytes >= turnBytes
+}
+
+// yieldIfSpent starts a new turn, yielding the processor first, once the
+// current one is spent. Only readPump calls it, between wake-ups.
+func (c *Conn) yieldIfSpent() {
+	if c.turnSpent() {
+		c.turn.frames, c.turn.bytes = 0, 0
+		runtime.Gosched()
+	}
+}
+
 // readFrames serves frames until the node's read buffer is empty or the
-// wake-up's budget (wakeFrames, wakeBytes) is spent. A connection without a
-// buffer of its own (only test connections) reads until the socket fails or
-// the budget is spent. Once the connection is closing for abuse it returns
-// errReadStopped and reads nothing more.
+// reader's turn is spent. A connection without a buffer of its own (only
+// test connections) reads until the socket fails or the turn is spent.
+// Once the connection is closing for abuse it returns errReadStopped and
+// reads nothing more.
 func (c *Conn) readFrames() error {
-	budget := wakeBytes
-	for frames := 1; ; frames++ {
+	for {
+		if c.readStopped() {
+			return errReadStopped
+		}
 		n, err := c.readFrame()
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
+		}
+		c.turn.frames++
+		c.turn.bytes += n
+		switch {
 		case c.readStopped():
 			return errReadStopped
-		case c.br != nil && c.br.Buffered() == 0:
-			return nil
-		}
-		if budget -= n; frames >= wakeFrames || budget <= 0 {
+		case c.br != nil && c.br.Buffered() == 0, c.turnSpent():
 			return nil
 		}
 	}
