@@ -5,8 +5,8 @@
 #
 # A and B are git revisions of this repository (built from `git archive`) or
 # paths to wsnode binaries. Each gets its own redis-server and 3 nodes
-# (GOMAXPROCS=1 each, as in run.sh); wsbench then alternates runs between the
-# two clusters, A B B A A B ..., so both see the same hour of a shared
+# (GOMAXPROCS=1 each, as in run.sh, unless AB_NODE_GOMAXPROCS says
+# otherwise); wsbench then alternates runs between the two clusters, A B B A A B ..., so both see the same hour of a shared
 # machine. On a 2-core VM whose speed drifts by 10-20 % between hours, this
 # shows differences of a few per cent that separate full runs cannot.
 #
@@ -21,6 +21,7 @@
 #                       (to compare settings with the same binary twice)
 #   AB_NODE_FLAGS       extra flags for every node, e.g. "--msg-rate 100" (the
 #                       nodes run with --msg-rate 0 otherwise, as in run.sh)
+#   AB_NODE_GOMAXPROCS  GOMAXPROCS of every node (1, as in run.sh; empty = Go's default)
 #
 # Prints one line per run and, per build, the mean node CPU per connection or
 # delivery, the mean rate, and in how many pairs it was the cheaper one; for
@@ -77,7 +78,7 @@ binary "$2" "$WORK/B/wsnode"
 
 PORTS=($("$WORK/wsbench" freeport 14))
 declare -A URLS PIDLIST REDIS
-export NODE_GOMAXPROCS=1
+export NODE_GOMAXPROCS=${AB_NODE_GOMAXPROCS-1}
 # cluster NAME FIRST_PORT_INDEX: redis-server and 3 nodes of $WORK/NAME/wsnode,
 # started like run.sh's, with AB_ENV_NAME in their environment.
 cluster() {
