@@ -5,18 +5,27 @@
 #
 # A and B are git revisions of this repository (built from `git archive`) or
 # paths to wsnode binaries. Each gets its own redis-server and 3 nodes
-# (GOMAXPROCS=1 each, as in run.sh); wsbench then alternates runs between the
-# two clusters, A B B A A B ..., so both see the same hour of a shared
+# (GOMAXPROCS=1 each, as in run.sh, unless AB_NODE_GOMAXPROCS says
+# otherwise); wsbench then alternates runs between the two clusters, A B B A A B ..., so both see the same hour of a shared
 # machine. On a 2-core VM whose speed drifts by 10-20 % between hours, this
 # shows differences of a few per cent that separate full runs cannot.
 #
 #   SCENARIO  connect (default: 9,000 connections, concurrency 64) | rooms-10k | rooms-30k
+#             | noisy (noisy neighbours: a probe client on node 1 and one on node 2
+#             send a room message every 50 ms and time its round trip, for
+#             NOISY_DURATION (10s) without noise, then again while 50
+#             "wsbench noise" clients on node 1 send malformed frames as fast
+#             as it takes them)
 #   PAIRS     runs per build (default 6)
 #   AB_ENV_A, AB_ENV_B  extra environment for that cluster's nodes, e.g. AB_ENV_B="GOGC=200"
 #                       (to compare settings with the same binary twice)
+#   AB_NODE_FLAGS       extra flags for every node, e.g. "--msg-rate 100" (the
+#                       nodes run with --msg-rate 0 otherwise, as in run.sh)
+#   AB_NODE_GOMAXPROCS  GOMAXPROCS of every node (1, as in run.sh; empty = Go's default)
 #
 # Prints one line per run and, per build, the mean node CPU per connection or
-# delivery, the mean rate, and in how many pairs it was the cheaper one.
+# delivery, the mean rate, and in how many pairs it was the cheaper one; for
+# noisy, the probes' p50/p99/max in ms and node 1's CPU seconds, per phase.
 # Everything it starts is killed on exit.
 set -euo pipefail
 
@@ -28,16 +37,17 @@ while getopts "n:s:" opt; do
 	case $opt in
 	n) PAIRS=$OPTARG ;;
 	s) SCENARIO=$OPTARG ;;
-	*) die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k] A B" ;;
+	*) die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy] A B" ;;
 	esac
 done
 shift $((OPTIND - 1))
-(($# == 2)) || die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k] A B"
+(($# == 2)) || die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy] A B"
 
 case $SCENARIO in
 connect) RUN_ARGS=(-scenario connect -conns 9000 -members 100 -concurrency 64) SETTLE=3 ;;
 rooms-10k) RUN_ARGS=(-scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 10000 -warmup 3s -duration 15s) SETTLE=3 ;;
 rooms-30k) RUN_ARGS=(-scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 30000 -warmup 3s -duration 15s) SETTLE=3 ;;
+noisy) RUN_ARGS=() SETTLE=4 NOISY_DURATION=${NOISY_DURATION:-10s} ;;
 *) die "unknown scenario $SCENARIO" ;;
 esac
 
@@ -68,7 +78,7 @@ binary "$2" "$WORK/B/wsnode"
 
 PORTS=($("$WORK/wsbench" freeport 14))
 declare -A URLS PIDLIST REDIS
-export NODE_GOMAXPROCS=1
+export NODE_GOMAXPROCS=${AB_NODE_GOMAXPROCS-1}
 # cluster NAME FIRST_PORT_INDEX: redis-server and 3 nodes of $WORK/NAME/wsnode,
 # started like run.sh's, with AB_ENV_NAME in their environment.
 cluster() {
@@ -78,8 +88,9 @@ cluster() {
 	BIN=$WORK/$name NODE_ENV=${!env_var:-} NODE_PIDS=()
 	for i in 1 2 3; do
 		local ws=${PORTS[$((p + 2 * i - 1))]} admin=${PORTS[$((p + 2 * i))]}
+		# shellcheck disable=SC2086 # AB_NODE_FLAGS is a list of flags
 		start_node "$name$i" "$ws" "$admin" "redis://127.0.0.1:${PORTS[$p]}/0" "$SECRET" \
-			"$WORK/node-$name$i.log" --max-conns-per-ip 0
+			"$WORK/node-$name$i.log" --max-conns-per-ip 0 ${AB_NODE_FLAGS:-}
 		urls+=("ws://127.0.0.1:$ws/ws")
 		ready+=("http://127.0.0.1:$admin/readyz")
 	done
@@ -89,11 +100,48 @@ cluster() {
 }
 cluster A 0
 cluster B 7
-log "A: $1 ${AB_ENV_A:-}; B: $2 ${AB_ENV_B:-}; $PAIRS pairs of $SCENARIO"
+log "A: $1 ${AB_ENV_A:-}; B: $2 ${AB_ENV_B:-}; nodes: ${AB_NODE_FLAGS:-default flags}; $PAIRS pairs of $SCENARIO"
+
+# run_noisy NAME: the noisy scenario against cluster NAME; prints "NAME"
+# and, for the quiet and then the noisy phase, the probe on node 1's
+# p50 p99 max, the probe on node 2's p99 (ms) and node 1's CPU seconds.
+run_noisy() {
+	local name=$1 urls probe_urls pids phase out noise line fields=()
+	IFS=, read -r -a urls <<<"${URLS[$name]}"
+	probe_urls="${urls[0]},${urls[1]}"
+	pids=${PIDLIST[$name]}
+	for phase in quiet noisy; do
+		noise=
+		if [[ $phase == noisy ]]; then
+			"$WORK/wsbench" noise -url "${urls[0]}" -secret "$SECRET" -clients 50 >"$WORK/noise-$name.out" 2>&1 &
+			noise=$!
+			PIDS+=("$noise")
+			sleep 2
+		fi
+		out=$("$WORK/wsbench" probe -urls "$probe_urls" -secret "$SECRET" -pids "$pids" -label "$phase" \
+			-duration "$NOISY_DURATION" 2>&1) || { printf '%s\n' "$out" >&2; die "wsbench probe against $name failed"; }
+		if [[ -n $noise ]]; then
+			kill "$noise" 2>/dev/null || true
+			wait "$noise" 2>/dev/null || true
+		fi
+		printf '%s\n' "$out" | sed "s/^/  $name /" >&2
+		line=$(printf '%s\n' "$out" | awk '
+			/^probe/ { n++; if (n == 1) { p50 = $9; p99 = $11; mx = $13 } else { o99 = $11 } }
+			/^cpu/ { cpu = $3 }
+			END { print p50, p99, mx, o99, cpu }')
+		fields+=("$line")
+	done
+	echo "$name ${fields[*]}"
+}
 
 # run NAME: one wsbench run against cluster NAME; prints "NAME rate us".
 run() {
 	local name=$1 out
+	if [[ $SCENARIO == noisy ]]; then
+		run_noisy "$name"
+		sleep "$SETTLE"
+		return
+	fi
 	out=$("$WORK/wsbench" -urls "${URLS[$name]}" -pids "${PIDLIST[$name]}" -secret "$SECRET" \
 		-redis-url "redis://127.0.0.1:${REDIS[$name]}/0" -src-count 4 "${RUN_ARGS[@]}" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -5 >&2; die "wsbench against $name failed"; }
@@ -118,6 +166,22 @@ for i in $(seq 1 "$PAIRS"); do
 	done
 done
 
+if [[ $SCENARIO == noisy ]]; then
+	awk '
+		{ n[$3]++; for (i = 4; i <= NF; i++) sum[$3, i] += $i }
+		END {
+			print "means (ms; cpu: node 1 CPU seconds per window), quiet | noisy:"
+			print "       node1 p50  p99    max  node2 p99  cpu | node1 p50    p99    max  node2 p99   cpu"
+			for (k = 0; k < 2; k++) {
+				name = k ? "B" : "A"
+				if (!n[name]) continue
+				printf "  %s: %9.2f %5.2f %6.2f %9.2f %5.2f | %9.2f %6.2f %6.2f %9.2f %5.2f\n", name,
+					sum[name, 4] / n[name], sum[name, 5] / n[name], sum[name, 6] / n[name], sum[name, 7] / n[name], sum[name, 8] / n[name],
+					sum[name, 9] / n[name], sum[name, 10] / n[name], sum[name, 11] / n[name], sum[name, 12] / n[name], sum[name, 13] / n[name]
+			}
+		}' "$RESULTS"
+	exit 0
+fi
 unit=$([[ $SCENARIO == connect ]] && echo "conn/s, node us/connection" || echo "deliveries/s, node us/delivery")
 awk -v unit="$unit" '
 	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5 }

@@ -157,8 +157,8 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 	id := uuid.NewString()
 	c := &Conn{
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
-		done: make(chan struct{}), readerDone: make(chan struct{}), flushed: make(chan struct{}),
-		typ: TypeGuest, state: StateConnected,
+		done: make(chan struct{}), readerDone: make(chan struct{}), torn: make(chan struct{}),
+		flushed: make(chan struct{}), typ: TypeGuest, state: StateConnected,
 	}
 	c.writer = c.writeLoop
 	if n.cfg.MessageRate > 0 {

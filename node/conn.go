@@ -73,6 +73,7 @@ type Conn struct {
 
 	done        chan struct{} // closed when the connection starts closing
 	readerDone  chan struct{} // closed when the reader has returned
+	torn        chan struct{} // closed by finishClose once the socket is closed
 	closeOnce   sync.Once
 	closeCode   int
 	closeReason string
@@ -115,6 +116,9 @@ type Conn struct {
 
 	limiter *rate.Limiter // used by whichever goroutine serves the frames (one at a time)
 	strikes int           // likewise
+	turn    struct {      // likewise, and readPump between wake-ups: the reader's turn (reader.go)
+		frames, bytes int
+	}
 }
 
 // logger returns the connection's logger with conn_id (and user). It is
@@ -265,7 +269,11 @@ func (c *Conn) closeWith(code int, reason string) bool {
 
 // finishClose lets the writer flush what was queued before the close (an
 // error frame explaining it), sends the close frame, gives the peer
-// closeGrace to answer, then tears the socket down, which also ends the reader.
+// closeGrace to answer it, then tears the socket down, which also ends the
+// reader. After a close for abuse (stopsReading) nothing reads the answer:
+// the peer gets the whole closeGrace (less if the node stops) to take the
+// frames before the socket is torn down, while its own unread frames fill
+// the TCP window.
 func (c *Conn) finishClose() {
 	flushed := time.NewTimer(closeWriteTimeout)
 	select {
@@ -277,11 +285,19 @@ func (c *Conn) finishClose() {
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
-	select {
-	case <-c.readerDone:
-	case <-t.C:
+	if stopsReading(c.closeCode) {
+		select {
+		case <-t.C:
+		case <-c.n.baseCtx.Done():
+		}
+	} else {
+		select {
+		case <-c.readerDone:
+		case <-t.C:
+		}
 	}
 	_ = c.ws.Close()
+	close(c.torn)
 }
 
 // closeReasonMax is the longest reason a close frame carries: its payload

@@ -20,7 +20,7 @@ var (
 // even when another field is wrong, so the error can carry the ref.
 func decodeRequest(data []byte) (request, error) {
 	var r request
-	if !json.Valid(data) {
+	if !objectShaped(data) || !json.Valid(data) {
 		return r, errNotObject
 	}
 	s := scanner{b: data}
@@ -49,6 +49,23 @@ func decodeRequest(data []byte) (request, error) {
 	}
 	return r, nil
 }
+
+// objectShaped reports whether data, less surrounding whitespace, starts
+// with '{' and ends with '}': a check of a few bytes that turns most garbage
+// away before json.Valid reads all of it (a frame failing it would fail
+// json.Valid or the scanner's '{' just the same).
+func objectShaped(data []byte) bool {
+	i, j := 0, len(data)-1
+	for i <= j && isSpace(data[i]) {
+		i++
+	}
+	for j > i && isSpace(data[j]) {
+		j--
+	}
+	return j > i && data[i] == '{' && data[j] == '}'
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // Shared values for "echo", so decoding it allocates nothing.
 var echoTrue, echoFalse = true, false

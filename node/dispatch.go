@@ -6,14 +6,29 @@ import (
 	"github.com/wsnode/wsnode/stats"
 )
 
-// handle processes one text frame from the client.
+// handle processes one text frame from the client (readFrame checks the
+// rate limit before it reads the payload, then calls serve).
 func (c *Conn) handle(data []byte) {
-	if c.limiter != nil && !c.limiter.Allow() {
-		c.n.stats.Error(stats.ErrRateLimited)
-		c.strike(CloseRateLimited, "rate limit exceeded")
-		c.sendError(nil, "rate_limited", "too many messages; slow down")
-		return
+	if !c.limited() {
+		c.serve(data)
 	}
+}
+
+// limited takes a token from the connection's rate limit and reports
+// whether there was none: the frame is then rejected with a rate_limited
+// error and a strike, whatever it holds.
+func (c *Conn) limited() bool {
+	if c.limiter == nil || c.limiter.Allow() {
+		return false
+	}
+	c.n.stats.Error(stats.ErrRateLimited)
+	c.strike(CloseRateLimited, "rate limit exceeded")
+	c.sendError(nil, "rate_limited", "too many messages; slow down")
+	return true
+}
+
+// serve decodes and runs one text frame that the rate limit let through.
+func (c *Conn) serve(data []byte) {
 	req, err := decodeRequest(data)
 	if err != nil {
 		c.n.stats.Message(stats.MsgInvalid)

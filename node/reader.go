@@ -3,9 +3,9 @@ package node
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -19,9 +19,11 @@ import (
 //     (or the node's read buffer) has bytes, through a call chain shallow
 //     enough for the smallest goroutine stack (2 KiB).
 //   - readFrames runs on another goroutine per wake-up (a pooled one, see
-//     workers.go). It reads and serves every frame that is buffered,
-//     including any Redis round trip, so the deep stack that needs is never
-//     the reader's.
+//     workers.go). It reads and serves the frames that are buffered, up to
+//     the end of the reader's turn, including any Redis round trip, so the deep
+//     stack that needs is never the reader's. readFrame (readframe.go)
+//     looks at a frame's type and the connection's rate limit before it
+//     reads the payload, so a frame it rejects is never copied.
 //
 // Control frames are consumed by readControl before gorilla sees them:
 // gorilla's NextReader handles a ping or pong and then blocks for the next
@@ -50,17 +52,28 @@ func (c *Conn) extendRead() {
 
 // readPump is the connection's only reader. It returns when the socket is
 // done: a read error, the read deadline (no frame, not even a pong, for
-// PingInterval+PongTimeout), or the socket torn down by finishClose.
+// PingInterval+PongTimeout), the socket torn down by finishClose, or a close
+// for abuse (stopsReading), after which nothing more is read: it then waits
+// for finishClose to tear the socket down, so the socket keeps its slot
+// under the node's and the address's limits until it is really gone.
+//
+// Once a turn's frames have been served (turnFrames, turnBytes) the reader
+// yields the processor, so a client sending as fast as it can queues behind
+// the other runnable goroutines instead of monopolising a processor.
 func (c *Conn) readPump() {
 	for {
-		if err := c.awaitReadable(); err != nil {
+		err := c.awaitReadable()
+		if err == nil {
+			err = c.serveFrames()
+		}
+		if err != nil {
 			c.readFailed(err)
+			if stopsReading(c.closeCode) { // set by readFailed's closeWith at the latest
+				<-c.torn
+			}
 			return
 		}
-		if err := c.serveFrames(); err != nil {
-			c.readFailed(err)
-			return
-		}
+		c.yieldIfSpent()
 	}
 }
 
@@ -94,51 +107,66 @@ func (c *Conn) serveFrames() error {
 	return err
 }
 
-// readFrames serves frames until the node's read buffer is empty. A
-// connection without a buffer of its own (only test connections) reads until
-// the socket fails.
-func (c *Conn) readFrames() error {
-	for {
-		if err := c.readFrame(); err != nil {
-			return err
-		}
-		if c.br != nil && c.br.Buffered() == 0 {
-			return nil
-		}
+// A reader's turn is at most turnFrames frames or turnBytes payload bytes
+// (whichever comes first; a frame is never split), over one wake-up or
+// several in a row: a wake-up ends there, and the reader yields the
+// processor before the next (yieldIfSpent), queueing behind the other
+// runnable goroutines. Without that, a client that keeps the socket full
+// keeps its reader and worker handing the processor to each other (a
+// hand-off inherits the time slice), so they held it for the scheduler's
+// whole 10 ms slice: with 50 such clients, a quiet connection's frame
+// waited 100-400 ms for its turn (bench/analysis.md, noisy neighbours).
+// Ordinary traffic pays one yield per 16 frames.
+const (
+	turnFrames = 16
+	turnBytes  = 64 << 10
+)
+
+// turnSpent reports whether the reader's turn is over.
+func (c *Conn) turnSpent() bool {
+	return c.turn.frames >= turnFrames || c.turn.bytes >= turnBytes
+}
+
+// yieldIfSpent starts a new turn, yielding the processor first, once the
+// current one is spent. Only readPump calls it, between wake-ups.
+func (c *Conn) yieldIfSpent() {
+	if c.turnSpent() {
+		c.turn.frames, c.turn.bytes = 0, 0
+		runtime.Gosched()
 	}
 }
 
-// readFrame reads and serves one frame.
-func (c *Conn) readFrame() error {
-	if c.readControl() {
-		return nil
+// readFrames serves frames until the node's read buffer is empty or the
+// reader's turn is spent. A connection without a buffer of its own (only
+// test connections) reads until the socket fails or the turn is spent.
+// Once the connection is closing for abuse it returns errReadStopped and
+// reads nothing more.
+func (c *Conn) readFrames() error {
+	for {
+		if c.readStopped() {
+			return errReadStopped
+		}
+		n, err := c.readFrame()
+		if err != nil {
+			return err
+		}
+		c.turn.frames++
+		c.turn.bytes += n
+		switch {
+		case c.readStopped():
+			return errReadStopped
+		case c.br != nil && c.br.Buffered() == 0, c.turnSpent():
+			return nil
+		}
 	}
-	typ, data, err := c.ws.ReadMessage()
-	if err != nil {
-		return err
-	}
-	c.extendRead()
-	if c.closing() {
-		return nil // keep reading until the peer answers our close frame
-	}
-	c.touch()
-	if typ != websocket.TextMessage {
-		c.reject(nil, "unsupported_frame", "only JSON text frames are accepted", stats.ErrBadRequest)
-		return nil
-	}
-	if !utf8.Valid(data) {
-		c.n.stats.Error(stats.ErrInvalidUTF8)
-		c.closeWith(CloseInvalidUTF8, "invalid UTF-8")
-		return nil
-	}
-	c.handle(data)
-	return nil
 }
 
 // readFailed maps the reader's terminal error to a close code and counters.
 func (c *Conn) readFailed(err error) {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errReadStopped):
+		// The close that stopped the reader is under way.
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent 1009.
 		c.n.stats.Error(stats.ErrTooBig)

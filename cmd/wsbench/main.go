@@ -32,6 +32,8 @@
 //	wsbench report -o bench/BENCHMARKS.md -note "3 nodes" idle.json rooms.json
 //	wsbench freeport 4              # prints 4 free TCP ports
 //	wsbench waitready URL... [-timeout 20s]   # waits for HTTP 200 from each URL
+//	wsbench noise -url U -secret S -clients 50    # malformed frames as fast as U takes them
+//	wsbench probe -urls U1,U2 -secret S -pids P1,P2  # room round trip every 50 ms, p50/p99/max
 //
 // With -strict the exit status is 1 when anything failed, was lost,
 // duplicated or misrouted, or nothing was delivered.
@@ -75,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return freeportMain(args[1:], stdout, stderr)
 		case "waitready":
 			return waitreadyMain(args[1:], stderr)
+		case "noise":
+			return noiseMain(args[1:], stdout, stderr)
+		case "probe":
+			return probeMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
