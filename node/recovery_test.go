@@ -36,9 +36,7 @@ func TestRecoverySwitch(t *testing.T) {
 		t.Fatal("a message of another room was held")
 	}
 	// The replay (6..9) is queued by the caller, then finish.
-	for _, off := range []string{"6", "7", "8", "9"} {
-		out = append(out, off)
-	}
+	out = append(out, "6", "7", "8", "9")
 	rs.finish(send, r, at(9))
 	if want := []string{"6", "7", "8", "9", "10"}; !slices.Equal(out, want) {
 		t.Fatalf("queued %v, want %v", out, want)
