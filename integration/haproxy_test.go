@@ -52,16 +52,13 @@ func renderHAProxy(t *testing.T, port int, nodes []*wsNode) string {
 	return cfg
 }
 
-// TestHAProxy: a real haproxy, configured by deploy/haproxy.cfg, in front
-// of three nodes. Thirty clients connect through it, land on different
-// nodes, and exchange room and direct messages without loss.
-func TestHAProxy(t *testing.T) {
-	t.Parallel()
-	bin := requireTool(t, "haproxy")
-	c := startCluster(t, 3, nodeOpts{fast: true})
+// startHAProxy renders deploy/haproxy.cfg for nodes, has haproxy check it,
+// starts haproxy and returns its client URL once it accepts WebSockets.
+func startHAProxy(t *testing.T, bin string, nodes []*wsNode) string {
+	t.Helper()
 	port := freePort(t)
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(renderHAProxy(t, port, c.nodes)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(renderHAProxy(t, port, nodes)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	check := startProc(t, "haproxy -c", nil, bin, "-c", "-f", path)
@@ -77,6 +74,17 @@ func TestHAProxy(t *testing.T) {
 		_, err := tryDial(url)
 		return err
 	})
+	return url
+}
+
+// TestHAProxy: a real haproxy, configured by deploy/haproxy.cfg, in front
+// of three nodes. Thirty clients connect through it, land on different
+// nodes, and exchange room and direct messages without loss.
+func TestHAProxy(t *testing.T) {
+	t.Parallel()
+	bin := requireTool(t, "haproxy")
+	c := startCluster(t, 3, nodeOpts{fast: true})
+	url := startHAProxy(t, bin, c.nodes)
 
 	const n = 30
 	clients := make([]*wsClient, n)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,20 +28,7 @@ func TestHistoryRollingRestart(t *testing.T) {
 	t.Parallel()
 	bin := requireTool(t, "haproxy")
 	c := startCluster(t, 3, nodeOpts{fast: true, args: historyArgs})
-	port := freePort(t)
-	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(renderHAProxy(t, port, c.nodes)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lb := startProc(t, "haproxy", nil, bin, "-db", "-f", path)
-	url := fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
-	waitFor(t, 10*time.Second, "haproxy to accept WebSockets", func() error {
-		if lb.exited() {
-			return fmt.Errorf("haproxy exited: %s", lb.log.String())
-		}
-		_, err := tryDial(url)
-		return err
-	})
+	url := startHAProxy(t, bin, c.nodes)
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

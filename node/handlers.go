@@ -58,14 +58,9 @@ func (c *Conn) handleJoin(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
 	}
-	var since *Position
-	if len(req.Since) > 0 && string(req.Since) != "null" {
-		p, err := parseSince(req.Since)
-		if err != nil {
-			c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
-			return false
-		}
-		since = &p
+	since, ok := c.since(req)
+	if !ok {
+		return false
 	}
 	if since != nil || c.n.historyRoom(req.Room) {
 		return c.joinHistory(req, since)

@@ -47,6 +47,20 @@ type HistoryEntry struct {
 	Body   []byte
 }
 
+// since returns the request's "since" position (nil when absent). A
+// malformed one is rejected with bad_request and ok is false.
+func (c *Conn) since(req request) (since *Position, ok bool) {
+	if len(req.Since) == 0 || string(req.Since) == "null" {
+		return nil, true
+	}
+	p, err := parseSince(req.Since)
+	if err != nil {
+		c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
+		return nil, false
+	}
+	return &p, true
+}
+
 // historyRoom reports whether room keeps history on this node.
 func (n *Node) historyRoom(room string) bool { return n.history != nil && n.history.Enabled(room) }
 
@@ -100,14 +114,9 @@ func (c *Conn) handleHistory(req request) bool {
 	if !c.may(actJoin, req.ID) {
 		return false
 	}
-	var since *Position
-	if len(req.Since) > 0 && string(req.Since) != "null" {
-		p, err := parseSince(req.Since)
-		if err != nil {
-			c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
-			return false
-		}
-		since = &p
+	since, ok := c.since(req)
+	if !ok {
+		return false
 	}
 	if req.Limit < 0 {
 		c.reject(req.ID, "bad_request", `"limit" must be >= 0`, stats.ErrBadRequest)
