@@ -16,12 +16,16 @@
 #             NOISY_DURATION (10s) without noise, then again while 50
 #             "wsbench noise" clients on node 1 send malformed frames as fast
 #             as it takes them)
+#             | small-rooms (3,000 rooms of 1 receiver + 1 publisher, 5,000 msg/s, 20 s)
+#             | small-direct (3,000 receivers, 3,000 senders of direct messages, 5,000/s, 20 s)
 #   PAIRS     runs per build (default 6)
 #   AB_ENV_A, AB_ENV_B  extra environment for that cluster's nodes, e.g. AB_ENV_B="GOGC=200"
 #                       (to compare settings with the same binary twice)
 #   AB_NODE_FLAGS       extra flags for every node, e.g. "--msg-rate 100" (the
 #                       nodes run with --msg-rate 0 otherwise, as in run.sh)
 #   AB_NODE_GOMAXPROCS  GOMAXPROCS of every node (1, as in run.sh; empty = Go's default)
+#   AB_KEEP             a directory that keeps every run's JSON result (pairN-NAME.json), for
+#                       "wsbench plot"
 #
 # Prints one line per run and, per build, the mean node CPU per connection or
 # delivery, the mean rate, and in how many pairs it was the cheaper one; for
@@ -37,16 +41,18 @@ while getopts "n:s:" opt; do
 	case $opt in
 	n) PAIRS=$OPTARG ;;
 	s) SCENARIO=$OPTARG ;;
-	*) die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy] A B" ;;
+	*) die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy|small-rooms|small-direct] A B" ;;
 	esac
 done
 shift $((OPTIND - 1))
-(($# == 2)) || die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy] A B"
+(($# == 2)) || die "usage: bench/ab.sh [-n PAIRS] [-s connect|rooms-10k|rooms-30k|noisy|small-rooms|small-direct] A B"
 
 case $SCENARIO in
 connect) RUN_ARGS=(-scenario connect -conns 9000 -members 100 -concurrency 64) SETTLE=3 ;;
 rooms-10k) RUN_ARGS=(-scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 10000 -warmup 3s -duration 15s) SETTLE=3 ;;
 rooms-30k) RUN_ARGS=(-scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 30000 -warmup 3s -duration 15s) SETTLE=3 ;;
+small-rooms) RUN_ARGS=(-scenario rooms -rooms 3000 -members 1 -pubs 1 -payload 128 -rate 5000 -warmup 3s -duration 20s) SETTLE=4 ;;
+small-direct) RUN_ARGS=(-scenario direct -conns 3000 -pubs 3000 -payload 128 -rate 5000 -warmup 3s -duration 20s) SETTLE=4 ;;
 noisy) RUN_ARGS=() SETTLE=4 NOISY_DURATION=${NOISY_DURATION:-10s} ;;
 *) die "unknown scenario $SCENARIO" ;;
 esac
@@ -134,16 +140,18 @@ run_noisy() {
 	echo "$name ${fields[*]}"
 }
 
-# run NAME: one wsbench run against cluster NAME; prints "NAME rate us".
+# run NAME PAIR: one wsbench run against cluster NAME; prints "NAME rate us"
+# and, for delivery scenarios, "p99 p99.9 max" in ms.
 run() {
-	local name=$1 out
+	local name=$1 pair=$2 out keep=()
 	if [[ $SCENARIO == noisy ]]; then
 		run_noisy "$name"
 		sleep "$SETTLE"
 		return
 	fi
+	[[ -n ${AB_KEEP:-} ]] && keep=(-out "$AB_KEEP/pair$pair-$name.json")
 	out=$("$WORK/wsbench" -urls "${URLS[$name]}" -pids "${PIDLIST[$name]}" -secret "$SECRET" \
-		-redis-url "redis://127.0.0.1:${REDIS[$name]}/0" -src-count 4 "${RUN_ARGS[@]}" 2>&1) ||
+		-redis-url "redis://127.0.0.1:${REDIS[$name]}/0" -src-count 4 "${RUN_ARGS[@]}" "${keep[@]}" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -5 >&2; die "wsbench against $name failed"; }
 	local rate us
 	if [[ $SCENARIO == connect ]]; then
@@ -153,15 +161,18 @@ run() {
 	fi
 	us=$(printf '%s\n' "$out" | sed -n 's/^nodes: cpu [0-9.]*s (\([0-9.]*\) us.*/\1/p')
 	[[ -n $rate && -n $us ]] || { printf '%s\n' "$out" | tail -5 >&2; die "cannot parse wsbench output"; }
-	echo "$name $rate $us"
+	local lat=
+	[[ $SCENARIO != connect ]] && lat=$(printf '%s\n' "$out" | sed -n 's/^latency .* p99 \([0-9.]*\) p99.9 \([0-9.]*\) max \([0-9.]*\) ms.*/\1 \2 \3/p')
+	echo "$name $rate $us $lat"
 	sleep "$SETTLE" # the nodes unregister the closed sockets
 }
 
 RESULTS=$WORK/results
+[[ -n ${AB_KEEP:-} ]] && mkdir -p "$AB_KEEP"
 for i in $(seq 1 "$PAIRS"); do
 	if ((i % 2)); then order=(A B); else order=(B A); fi
 	for name in "${order[@]}"; do
-		line=$(run "$name")
+		line=$(run "$name" "$i")
 		echo "pair $i $line" | tee -a "$RESULTS" >&2
 	done
 done
@@ -184,7 +195,8 @@ if [[ $SCENARIO == noisy ]]; then
 fi
 unit=$([[ $SCENARIO == connect ]] && echo "conn/s, node us/connection" || echo "deliveries/s, node us/delivery")
 awk -v unit="$unit" '
-	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5 }
+	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5
+	  if (NF >= 8) { lat[$3] = 1; p99[$3] += $6; p999[$3] += $7; mx[$3] += $8; if ($8 > worst[$3]) worst[$3] = $8 } }
 	END {
 		for (p = 1; (p, "A") in pair_us; p++) {
 			if (pair_us[p, "A"] < pair_us[p, "B"]) win["A"]++
@@ -193,6 +205,8 @@ awk -v unit="$unit" '
 		print "means (" unit "):"
 		for (k = 0; k < 2; k++) {
 			name = k ? "B" : "A"
-			printf "  %s: %.0f, %.1f us; cheaper in %d of %d pairs\n", name, rate[name] / n[name], us[name] / n[name], win[name], n[name]
+			printf "  %s: %.0f, %.1f us; cheaper in %d of %d pairs", name, rate[name] / n[name], us[name] / n[name], win[name], n[name]
+			if (lat[name]) printf "; latency means p99 %.2f p99.9 %.2f max %.1f ms, worst max %.1f ms", p99[name] / n[name], p999[name] / n[name], mx[name] / n[name], worst[name]
+			printf "\n"
 		}
 	}' "$RESULTS"

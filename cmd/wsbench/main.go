@@ -34,6 +34,7 @@
 //	wsbench waitready URL... [-timeout 20s]   # waits for HTTP 200 from each URL
 //	wsbench noise -url U -secret S -clients 50    # malformed frames as fast as U takes them
 //	wsbench probe -urls U1,U2 -secret S -pids P1,P2  # room round trip every 50 ms, p50/p99/max
+//	wsbench plot -o tail.svg a=rooms.json b=rooms2.json  # worst latency per 100 ms over the window
 //
 // With -strict the exit status is 1 when anything failed, was lost,
 // duplicated or misrouted, or nothing was delivered.
@@ -81,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return noiseMain(args[1:], stdout, stderr)
 		case "probe":
 			return probeMain(args[1:], stdout, stderr)
+		case "plot":
+			return plotMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)

@@ -25,6 +25,7 @@ type recvState struct {
 	measureFrom atomic.Int64 // stamps scheduled earlier are warm-up
 	closing     atomic.Bool  // set before our own teardown
 	lat         *Histogram
+	timeline    atomic.Pointer[Timeline] // set with measureFrom
 	keyOf       func(Stamp) int64
 
 	received, dups, strays, warmup, echoes, errFrames atomic.Int64
@@ -121,6 +122,7 @@ func (r *recvState) deliver(c *conn, st Stamp, now int64) {
 	default:
 		r.received.Add(1)
 		r.lat.Record(now - st.Sched)
+		r.timeline.Load().Record(st.Sched, now-st.Sched)
 	}
 }
 

@@ -24,15 +24,16 @@ type WorkerResult struct {
 	WriteTime  HistSnapshot `json:"write_time"` // duration of each send's write call, ns
 
 	// Receiving.
-	Received    int64            `json:"received"`
-	Dups        int64            `json:"dups"`
-	Strays      int64            `json:"strays"`
-	Warmup      int64            `json:"warmup"`
-	Echoes      int64            `json:"echoes"`
-	ErrFrames   int64            `json:"error_frames"`
-	ErrSamples  []string         `json:"error_samples,omitempty"`
-	Disconnects map[string]int64 `json:"disconnects,omitempty"`
-	Latency     HistSnapshot     `json:"latency"`
+	Received    int64             `json:"received"`
+	Dups        int64             `json:"dups"`
+	Strays      int64             `json:"strays"`
+	Warmup      int64             `json:"warmup"`
+	Echoes      int64             `json:"echoes"`
+	ErrFrames   int64             `json:"error_frames"`
+	ErrSamples  []string          `json:"error_samples,omitempty"`
+	Disconnects map[string]int64  `json:"disconnects,omitempty"`
+	Latency     HistSnapshot      `json:"latency"`
+	Timeline    *TimelineSnapshot `json:"timeline,omitempty"` // worst latency per 100 ms
 
 	// Generator cost over the measurement window.
 	CPU         float64 `json:"cpu_s"`
@@ -69,6 +70,7 @@ func (r *WorkerResult) Merge(o *WorkerResult) {
 	r.ErrSamples = appendCapped(r.ErrSamples, o.ErrSamples, 5)
 	r.Disconnects = mergeCounts(r.Disconnects, o.Disconnects)
 	r.Latency = r.Latency.Merge(o.Latency)
+	r.Timeline = r.Timeline.Merge(o.Timeline)
 
 	r.CPU += o.CPU
 	r.WindowStart = minNonZero(r.WindowStart, o.WindowStart)

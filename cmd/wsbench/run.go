@@ -45,6 +45,7 @@ func (w *worker) runConnect(ctx context.Context, start int64) *WorkerResult {
 func (w *worker) runPublish(ctx context.Context, start int64) *WorkerResult {
 	from := start + int64(w.cfg.Warmup)
 	end := from + int64(w.cfg.Duration)
+	w.recv.timeline.Store(NewTimeline(from, w.cfg.Duration))
 	w.recv.measureFrom.Store(from)
 	msgRate := MsgRate(w.cfg.Rate, w.cfg.Fanout())
 	span := w.cfg.Warmup + w.cfg.Duration

@@ -191,6 +191,7 @@ func (w *worker) finish(cpu0 float64) *WorkerResult {
 	w.res.Received, w.res.Dups, w.res.Strays = r.received.Load(), r.dups.Load(), r.strays.Load()
 	w.res.Warmup, w.res.Echoes, w.res.ErrFrames = r.warmup.Load(), r.echoes.Load(), r.errFrames.Load()
 	w.res.Latency = r.lat.Snapshot()
+	w.res.Timeline = r.timeline.Load().Snapshot()
 	w.res.ConnectLat = w.connLat.Snapshot()
 	w.res.SendLag = w.sendLag.Snapshot()
 	w.res.WriteTime = w.writeT.Snapshot()
