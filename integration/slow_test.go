@@ -140,7 +140,7 @@ func TestSlowConsumer(t *testing.T) {
 	// n0 closed it with 4001, and says so in its log. The client reads the
 	// close frame only if it drains what the kernel still holds for it
 	// within the node's 1 s close write: on a busy machine it often does
-	// not, and sees 1006, as the README documents for slow consumers.
+	// not, and sees 1006, as docs/protocol.md documents for slow consumers.
 	waitFor(t, wait, "n0 to log the slow client's close", func() error {
 		for _, line := range strings.Split(n0.p.log.String(), "\n") {
 			if strings.Contains(line, "msg=disconnected") && strings.Contains(line, "conn_id="+slowID) {

@@ -42,7 +42,7 @@ func TestRedisStall(t *testing.T) {
 // Deliveries missing despite an ack are logged, not asserted: an ack
 // cannot cover another node whose connection broke independently, nor a
 // message whose PUBLISH Redis ran just before this node's own receive
-// connection broke with the message still in flight (README "Acks").
+// connection broke with the message still in flight (docs/protocol.md "Acks").
 func TestRedisStallNoSilentLoss(t *testing.T) {
 	t.Parallel()
 	short := nodeOpts{args: []string{"--pubsub-ping-interval", "200ms", "--pubsub-pong-wait", "500ms"}}

@@ -51,7 +51,7 @@ const (
 
 // confirm tells the sender the outcome of its routed message. It is called
 // once per message from the publishing goroutine and never blocks (frames
-// are queued). The guarantee, documented in README "Acks":
+// are queued). The guarantee, documented in docs/protocol.md "Acks":
 //
 //   - the PUBLISH failed or its reply was lost: error "unavailable" (the
 //     message may still have been delivered; it is never re-sent);

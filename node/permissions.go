@@ -9,7 +9,7 @@ const (
 	actBroadcast action = "broadcast to everyone"
 )
 
-// allowed is the permission table (README, "Permissions"):
+// allowed is the permission table (docs/protocol.md, "Permissions"):
 //
 //	action            user  ai_assistant  system  guest(read)  guest(write)
 //	join/leave        yes   yes           yes     yes          yes

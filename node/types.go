@@ -26,8 +26,8 @@ const (
 )
 
 // Close codes. 4000-4499 mean "reconnect with backoff", 4500-4999 mean
-// "do not reconnect" (see README). A refusal that can clear by itself
-// always uses a 4000-4499 code.
+// "do not reconnect" (see docs/protocol.md, "Close codes"). A refusal that
+// can clear by itself always uses a 4000-4499 code.
 const (
 	CloseNormal          = 1000
 	CloseGoingAway       = 1001 // node draining
