@@ -166,7 +166,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 	}
 	now := nowMS()
 	c.lastActivity.Store(now)
-	c.lastPing.Store(now)
+	c.lastPing.Store(pingPhase(now, n.cfg.PingInterval))
 	return c
 }
 

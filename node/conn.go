@@ -100,6 +100,7 @@ type Conn struct {
 	writeSince   atomic.Int64 // unix ns when the write in progress began; 0 = none
 	dirty        atomic.Bool  // active since the last activity flush
 	outDirty     atomic.Bool  // msgs_out changed since it last went to Redis
+	slice        uint8        // sweep slice (index.slices); set by index.add under its lock
 
 	// br is the read buffer gorilla reads through (nil only for test
 	// connections; see bufferedHijacker). waitBytes: the reader fills it

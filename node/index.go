@@ -12,15 +12,25 @@ type index struct {
 	perIP    map[string]int
 	reserved int // sockets admitted and not yet released
 	peak     int
+
+	// slices partitions the sockets round-robin for the sliced sweep: one
+	// sweep tick visits one slice, so per-socket work (pings above all) is
+	// spread over the sweep interval instead of landing in one burst.
+	slices [sweepSlices]map[*Conn]struct{}
+	next   int // slice of the next added socket
 }
 
 func newIndex() *index {
-	return &index{
+	x := &index{
 		conns: map[string]*Conn{},
 		rooms: map[string]map[*Conn]struct{}{},
 		users: map[string]map[*Conn]struct{}{},
 		perIP: map[string]int{},
 	}
+	for i := range x.slices {
+		x.slices[i] = map[*Conn]struct{}{}
+	}
+	return x
 }
 
 // reserve admits one more socket from ip unless a limit is reached. A
@@ -53,6 +63,9 @@ func (x *index) add(c *Conn) {
 	defer x.mu.Unlock()
 	x.conns[c.id] = c
 	x.peak = max(x.peak, len(x.conns))
+	c.slice = uint8(x.next)
+	x.slices[c.slice][c] = struct{}{}
+	x.next = (x.next + 1) % sweepSlices
 }
 
 // remove drops the socket and all its memberships.
@@ -60,6 +73,7 @@ func (x *index) remove(c *Conn, user string, rooms []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.conns, c.id)
+	delete(x.slices[c.slice], c)
 	for _, r := range rooms {
 		delFrom(x.rooms, r, c)
 	}
@@ -127,6 +141,16 @@ func (x *index) eachConn(f func(*Conn)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, c := range x.conns {
+		f(c)
+	}
+}
+
+// eachInSlice calls f for every local socket of sweep slice i under the
+// read lock; f must not block or take the index lock.
+func (x *index) eachInSlice(i int, f func(*Conn)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for c := range x.slices[i] {
 		f(c)
 	}
 }

@@ -72,69 +72,6 @@ func (n *Node) cleanupInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// sweepLoop runs sweep on a short tick. Per-connection deadlines (pings,
-// the write timeout, the auth timeout, token expiry) live here rather than in per-socket
-// timers and tickers: an idle socket then costs no timer and no goroutine
-// besides its reader.
-func (n *Node) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(n.sweepInterval())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.drainCh:
-			return
-		case <-t.C:
-			n.sweep()
-		}
-	}
-}
-
-// sweepInterval is the resolution of the per-connection deadlines: a
-// quarter of the shortest one, at most a second, at least 10 ms.
-func (n *Node) sweepInterval() time.Duration {
-	d := min(time.Second, n.cfg.PingInterval/4, n.cfg.AuthTimeout/4, n.cfg.WriteTimeout/4)
-	return max(d, 10*time.Millisecond)
-}
-
-// sweep enforces the write timeout, the auth timeout and token expiry, and queues a WebSocket
-// ping plus the application ping frame (one shared frame) to every
-// connection whose last ping is a PingInterval old.
-func (n *Node) sweep() {
-	now, every := nowMS(), n.cfg.PingInterval.Milliseconds()
-	authBy := now - n.cfg.AuthTimeout.Milliseconds()
-	writesBy := time.Now().Add(-n.cfg.WriteTimeout).UnixNano()
-	var ping outFrame
-	n.idx.eachConn(func(c *Conn) {
-		if ws := c.writeSince.Load(); ws != 0 && ws < writesBy {
-			c.writeStuck()
-			return
-		}
-		if c.closing() {
-			return
-		}
-		_, _, st := c.snapshot()
-		switch exp := c.expiresAt.Load(); {
-		case st != StateAuthenticated && n.cfg.Guests == GuestsOff && c.connectedAt.UnixMilli() <= authBy:
-			c.authExpired()
-			return
-		case exp != 0 && now >= exp:
-			c.tokenExpired()
-			return
-		}
-		if now-c.lastPing.Load() < every {
-			return
-		}
-		if ping.data == nil {
-			b := appPing()
-			ping = outFrame{data: b, ping: true, size: int64(len(b))}
-		}
-		c.lastPing.Store(now)
-		c.enqueue(ping)
-	})
-}
-
 // Resync asks the node to re-assert its whole state in Redis now; the
 // pub/sub layer calls it after it reconnected.
 func (n *Node) Resync() {

@@ -245,6 +245,24 @@ func TestTouch(t *testing.T) {
 	}
 }
 
+// TestTouchManyInBatches: a flush larger than one HSET batch writes every
+// connection (the batches are separate round trips).
+func TestTouchManyInBatches(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := MustMiniredis(t)
+	r := MustRegistry(t, rdb, "node-a", nil)
+	acts := make([]Activity, 2*touchBatch+7)
+	for i := range acts {
+		acts[i] = Activity{ConnID: fmt.Sprintf("c%d", i), LastActivity: t0.Add(time.Duration(i) * time.Millisecond), MessagesIn: int64(i)}
+	}
+	noErr(t, r.Touch(ctx, acts))
+	got, err := rdb.HGetAll(ctx, r.Keys().Activity()).Result()
+	noErr(t, err)
+	equal(t, "entries", len(got), len(acts))
+	last := acts[len(acts)-1]
+	equal(t, "last entry", got[last.ConnID], packActivity(last))
+}
+
 func TestSetStateAndRegisterSync(t *testing.T) {
 	ctx := context.Background()
 	_, rdb := MustMiniredis(t)

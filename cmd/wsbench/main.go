@@ -52,16 +52,22 @@ import (
 	"syscall"
 )
 
-// workerGCPercent is the workers' GOGC unless the environment sets one. A
-// worker holds thousands of parked reader goroutines whose stacks every GC
-// cycle scans (about 10 % of its CPU while connecting, at the default 100);
-// fewer cycles make the generator cheaper for a few hundred MB of heap.
-const workerGCPercent = 400
+// workerMemoryLimit is a worker's soft memory limit, and its only GC
+// trigger, unless the environment sets GOGC or GOMEMLIMIT. A worker holds
+// thousands of parked reader goroutines whose stacks every GC cycle scans;
+// with a percentage trigger (GOGC=400 before), one cycle fell into every
+// 20 s small-rooms window at the same point and delayed the worker's own
+// readers by 20-70 ms, which the report then showed as a node latency spike
+// (bench/analysis.md, "Small rooms"). A run allocates little (a 6,000-socket
+// small-rooms run peaks at about 140 MiB with GC off), so below this limit a
+// worker never collects during a run.
+const workerMemoryLimit = 1 << 30
 
 func main() {
 	if os.Getenv(workerEnv) == "1" {
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(workerGCPercent)
+		if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetGCPercent(-1)
+			debug.SetMemoryLimit(workerMemoryLimit)
 		}
 		os.Exit(workerMain(os.Stdin, os.Stdout, os.Stderr))
 	}
