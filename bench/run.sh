@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The standard wsnode benchmark (issue 5): its own redis-server on a free
 # port, 3 nodes, then wsbench runs idle, connect, rooms at 10k and 30k
-# deliveries/s, and direct at 10k/s, and writes bench/BENCHMARKS.md.
-# About 3-4 minutes on a 2-core machine. Everything it starts is killed on
+# deliveries/s, direct at 10k/s, and small rooms and small direct (3,000
+# rooms of one receiver, 3,000 senders of direct messages, 5,000 msg/s each),
+# and writes bench/BENCHMARKS.md and bench/small-latency.svg (the worst
+# latency per 100 ms of the two small runs). About 5 minutes on a 2-core machine. Everything it starts is killed on
 # exit.
 #
 # Environment knobs (defaults are the standard workload):
 #   BENCH_OUT       output file            (bench/BENCHMARKS.md)
 #   BENCH_DURATION  window per rate run    (30s: several stats, activity and reaper rounds)
 #   BENCH_WARMUP    warm-up per rate run   (3s)
+#   BENCH_SMALL_DURATION  window of the small-rooms and small-direct runs (20s)
 #   BENCH_IDLE      idle sockets per node  (3000)
 #   BENCH_CONNECT   sockets in connect run (9000)
 #   BENCH_KEEP      directory to keep the JSON results and logs in (none)
@@ -22,6 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 OUT=${BENCH_OUT:-$ROOT/bench/BENCHMARKS.md}
 DURATION=${BENCH_DURATION:-30s}
+SMALL_DURATION=${BENCH_SMALL_DURATION:-20s}
 WARMUP=${BENCH_WARMUP:-3s}
 IDLE_PER_NODE=${BENCH_IDLE:-3000}
 CONNECT_N=${BENCH_CONNECT:-9000}
@@ -94,10 +98,16 @@ bench rooms-30k -scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rat
 	-warmup "$WARMUP" -duration "$DURATION"
 bench direct-10k -scenario direct -conns 3000 -pubs 30 -payload 128 -rate 10000 \
 	-warmup "$WARMUP" -duration "$DURATION"
+# Issue 18's shape: many connections that each send a little, nothing
+# amortised over a fan-out (an assistant and its user, a direct message).
+bench small-rooms -scenario rooms -rooms 3000 -members 1 -pubs 1 -payload 128 -rate 5000 \
+	-warmup "$WARMUP" -duration "$SMALL_DURATION"
+bench small-direct -scenario direct -conns 3000 -pubs 3000 -payload 128 -rate 5000 \
+	-warmup "$WARMUP" -duration "$SMALL_DURATION"
 
 REDIS_VERSION=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 FILES=()
-for f in idle connect rooms-10k rooms-30k direct-10k; do
+for f in idle connect rooms-10k rooms-30k direct-10k small-rooms small-direct; do
 	[[ -f $RES/$f.json ]] && FILES+=("$RES/$f.json")
 done
 "$BIN/wsbench" report -o "$OUT" \
@@ -108,5 +118,10 @@ done
 	-note "rate runs: ${WARMUP} warm-up, then a ${DURATION} measured window; idle: ${IDLE_PER_NODE} sockets per node" \
 	-note "whole run took $(($(date +%s) - T0)) s; load average before: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the box shows up here)" \
 	"${FILES[@]}"
+if [[ -f $RES/small-rooms.json && -f $RES/small-direct.json ]]; then
+	"$BIN/wsbench" plot -o "$(dirname "$OUT")/small-latency.svg" -title "small rooms and direct messages: worst latency per 100 ms" \
+		"small rooms=$RES/small-rooms.json" "small direct=$RES/small-direct.json" >/dev/null
+	printf '\n![worst latency per 100 ms of the small-rooms and small-direct windows](small-latency.svg)\n\n' >>"$OUT"
+fi
 cat "$ROOT/bench/analysis.md" >>"$OUT"
 log "wrote $OUT"

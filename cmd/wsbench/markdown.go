@@ -95,10 +95,10 @@ func writeMarkdown(w io.Writer, m machine, notes []string, reps []*Report) {
 		fmt.Fprintln(w)
 	}
 	writeTargets(w, reps)
-	for _, sc := range []string{scIdle, scConnect, scRooms, scDirect} {
+	for _, sc := range []string{scIdle, scConnect, scRooms, secSmallRooms, scDirect, secSmallDirect} {
 		var group []*Report
 		for _, r := range reps {
-			if r.Scenario == sc {
+			if section(r) == sc {
 				group = append(group, r)
 			}
 		}

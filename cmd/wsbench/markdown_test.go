@@ -86,3 +86,34 @@ func TestDirectTargetsAreReference(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallRoomsSection: rooms of one receiver get their own section and
+// issue 18's goals (CPU per message, p99 / p99.9 / max), met or missed.
+func TestSmallRoomsSection(t *testing.T) {
+	small := &Report{Scenario: scRooms, Label: "small-rooms",
+		Config: &Config{Scenario: scRooms, URLs: []string{"a", "b", "c"}, Rooms: 3000, Members: 1, Pubs: 1, Payload: 128},
+		Figures: Figures{OfferedPerSec: 5000, MessagesSent: 100000, Received: 100000, NodeCPU: 15,
+			Latency: Latency{Count: 100000, P99: 3.5, P999: 12, Max: 31}},
+		Redis: &RedisFigures{PerMessage: 1.003}, Result: &WorkerResult{}}
+	direct := &Report{Scenario: scDirect, Config: &Config{Scenario: scDirect, Conns: 3000, Pubs: 3000}}
+	if got := section(direct); got != secSmallDirect {
+		t.Fatalf("section of 3000 senders to 3000 users = %q", got)
+	}
+	var b bytes.Buffer
+	writeMarkdown(&b, machine{}, nil, []*Report{small})
+	md := b.String()
+	for _, want := range []string{
+		"## small rooms",
+		"3000 rooms of 1 receivers",
+		"| small rooms 5000/s: node CPU per message | ≤ 110 µs | 150.0 µs | **no** |",
+		"| small rooms 5000/s: latency p99 / p99.9 / max | ≤ 4 / 15 / 30 ms | 3.50 / 12.0 / 31.0 ms | **no** |",
+		"| small rooms 5000/s: loss | 0 | 0 | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "## rooms\n") {
+		t.Error("the small-rooms run was also reported under rooms")
+	}
+}

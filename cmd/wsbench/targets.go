@@ -37,10 +37,36 @@ func writeTargets(w io.Writer, reps []*Report) {
 	table(w, []string{"what", "target", "measured", "met"}, rows)
 }
 
+// BENCHMARKS.md sections besides the scenarios themselves.
+const (
+	secSmallRooms  = "small rooms"
+	secSmallDirect = "small direct"
+)
+
+// section is the BENCHMARKS.md section a run belongs to: its scenario, or
+// the many-small-senders shape of issue 18, where nothing is amortised over
+// a fan-out: rooms of at most 2 receivers, or direct messages where at least
+// every other connection sends.
+func section(r *Report) string {
+	c := r.Config
+	switch {
+	case c == nil:
+		return r.Scenario
+	case r.Scenario == scRooms && c.Members <= 2:
+		return secSmallRooms
+	case r.Scenario == scDirect && c.Pubs*2 >= c.Conns:
+		return secSmallDirect
+	}
+	return r.Scenario
+}
+
 // targetsOf returns the goals that apply to one run.
 func targetsOf(r *Report) []target {
 	f := r.Figures
 	name := fmt.Sprintf("%s %.0f/s", r.Scenario, f.OfferedPerSec)
+	if sec := section(r); sec == secSmallRooms || sec == secSmallDirect {
+		return smallTargets(r, fmt.Sprintf("%s %.0f/s", sec, f.OfferedPerSec))
+	}
 	switch r.Scenario {
 	case scIdle:
 		kb := idleKiBPerConn(r)
@@ -73,6 +99,20 @@ func deliveryTargets(r *Report, name string) []target {
 			ok: f.NodeUsPerDeliv > 0 && f.NodeUsPerDeliv <= 15},
 		{what: name + ": latency p99, loss", goal: "≤ 5 ms, 0 lost", got: fmt.Sprintf("%s ms, %d lost", fmtMs(f.Latency.P99), f.Lost),
 			ok: f.Received > 0 && f.Latency.P99 <= 5 && f.Lost == 0},
+	}
+}
+
+// smallTargets are issue 18's goals for small rooms and direct messages.
+func smallTargets(r *Report, name string) []target {
+	f, l := r.Figures, r.Figures.Latency
+	us := perUnitUs(f.NodeCPU, f.MessagesSent)
+	return []target{
+		{what: name + ": node CPU per message", goal: "≤ 110 µs", got: fmt.Sprintf("%.1f µs", us), ok: us > 0 && us <= 110},
+		{what: name + ": latency p99 / p99.9 / max", goal: "≤ 4 / 15 / 30 ms",
+			got: fmt.Sprintf("%s / %s / %s ms", fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max)),
+			ok:  f.Received > 0 && l.P99 <= 4 && l.P999 <= 15 && l.Max <= 30},
+		{what: name + ": loss", goal: "0", got: fmt.Sprint(f.Lost), ok: f.Received > 0 && f.Lost == 0},
+		redisTarget(r, name, 1.05),
 	}
 }
 
