@@ -168,7 +168,7 @@ func (r *Registry) registerBatch(ctx context.Context, batch []Conn, now time.Tim
 // process's own if registered before cutoff, other processes' if
 // dropForeign.
 func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cutoff time.Time, dropForeign bool) error {
-	ids, err := r.rdb.SMembers(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
+	ids, err := r.scanSet(ctx, r.keys.NodeConns(r.cfg.NodeID))
 	if err != nil {
 		return err
 	}

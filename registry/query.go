@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -61,56 +60,47 @@ type Room struct {
 	LastActivity time.Time `json:"last_activity"`
 }
 
-// Room returns the room's members, their distinct users and its metadata,
-// read atomically in one script call. ErrNotFound when it has no members.
+// Room returns the room's members, their distinct users and its metadata.
+// ErrNotFound when it has no members. Not a snapshot: the members are read
+// in pages (SSCAN) and a member leaving meanwhile may still be listed.
 func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 	if err := ValidateName("room", name); err != nil {
 		return Room{}, wrap("room", err)
 	}
-	res, err := roomScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, name).Slice()
+	// The members in pages, then their users and the room's metadata in
+	// one pipeline: no single command holds Redis for a large room.
+	ids, err := r.scanSet(ctx, r.keys.Room(name)) // sorted
 	if err != nil {
 		return Room{}, wrap("room", err)
 	}
-	room, err := parseRoom(name, res)
-	if err != nil {
-		return Room{}, wrap("room", err)
-	}
-	if room.Connections == 0 {
+	if len(ids) == 0 {
 		return Room{}, wrap("room", ErrNotFound)
 	}
-	return room, nil
-}
-
-func parseRoom(name string, res []any) (Room, error) {
-	if len(res) != 4 {
-		return Room{}, fmt.Errorf("unexpected reply of %d elements", len(res))
+	users := make([]*redis.StringCmd, len(ids))
+	var meta *redis.SliceCmd
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			users[i] = p.HGet(ctx, r.keys.Conn(id), "user")
+		}
+		meta = p.HMGet(ctx, r.keys.RoomMeta(name), "created_at", "last_activity")
+		return nil
+	})
+	if err := pipeErr(cmds, err); err != nil {
+		return Room{}, wrap("room", err)
 	}
-	ids, users := stringList(res[0]), stringList(res[1])
-	created, _ := res[2].(string)
-	last, _ := res[3].(string)
-	sort.Strings(ids)
-	distinct := make([]string, 0, len(users))
+	distinct := make([]string, 0, len(ids))
 	for _, u := range users {
-		if u != "" {
-			distinct = append(distinct, u)
+		if v := u.Val(); v != "" {
+			distinct = append(distinct, v)
 		}
 	}
 	slices.Sort(distinct)
+	created, _ := meta.Val()[0].(string)
+	last, _ := meta.Val()[1].(string)
 	return Room{
 		Name: name, ConnIDs: ids, Users: slices.Compact(distinct), Connections: len(ids),
 		CreatedAt: fromMS(created), LastActivity: fromMS(last),
 	}, nil
-}
-
-// stringList converts a script's array reply to strings.
-func stringList(v any) []string {
-	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		s, _ := e.(string)
-		out = append(out, s)
-	}
-	return out
 }
 
 // RoomSummary is a room name with its connection count.
@@ -121,11 +111,10 @@ type RoomSummary struct {
 
 // Rooms lists the rooms with at least one member, sorted by name.
 func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
-	names, err := r.rdb.SMembers(ctx, r.keys.Rooms()).Result()
+	names, err := r.scanSet(ctx, r.keys.Rooms()) // sorted
 	if err != nil {
 		return nil, wrap("rooms", err)
 	}
-	sort.Strings(names)
 	cards := make([]*redis.IntCmd, len(names))
 	_, err = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, n := range names {
@@ -266,23 +255,23 @@ func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 }
 
 // Activity returns the last activity of every live connection in the
-// cluster: SMEMBERS and HGETALL of the activity hash, plus one pipelined
-// HGET per connection that has not been active since it registered.
+// cluster: the connection set and the activity hash, read in pages (SSCAN,
+// HSCAN), plus one pipelined HGET per connection that has not been active
+// since it registered.
 func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
-	var ids *redis.StringSliceCmd
-	var acts *redis.MapStringStringCmd
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ids = p.SMembers(ctx, r.keys.Conns())
-		acts = p.HGetAll(ctx, r.keys.Activity())
-		return nil
-	}); err != nil {
+	acts, err := r.scanHash(ctx, r.keys.Activity())
+	if err != nil {
 		return nil, wrap("activity", err)
 	}
-	out := make(map[string]time.Time, len(ids.Val()))
+	ids, err := r.scanSet(ctx, r.keys.Conns())
+	if err != nil {
+		return nil, wrap("activity", err)
+	}
+	out := make(map[string]time.Time, len(ids))
 	var quiet []string
-	for _, id := range ids.Val() {
+	for _, id := range ids {
 		var c Conn
-		if v, ok := acts.Val()[id]; ok {
+		if v, ok := acts[id]; ok {
 			mergeActivity(&c, v)
 			out[id] = c.LastActivity
 		} else {

@@ -272,18 +272,6 @@ end
 return removed
 `
 
-// roomSrc: ARGV P, room. Read-only snapshot: {members, users, created_at, last_activity}.
-const roomSrc = `
-local P, room = ARGV[1], ARGV[2]
-local members = redis.call('SMEMBERS', P .. ':room:' .. room)
-local users = {}
-for i, id in ipairs(members) do
-  users[i] = redis.call('HGET', P .. ':conn:' .. id, 'user') or ''
-end
-local meta = redis.call('HMGET', P .. ':roommeta:' .. room, 'created_at', 'last_activity')
-return {members, users, meta[1] or '', meta[2] or ''}
-`
-
 var (
 	registerScript     = redis.NewScript(registerSrc)
 	authenticateScript = redis.NewScript(authenticateSrc)
@@ -293,7 +281,6 @@ var (
 	unregisterScript   = redis.NewScript(unregisterSrc)
 	evictScript        = redis.NewScript(evictSrc)
 	dropStaleScript    = redis.NewScript(dropStaleSrc)
-	roomScript         = redis.NewScript(roomSrc)
 )
 
 // pipelinedScripts are the scripts sent with EvalSha inside pipelines, where
