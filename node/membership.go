@@ -45,7 +45,7 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
 	now := time.Now()
-	if err := n.reg.Authenticate(ctx, c.id, cl.User, cl.ConnType, now); err != nil {
+	if err := c.registerAuth(ctx, cl.User, cl.ConnType, now); err != nil {
 		n.unsubscribe(pubsub.KindUser, cl.User)
 		if errors.Is(err, registry.ErrUserLimit) {
 			return ErrUserLimit
