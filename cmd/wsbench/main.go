@@ -35,6 +35,8 @@
 //	wsbench noise -url U -secret S -clients 50    # malformed frames as fast as U takes them
 //	wsbench probe -urls U1,U2 -secret S -pids P1,P2  # room round trip every 50 ms, p50/p99/max
 //	wsbench plot -o tail.svg a=rooms.json b=rooms2.json  # worst latency per 100 ms over the window
+//	wsbench churn -urls U1,U2,U3 -secret S -clients 3000  # bench/soak.sh's clients: churn, recover, count loss
+//	wsbench soakplot -o soak.svg samples.tsv              # bench/soak.sh's plot of heap, goroutines, deliveries/s
 //
 // With -strict the exit status is 1 when anything failed, was lost,
 // duplicated or misrouted, or nothing was delivered.
@@ -90,6 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return probeMain(args[1:], stdout, stderr)
 		case "plot":
 			return plotMain(args[1:], stdout, stderr)
+		case "churn":
+			return churnMain(args[1:], stdout, stderr)
+		case "soakplot":
+			return soakplotMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// soakplotMain is "wsbench soakplot": bench/soak.sh's samples (lines of
+// "seconds kind node value", kind one of goroutines, heap_mib, deliveries)
+// drawn as one SVG panel per kind and a line per node, plus on stdout the
+// flatness check: the cluster's total goroutines at each sample where every
+// node answered, and the lowest total heap of each minute (the heap after
+// GC, not its saw-tooth), compared with their median from -from seconds on.
+func soakplotMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wsbench soakplot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write the SVG here (required)")
+	from := fs.Float64("from", 120, "check flatness from this many seconds on")
+	nodes := fs.Int("nodes", 3, "nodes that must all answer for a sample to count")
+	limit := fs.Float64("limit", 10, "largest allowed deviation from the median, per cent")
+	if err := fs.Parse(args); err != nil || *out == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: wsbench soakplot -o OUT.svg [-from 120] [-nodes 3] [-limit 10] SAMPLES.tsv")
+		return 2
+	}
+	samples, err := readSamples(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "wsbench soakplot:", err)
+		return 1
+	}
+	ok := true
+	for _, k := range []struct {
+		kind   string
+		minute bool
+	}{{"goroutines", false}, {"heap_mib", true}} {
+		ok = reportFlatness(stdout, k.kind, clusterTotals(samples[k.kind], *nodes, k.minute), *from, *limit) && ok
+	}
+	f, err := os.Create(*out)
+	if err == nil {
+		writeSoakSVG(f, samples)
+		err = f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "wsbench soakplot:", err)
+		return 1
+	}
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+type sample struct {
+	t     float64
+	node  string
+	value float64
+}
+
+func readSamples(path string) (map[string][]sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string][]sample{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 4 {
+			continue
+		}
+		t, err1 := strconv.ParseFloat(fields[0], 64)
+		v, err2 := strconv.ParseFloat(fields[3], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s:%d: %q", path, line, sc.Text())
+		}
+		out[fields[1]] = append(out[fields[1]], sample{t: t, node: fields[2], value: v})
+	}
+	return out, sc.Err()
+}
+
+// clusterTotals sums the nodes' values per sample time, keeping only times
+// where all nodes answered; with perMinute, the lowest total of each minute.
+func clusterTotals(ss []sample, nodes int, perMinute bool) []sample {
+	sum, count := map[float64]float64{}, map[float64]int{}
+	for _, s := range ss {
+		sum[s.t] += s.value
+		count[s.t]++
+	}
+	var out []sample
+	for t, v := range sum {
+		if count[t] >= nodes {
+			out = append(out, sample{t: t, value: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].t < out[j].t })
+	if !perMinute {
+		return out
+	}
+	var mins []sample
+	for _, s := range out {
+		m := float64(int(s.t/60) * 60)
+		if n := len(mins); n > 0 && mins[n-1].t == m {
+			mins[n-1].value = min(mins[n-1].value, s.value)
+		} else {
+			mins = append(mins, sample{t: m, value: s.value})
+		}
+	}
+	return mins
+}
+
+// reportFlatness prints the largest deviation from the median of the
+// totals from `from` seconds on, and whether it is within limit per cent.
+func reportFlatness(w io.Writer, kind string, totals []sample, from, limit float64) bool {
+	var vs []float64
+	for _, s := range totals {
+		if s.t >= from {
+			vs = append(vs, s.value)
+		}
+	}
+	if len(vs) < 2 {
+		fmt.Fprintf(w, "%s: too few samples after %.0f s (%d)\n", kind, from, len(vs))
+		return false
+	}
+	sorted := slices.Sorted(slices.Values(vs))
+	med := sorted[len(sorted)/2]
+	dev := max(med-sorted[0], sorted[len(sorted)-1]-med) / med * 100
+	ok := dev <= limit
+	verdict := "flat"
+	if !ok {
+		verdict = "NOT flat"
+	}
+	fmt.Fprintf(w, "%s (cluster total): median %.1f, min %.1f, max %.1f over %d samples from %.0f s: %.1f %% from the median, %s (limit %.0f %%)\n",
+		kind, med, sorted[0], sorted[len(sorted)-1], len(vs), from, dev, verdict, limit)
+	return ok
+}
+
+// writeSoakSVG draws one panel per kind, one line per node.
+func writeSoakSVG(w io.Writer, samples map[string][]sample) {
+	kinds := []string{"goroutines", "heap_mib", "deliveries"}
+	const width, panel, left, right, top = 900.0, 220.0, 70.0, 20.0, 30.0
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n",
+		width, top+panel*float64(len(kinds)))
+	fmt.Fprintln(w, `<rect width="100%" height="100%" fill="white"/>`)
+	span := 1.0
+	for _, ss := range samples {
+		for _, s := range ss {
+			span = max(span, s.t)
+		}
+	}
+	for k, kind := range kinds {
+		y0 := top + panel*float64(k)
+		byNode := map[string][]sample{}
+		hi := 1.0
+		for _, s := range samples[kind] {
+			byNode[s.node] = append(byNode[s.node], s)
+			hi = max(hi, s.value)
+		}
+		hi = niceCeil(hi)
+		x := func(t float64) float64 { return left + t/span*(width-left-right) }
+		y := func(v float64) float64 { return y0 + panel - 30 - v/hi*(panel-60) }
+		fmt.Fprintf(w, `<text x="%.0f" y="%.0f" font-size="14">%s</text>`+"\n", left, y0+16, html.EscapeString(kind))
+		for i := 0; i <= 2; i++ {
+			v := hi * float64(i) / 2
+			fmt.Fprintf(w, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n",
+				left, width-right, y(v), y(v), left-4, y(v)+4, v)
+		}
+		names := slices.Sorted(func(yield func(string) bool) {
+			for n := range byNode {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		for i, n := range names {
+			var pts strings.Builder
+			for _, s := range byNode[n] {
+				fmt.Fprintf(&pts, "%.1f,%.1f ", x(s.t), y(s.value))
+			}
+			color := plotColors[i%len(plotColors)]
+			fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>`+"\n", color, strings.TrimSpace(pts.String()))
+			fmt.Fprintf(w, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", width-right-60, y0+16+14*float64(i), color, html.EscapeString(n))
+		}
+		fmt.Fprintf(w, `<text x="%.0f" y="%.0f" text-anchor="end">%.0f s</text>`+"\n", width-right, y0+panel-12, span)
+	}
+	fmt.Fprintln(w, "</svg>")
+}
