@@ -85,7 +85,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
-		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait, OnReconnect: s.onReconnect}
+		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait}
 	deps := node.Deps{Registry: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
@@ -94,7 +94,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		}
 		pcfg.History, deps.History = s.History, historyAdapter{s.History}
 	}
-	if s.Broker, err = pubsub.New(rdb, pcfg, s.handle); err != nil {
+	if s.Broker, err = pubsub.New(rdb, pcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	deps.Broker = s.Broker
@@ -108,11 +108,6 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof})
 	return s, nil
 }
-
-// handle and onReconnect are the broker's callbacks; s.Node is set before
-// the broker runs.
-func (s *Server) handle(e pubsub.Envelope) { s.Node.HandleEnvelope(e) }
-func (s *Server) onReconnect()             { s.Node.Resync() }
 
 // gauges are the values read at scrape time. Pub/sub reconnects are not
 // among them: stats' wsnode_pubsub_reconnects_total counter counts them.
@@ -167,7 +162,8 @@ func (s *Server) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Add(2)
-	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx) }()
+	// What the broker receives goes straight to the node (Receiver).
+	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx, s.Node.Receiver()) }()
 	go func() { defer wg.Done(); errs <- s.Stats.Run(ctx) }()
 	s.waitBroker(ctx)
 	wg.Add(1)
