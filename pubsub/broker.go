@@ -11,12 +11,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/internal/defaults"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
 
-// Defaults for zero-valued Config fields.
+// Defaults for zero-valued Config fields. The key prefix defaults to "ws"
+// (registry.DefaultPrefix).
 const (
-	DefaultPrefix           = "ws"
 	DefaultSubscribeTimeout = 3 * time.Second
 	DefaultPingInterval     = time.Second
 	DefaultPongWait         = 10 * time.Second
@@ -33,7 +34,7 @@ var (
 
 // Config configures a Broker. Zero-valued fields take the documented defaults.
 type Config struct {
-	Prefix           string        // key and channel prefix; defaults to "ws"
+	Prefix           string        // key and channel prefix; defaults to "ws" (registry.DefaultPrefix)
 	NodeID           string        // required: this node's id, names its node channel
 	SubscribeTimeout time.Duration // how long Subscribe waits for Redis to confirm; defaults to 3s
 	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
@@ -54,7 +55,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("pubsub: Config.NodeID is required")
 	}
 	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
+		c.Prefix = defaults.KeyPrefix
 	}
 	if c.SubscribeTimeout <= 0 {
 		c.SubscribeTimeout = DefaultSubscribeTimeout
