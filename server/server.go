@@ -21,36 +21,6 @@ import (
 	"github.com/wsnode/wsnode/stats"
 )
 
-// Config configures a Server. Zero values mean the documented defaults of
-// the packages they are passed to.
-type Config struct {
-	// Node configures the connection manager; Node.NodeID and Node.Verifier
-	// are required.
-	Node node.Config
-	// Prefix is the Redis key and channel prefix. Default "ws".
-	Prefix string
-	// HeartbeatTTL is how long a silent node stays alive in Redis. Default 6s.
-	HeartbeatTTL time.Duration
-	// PubSubPingInterval is how long the pub/sub receive connection may be
-	// idle before it is probed with a PING. Default 1s (pubsub.Config).
-	PubSubPingInterval time.Duration
-	// PubSubPongWait is how long that PING may go unanswered before the
-	// connection is replaced, which loses messages. Default 10s: a Redis
-	// stall shorter than this loses nothing (pubsub.Config.PongWait).
-	PubSubPongWait time.Duration
-	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
-	MaxConnsPerUser int
-	// History configures room history (package history). The zero value
-	// (Size 0) keeps no history; Prefix is taken from Prefix.
-	History history.Config
-	// AdminKey protects the admin API when set.
-	AdminKey string
-	// Pprof serves net/http/pprof on the admin API. Default off.
-	Pprof bool
-	// Logger is the base logger. Default slog.Default().
-	Logger *slog.Logger
-}
-
 // Server is one wired node.
 type Server struct {
 	Node     *node.Node
@@ -73,19 +43,37 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Node.Logger = cfg.Logger
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = cfg.Logger
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	perUser := cfg.MaxConnsPerUser
+	switch {
+	case perUser == 0:
+		perUser = DefaultMaxConnsPerUser
+	case perUser < 0:
+		perUser = 0 // registry: no cap
+	}
 	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
-		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: cfg.MaxConnsPerUser})
+		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: cfg.Node.FlushInterval, Logger: cfg.Logger})
+	nodeCfg := cfg.Node.WithDefaults() // node.New validates it
+	if err := checkHeartbeat(reg.HeartbeatTTL(), nodeCfg.HeartbeatInterval); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	// The stats counters go to Redis at the node's flush interval.
+	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: nodeCfg.FlushInterval, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
-		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait}
+		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
+		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout}
 	deps := node.Deps{Registry: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
@@ -100,12 +88,14 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	deps.Broker = s.Broker
 	s.Node, err = node.New(cfg.Node, deps)
 	if err != nil {
+		_ = s.Broker.Close() // never ran: releases its pub/sub handle
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
-	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof})
+	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof,
+		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
 	return s, nil
 }
 
