@@ -203,18 +203,37 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// validate checks c after setDefaults. A value out of range, or two values
-// that do not fit together, is a *settings.Error naming the fields.
+// CheckSettings reports the first setting of c, with its defaults filled
+// in, that is out of range or that does not fit with another, as a
+// *settings.Error naming the fields (wsnode turns them into flag names).
+// New checks the same, and also requires NodeID and Verifier.
+func (c Config) CheckSettings() error {
+	c.setDefaults()
+	if err := c.checkSettings(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
+
+// validate checks c after setDefaults.
 func (c *Config) validate() error {
 	switch {
 	case c.NodeID == "":
 		return errors.New("node: NodeID is required")
 	case c.Verifier == nil:
 		return errors.New("node: Verifier is required")
-	case c.Guests != GuestsOff && c.Guests != GuestsRead && c.Guests != GuestsWrite:
-		return errors.New("node: Guests must be off, read or write")
-	case c.MaxMessageSize < 0 || c.SendQueueSize < 0 || c.MaxQueuedBytes < 0:
-		return errors.New("node: sizes must not be negative")
+	}
+	if err := c.checkSettings(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
+
+const notNegative = "%[1]s (%[2]v) must not be negative (0 means the default)"
+
+func (c *Config) checkSettings() *settings.Error {
+	if c.Guests != GuestsOff && c.Guests != GuestsRead && c.Guests != GuestsWrite {
+		return settings.Range("Guests", c.Guests, "%[1]s (%[2]q) must be off, read or write")
 	}
 	for _, d := range []struct {
 		name string
@@ -225,19 +244,27 @@ func (c *Config) validate() error {
 		{"ReapInterval", c.ReapInterval}, {"FlushInterval", c.FlushInterval}, {"RedisTimeout", c.RedisTimeout},
 	} {
 		if d.v < 0 {
-			return wrapSetting(settings.Range(d.name, d.v, "%[1]s (%[2]v) must not be negative (0 means the default)"))
+			return settings.Range(d.name, d.v, notNegative)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{{"MaxMessageSize", c.MaxMessageSize}, {"SendQueueSize", int64(c.SendQueueSize)}, {"MaxQueuedBytes", c.MaxQueuedBytes}} {
+		if n.v < 0 {
+			return settings.Range(n.name, n.v, notNegative)
 		}
 	}
 	if c.FlushInterval > MaxFlushInterval {
-		return wrapSetting(settings.Range("FlushInterval", c.FlushInterval, "%[1]s (%[2]v) must be at most %[3]v", MaxFlushInterval))
+		return settings.Range("FlushInterval", c.FlushInterval, "%[1]s (%[2]v) must be at most %[3]v", MaxFlushInterval)
 	}
 	if c.MaxQueuedBytes < c.MaxMessageSize {
-		return wrapSetting(settings.Conflict("MaxQueuedBytes", c.MaxQueuedBytes, "MaxMessageSize", c.MaxMessageSize,
-			"%[1]s (%[2]v) must be at least %[3]s (%[4]v): a message of that size would close every receiver as a slow consumer"))
+		return settings.Conflict("MaxQueuedBytes", c.MaxQueuedBytes, "MaxMessageSize", c.MaxMessageSize,
+			"%[1]s (%[2]v) must be at least %[3]s (%[4]v): a message of that size would close every receiver as a slow consumer")
 	}
 	if late := pingLateness(c.PingInterval); c.PongTimeout <= late {
-		return wrapSetting(settings.Conflict("PongTimeout", c.PongTimeout, "PingInterval", c.PingInterval,
-			"%[1]s (%[2]v) must be longer than %[5]v (a quarter of %[3]s %[4]v, at most 1s): pings go out up to that late", late))
+		return settings.Conflict("PongTimeout", c.PongTimeout, "PingInterval", c.PingInterval,
+			"%[1]s (%[2]v) must be longer than %[5]v (a quarter of %[3]s %[4]v, at most 1s): pings go out up to that late", late)
 	}
 	return nil
 }
@@ -245,5 +272,3 @@ func (c *Config) validate() error {
 // pingLateness is how late a ping may go out: the sweep that sends pings
 // runs at most every quarter of the ping interval, and at least every second.
 func pingLateness(interval time.Duration) time.Duration { return min(time.Second, interval/4) }
-
-func wrapSetting(err *settings.Error) error { return fmt.Errorf("node: %w", err) }

@@ -52,6 +52,13 @@ type Config struct {
 	MaxConnsPerUser int
 }
 
+// WithDefaults returns c with every zero field set to its default, as New
+// does.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix

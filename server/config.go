@@ -7,6 +7,7 @@ import (
 	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/internal/settings"
 	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/registry"
 )
 
 // DefaultMaxConnsPerUser is the cluster-wide cap of connections per user
@@ -58,10 +59,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// validate checks the settings that are out of range on their own; those
-// that depend on another package's default are checked once it is known
-// (checkHeartbeat), and node checks its own (node.Config).
-func (c *Config) validate() error {
+// CheckSettings reports the first setting of c, with the defaults filled
+// in, that is out of range or that does not fit with another, naming the
+// fields (node's as node.Config names them). New checks the same, and also
+// requires Node.NodeID and Node.Verifier.
+func (c Config) CheckSettings() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -71,21 +73,20 @@ func (c *Config) validate() error {
 		{"PubSubPublishTimeout", c.PubSubPublishTimeout}, {"AdminTimeout", c.AdminTimeout},
 	} {
 		if d.v < 0 {
-			return settings.Range(d.name, d.v, "%[1]s (%[2]v) must not be negative (0 means the default)")
+			return settings.Range(d.name, d.v, notNegative)
 		}
 	}
 	if c.AdminMaxBodyBytes < 0 {
-		return settings.Range("AdminMaxBodyBytes", c.AdminMaxBodyBytes, "%[1]s (%[2]v) must not be negative (0 means the default)")
+		return settings.Range("AdminMaxBodyBytes", c.AdminMaxBodyBytes, notNegative)
 	}
-	return nil
-}
-
-// checkHeartbeat: a node's heartbeat must outlive one missed beat, or a
-// live node whose one beat was late or failed is reaped by its peers.
-func checkHeartbeat(ttl, interval time.Duration) error {
-	if ttl <= 2*interval {
+	// A node's heartbeat must outlive one missed beat, or a live node whose
+	// one beat was late or failed is reaped by its peers.
+	ttl := registry.Config{HeartbeatTTL: c.HeartbeatTTL}.WithDefaults().HeartbeatTTL
+	if interval := c.Node.WithDefaults().HeartbeatInterval; ttl <= 2*interval {
 		return settings.Conflict("HeartbeatTTL", ttl, "Node.HeartbeatInterval", interval,
 			"%[1]s (%[2]v) must be more than twice %[3]s (%[4]v), so that a node that misses one heartbeat is not reaped")
 	}
-	return nil
+	return c.Node.CheckSettings()
 }
+
+const notNegative = "%[1]s (%[2]v) must not be negative (0 means the default)"

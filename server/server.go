@@ -46,7 +46,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if cfg.Node.Logger == nil {
 		cfg.Node.Logger = cfg.Logger
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.CheckSettings(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	perUser := cfg.MaxConnsPerUser
@@ -61,12 +61,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	nodeCfg := cfg.Node.WithDefaults() // node.New validates it
-	if err := checkHeartbeat(reg.HeartbeatTTL(), nodeCfg.HeartbeatInterval); err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
 	// The stats counters go to Redis at the node's flush interval.
-	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: nodeCfg.FlushInterval, Logger: cfg.Logger})
+	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: cfg.Node.WithDefaults().FlushInterval,
+		Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
