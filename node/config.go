@@ -250,7 +250,10 @@ func (c *Config) checkSettings() *settings.Error {
 	for _, n := range []struct {
 		name string
 		v    int64
-	}{{"MaxMessageSize", c.MaxMessageSize}, {"SendQueueSize", int64(c.SendQueueSize)}, {"MaxQueuedBytes", c.MaxQueuedBytes}} {
+	}{
+		{"MaxMessageSize", c.MaxMessageSize}, {"SendQueueSize", int64(c.SendQueueSize)}, {"MaxQueuedBytes", c.MaxQueuedBytes},
+		{"MessageBurst", int64(c.MessageBurst)}, {"MaxStrikes", int64(c.MaxStrikes)}, {"MaxRoomsPerConn", int64(c.MaxRoomsPerConn)},
+	} {
 		if n.v < 0 {
 			return settings.Range(n.name, n.v, notNegative)
 		}

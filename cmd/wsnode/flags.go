@@ -74,7 +74,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&c.PubSubPongWait, setting("PubSubPongWait", "pubsub-pong-wait"), pubsub.DefaultPongWait,
 		"how long that PING may go unanswered before the connection is replaced; a Redis stall shorter than this loses no messages, a dead connection is noticed after ping interval + this")
 	fs.DurationVar(&c.PubSubSubscribeTimeout, setting("PubSubSubscribeTimeout", "pubsub-subscribe-timeout"), pubsub.DefaultSubscribeTimeout,
-		"how long a join waits for Redis to confirm the room's SUBSCRIBE")
+		"how long a join (or an authentication) waits for Redis to confirm the SUBSCRIBE of the room's (or user's) channel")
 	fs.DurationVar(&c.PubSubPublishTimeout, setting("PubSubPublishTimeout", "pubsub-publish-timeout"), pubsub.DefaultPublishTimeout,
 		"bound on one pipelined round trip of client messages to Redis")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
@@ -150,6 +150,11 @@ func (o *options) finish() error {
 	}
 	if n.InactiveTimeout == 0 {
 		n.InactiveTimeout = node.Unlimited
+	}
+	for name, d := range map[string]time.Duration{"shutdown-timeout": o.shutdownTimeout, "jwt-leeway": o.jwtLeeway} {
+		if d < 0 {
+			return fmt.Errorf("--%s (%v) must not be negative", name, d)
+		}
 	}
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)
