@@ -122,7 +122,7 @@ type Broker struct {
 	stats counters
 	pub   publisher
 
-	life    sync.Mutex // guards running, closed
+	life    sync.Mutex // guards running, closed and h
 	h       Handler    // set by Run before the receive loop starts
 	running bool
 	closed  bool

@@ -47,7 +47,8 @@ type historyFlags struct {
 func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsnode", flag.ContinueOnError)
 	o.flagOf = map[string]string{}
-	// setting records that flag name sets the Config field of that name.
+	// setting records that flag name sets the Config field of that name
+	// (every flag that sets a field of cfg goes through it).
 	setting := func(field, name string) string { o.flagOf[field] = name; return name }
 	c, n := &o.cfg, &o.cfg.Node
 	fs.StringVar(&o.addr, "addr", ":8080", "client listener address (GET /ws)")
@@ -57,16 +58,16 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens (required with --redis-url)")
 	fs.StringVar(&o.jwtSecretPrev, "jwt-secret-previous", "", "second accepted secret, for key rotation")
 	fs.DurationVar(&o.jwtLeeway, "jwt-leeway", auth.DefaultLeeway, "clock skew tolerated on a token's exp, nbf and iat")
-	fs.StringVar(&c.AdminKey, "admin-key", "", "bearer key for the admin API (required when --admin-addr is not loopback)")
+	fs.StringVar(&c.AdminKey, setting("AdminKey", "admin-key"), "", "bearer key for the admin API (required when --admin-addr is not loopback)")
 	fs.DurationVar(&c.AdminTimeout, setting("AdminTimeout", "admin-timeout"), admin.DefaultTimeout, "bound on the Redis work of one admin API request")
 	fs.Int64Var(&c.AdminMaxBodyBytes, setting("AdminMaxBodyBytes", "admin-max-body-bytes"), admin.DefaultMaxBodyBytes, "largest admin API request body in bytes (POST /publish)")
 	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated exact Origin allow-list; empty = same-origin only")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
-	fs.StringVar(&c.Prefix, "key-prefix", registry.DefaultPrefix, "prefix of every Redis key and channel")
+	fs.StringVar(&c.Prefix, setting("Prefix", "key-prefix"), registry.DefaultPrefix, "prefix of every Redis key and channel")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.guests, setting("Guests", "guests"), string(node.GuestsOff), "guest policy for unauthenticated connections: off, read or write")
-	fs.IntVar(&c.MaxConnsPerUser, "max-conns-per-user", server.DefaultMaxConnsPerUser, "cluster-wide connections per user (0 = unlimited)")
+	fs.IntVar(&c.MaxConnsPerUser, setting("MaxConnsPerUser", "max-conns-per-user"), server.DefaultMaxConnsPerUser, "cluster-wide connections per user (0 = unlimited)")
 	fs.DurationVar(&c.HeartbeatTTL, setting("HeartbeatTTL", "heartbeat-ttl"), registry.DefaultHeartbeatTTL,
 		"how long a silent node counts as alive; more than twice --heartbeat-interval")
 	fs.DurationVar(&c.PubSubPingInterval, setting("PubSubPingInterval", "pubsub-ping-interval"), pubsub.DefaultPingInterval,
@@ -77,7 +78,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 		"how long a join (or an authentication) waits for Redis to confirm the SUBSCRIBE of the room's (or user's) channel")
 	fs.DurationVar(&c.PubSubPublishTimeout, setting("PubSubPublishTimeout", "pubsub-publish-timeout"), pubsub.DefaultPublishTimeout,
 		"bound on one pipelined round trip of client messages to Redis")
-	fs.BoolVar(&c.Pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin API")
+	fs.BoolVar(&c.Pprof, setting("Pprof", "pprof"), false, "serve net/http/pprof under /debug/pprof/ on the admin API")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound on draining at SIGTERM")
 	fs.IntVar(&o.history.size, "history-size", 0, "messages kept per room in Redis for recovery and reads (0 = history off)")
 	fs.DurationVar(&o.history.ttl, "history-ttl", history.DefaultTTL, "the history of a room silent this long expires")
@@ -97,12 +98,12 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&n.SendQueueSize, setting("SendQueueSize", "send-queue"), node.DefaultSendQueueSize, "frames queued per connection before it is closed as slow")
 	fs.Int64Var(&n.MaxQueuedBytes, setting("MaxQueuedBytes", "max-queued-bytes"), node.DefaultMaxQueuedBytes,
 		"bytes queued per connection before it is closed as slow; at least --max-message-size")
-	fs.Float64Var(&n.MessageRate, "msg-rate", node.DefaultMessageRate, "frames per second per connection (0 or negative = unlimited)")
-	fs.IntVar(&n.MessageBurst, "msg-burst", 0, "token bucket size of the rate limit (0 = 2 x --msg-rate)")
-	fs.IntVar(&n.MaxStrikes, "max-strikes", node.DefaultMaxStrikes, "rejected frames in a row before the connection is closed")
-	fs.IntVar(&n.MaxRoomsPerConn, "max-rooms-per-conn", node.DefaultMaxRoomsPerConn, "rooms one connection may join")
-	fs.IntVar(&n.MaxConns, "max-conns", node.DefaultMaxConns, "sockets on this node, HTTP 503 above (0 or negative = unlimited)")
-	fs.IntVar(&n.MaxConnsPerIP, "max-conns-per-ip", node.DefaultMaxConnsPerIP, "sockets per client IP on this node, HTTP 429 above (0 or negative = unlimited)")
+	fs.Float64Var(&n.MessageRate, setting("MessageRate", "msg-rate"), node.DefaultMessageRate, "frames per second per connection (0 or negative = unlimited)")
+	fs.IntVar(&n.MessageBurst, setting("MessageBurst", "msg-burst"), 0, "token bucket size of the rate limit (0 = 2 x --msg-rate)")
+	fs.IntVar(&n.MaxStrikes, setting("MaxStrikes", "max-strikes"), node.DefaultMaxStrikes, "rejected frames in a row before the connection is closed")
+	fs.IntVar(&n.MaxRoomsPerConn, setting("MaxRoomsPerConn", "max-rooms-per-conn"), node.DefaultMaxRoomsPerConn, "rooms one connection may join")
+	fs.IntVar(&n.MaxConns, setting("MaxConns", "max-conns"), node.DefaultMaxConns, "sockets on this node, HTTP 503 above (0 or negative = unlimited)")
+	fs.IntVar(&n.MaxConnsPerIP, setting("MaxConnsPerIP", "max-conns-per-ip"), node.DefaultMaxConnsPerIP, "sockets per client IP on this node, HTTP 429 above (0 or negative = unlimited)")
 	return fs
 }
 
