@@ -186,3 +186,29 @@ func TestDocsConfigurationTable(t *testing.T) {
 		}
 	})
 }
+
+// TestEveryKnobHasAFlag: every setting of server.Config and node.Config is
+// reachable from the command line, but for those wsnode sets itself.
+func TestEveryKnobHasAFlag(t *testing.T) {
+	var o options
+	newFlagSet(&o)
+	own := map[string]bool{
+		"Node": true, "History": true, "Logger": true, // History: the --history-* flags below
+		"Version": true, "Verifier": true, // the build; --jwt-secret, --jwt-secret-previous, --jwt-leeway
+	}
+	for _, typ := range []reflect.Type{reflect.TypeOf(server.Config{}), reflect.TypeOf(node.Config{})} {
+		for i := range typ.NumField() {
+			if name := typ.Field(i).Name; !own[name] && o.flagOf[name] == "" {
+				t.Errorf("%s.%s has no flag", typ, name)
+			}
+		}
+	}
+	h := history.Config{}
+	for i := range reflect.TypeOf(h).NumField() {
+		name := reflect.TypeOf(h).Field(i).Name
+		flagName := map[string]string{"Size": "history-size", "TTL": "history-ttl", "Rooms": "history-rooms", "Prefix": "key-prefix"}[name]
+		if flagName == "" || newFlagSet(&options{}).Lookup(flagName) == nil {
+			t.Errorf("history.Config.%s has no flag", name)
+		}
+	}
+}

@@ -48,21 +48,22 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsnode", flag.ContinueOnError)
 	o.flagOf = map[string]string{}
 	// setting records that flag name sets the Config field of that name
-	// (every flag that sets a field of cfg goes through it).
+	// (every flag that sets a field of cfg, directly or through finish,
+	// goes through it).
 	setting := func(field, name string) string { o.flagOf[field] = name; return name }
 	c, n := &o.cfg, &o.cfg.Node
-	fs.StringVar(&o.addr, "addr", ":8080", "client listener address (GET /ws)")
+	fs.StringVar(&o.addr, setting("Addr", "addr"), ":8080", "client listener address (GET /ws)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "admin API listener address")
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-process Redis (single node); pool_size defaults to max(32, 10×GOMAXPROCS)")
-	fs.StringVar(&o.nodeID, "node-id", "", "node id (default: generated from the host name)")
+	fs.StringVar(&o.nodeID, setting("NodeID", "node-id"), "", "node id (default: generated from the host name)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens (required with --redis-url)")
 	fs.StringVar(&o.jwtSecretPrev, "jwt-secret-previous", "", "second accepted secret, for key rotation")
 	fs.DurationVar(&o.jwtLeeway, "jwt-leeway", auth.DefaultLeeway, "clock skew tolerated on a token's exp, nbf and iat")
 	fs.StringVar(&c.AdminKey, setting("AdminKey", "admin-key"), "", "bearer key for the admin API (required when --admin-addr is not loopback)")
 	fs.DurationVar(&c.AdminTimeout, setting("AdminTimeout", "admin-timeout"), admin.DefaultTimeout, "bound on the Redis work of one admin API request")
 	fs.Int64Var(&c.AdminMaxBodyBytes, setting("AdminMaxBodyBytes", "admin-max-body-bytes"), admin.DefaultMaxBodyBytes, "largest admin API request body in bytes (POST /publish)")
-	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "comma-separated exact Origin allow-list; empty = same-origin only")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
+	fs.StringVar(&o.allowedOrigins, setting("AllowedOrigins", "allowed-origins"), "", "comma-separated exact Origin allow-list; empty = same-origin only")
+	fs.StringVar(&o.trustedProxies, setting("TrustedProxies", "trusted-proxies"), "", "comma-separated CIDRs whose X-Forwarded-For is trusted")
 	fs.StringVar(&c.Prefix, setting("Prefix", "key-prefix"), registry.DefaultPrefix, "prefix of every Redis key and channel")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
