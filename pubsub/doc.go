@@ -16,7 +16,7 @@
 // # Concurrency
 //
 // A Broker is safe for concurrent use. Run is the one goroutine that reads the pub/sub
-// connection, and it calls the Handler given to Run itself, in the order Redis delivered the
+// connection, and it calls the Handler it was given itself, in the order Redis delivered the
 // messages; its methods must return quickly. Publish uses the ordinary client pool and
 // never waits for the receive goroutine. Subscribe and Unsubscribe keep reference counts under
 // a mutex; the 0->1 and 1->0 transitions and the SUBSCRIBE/UNSUBSCRIBE they send are serialized
