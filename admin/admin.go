@@ -38,6 +38,14 @@ type Cluster interface {
 	Disconnect(ctx context.Context, connID string, code int, reason string) error
 }
 
+// Defaults of the zero-valued Config fields.
+const (
+	// DefaultTimeout bounds each request's Redis work.
+	DefaultTimeout = 5 * time.Second
+	// DefaultMaxBodyBytes caps POST bodies.
+	DefaultMaxBodyBytes = 1 << 20
+)
+
 // Config configures the admin handler.
 type Config struct {
 	// Key is the bearer key; empty means no authentication (loopback only,
@@ -45,9 +53,9 @@ type Config struct {
 	Key string
 	// Gatherer serves /metrics. Default prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
-	// Timeout bounds each request's Redis work. Default 5s.
+	// Timeout bounds each request's Redis work. Default DefaultTimeout.
 	Timeout time.Duration
-	// MaxBodyBytes caps POST bodies. Default 1 MiB.
+	// MaxBodyBytes caps POST bodies. Default DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
 	// Pprof mounts net/http/pprof under /debug/pprof/ (behind the key). Default off.
 	Pprof bool
@@ -64,10 +72,10 @@ func Handler(c Cluster, cfg Config) http.Handler {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	a := &api{c: c, cfg: cfg}
 	mux := http.NewServeMux()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"time"
+
+	"github.com/wsnode/wsnode/internal/defaults"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -34,7 +36,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Prefix == "" {
-		c.Prefix = "ws"
+		c.Prefix = defaults.KeyPrefix
 	}
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL

@@ -32,7 +32,7 @@ func (b *resultBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result))
 	r := b.r
 	b.mu.Unlock()
 	if r.Err == nil && r.Receivers > 0 {
-		b.n.HandleEnvelope(e)
+		b.n.handleEnvelope(e)
 	}
 	done(r)
 }

@@ -147,7 +147,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 
 // BenchmarkRouteEnvelope is what a receiving node does per incoming pub/sub
 // message for a room with N local members, without socket writes:
-// pubsub.Decode, then HandleEnvelope, which enqueues the shared payload on
+// pubsub.Decode, then handleEnvelope, which enqueues the shared payload on
 // every member. The members have no socket; writing is set so enqueue never
 // starts a writer, and the benchmark empties each queue after every message
 // (under qmu, as the writer would), which is included in the time.
@@ -170,7 +170,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				n.HandleEnvelope(env)
+				n.handleEnvelope(env)
 				for _, c := range conns {
 					c.qmu.Lock()
 					c.queue = c.queue[:0]
@@ -183,7 +183,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			n.HandleEnvelope(env)
+			n.handleEnvelope(env)
 			for _, c := range conns {
 				if c.closing() || len(c.queue) != 1 || string(c.queue[0].data) != string(env.Payload) {
 					b.Fatalf("member %s: closing=%v, %d frames queued", c.id, c.closing(), len(c.queue))
@@ -220,7 +220,7 @@ func reportPerDelivery(b *testing.B, members int, allocs uint64) {
 // BenchmarkFanout1000 is the full receive path with real sockets: one
 // in-process Node holds 1,000 WebSocket connections (over loopback TCP,
 // upgraded with the node's own upgrader) in one room, and each iteration
-// hands it one room message (pubsub.Decode + HandleEnvelope); writer
+// hands it one room message (pubsub.Decode + handleEnvelope); writer
 // goroutines write it to every socket. The clients only count the bytes they
 // read. The timer stops once every client has received every frame of every
 // iteration, so the socket writes are included.
@@ -266,7 +266,7 @@ func benchFanout(b *testing.B, paced bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		n.HandleEnvelope(env)
+		n.handleEnvelope(env)
 		if paced {
 			f.waitFor(b, int64(i+1)*perMsg)
 		}

@@ -66,7 +66,7 @@ func TestCloseFrameReasonIsAlwaysSendable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws, c := dialConn(t, n, url)
-			n.HandleEnvelope(pubsub.Envelope{Kind: pubsub.KindNode, Target: n.cfg.NodeID,
+			n.handleEnvelope(pubsub.Envelope{Kind: pubsub.KindNode, Target: n.cfg.NodeID,
 				Op: pubsub.OpDisconnect, ConnID: c.id, Code: 4100, Reason: tc.reason})
 			ce := readClose(t, ws)
 			if ce.Code != 4100 || ce.Text != tc.want {

@@ -396,11 +396,11 @@ func (fzRegistry) Activity(context.Context) (map[string]time.Time, error) { retu
 type fzBroker struct{ n *Node }
 
 func (b *fzBroker) Publish(_ context.Context, e pubsub.Envelope) error {
-	b.n.HandleEnvelope(e)
+	b.n.handleEnvelope(e)
 	return nil
 }
 func (b *fzBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
-	b.n.HandleEnvelope(e)
+	b.n.handleEnvelope(e)
 	if done != nil {
 		done(pubsub.Result{Receivers: 1})
 	}

@@ -72,9 +72,9 @@ func (n *Node) cleanupInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// Resync asks the node to re-assert its whole state in Redis now; the
-// pub/sub layer calls it after it reconnected.
-func (n *Node) Resync() {
+// resyncAfterReconnect asks the node to re-assert its whole state in Redis
+// now; the broker calls it (through Receiver) after it reconnected.
+func (n *Node) resyncAfterReconnect() {
 	n.stats.Add(stats.CtrReconnects, 1)
 	if n.history != nil {
 		n.seq.repairAll() // what was published while disconnected

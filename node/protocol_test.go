@@ -88,7 +88,7 @@ func TestConfigDefaults(t *testing.T) {
 		c.FlushInterval != time.Second || c.MessageBurst != 200 || c.Guests != GuestsOff {
 		t.Fatalf("defaults: %+v", c)
 	}
-	c = Config{FlushInterval: time.Hour}
+	c = Config{} // a FlushInterval above MaxFlushInterval is an error now: config_test.go
 	c.setDefaults()
 	if c.FlushInterval != time.Second {
 		t.Fatalf("flush interval not capped: %v", c.FlushInterval)

@@ -14,7 +14,7 @@ import (
 // held by this node is served without a Redis round trip.
 func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
-		n.HandleEnvelope(env)
+		n.handleEnvelope(env)
 		return nil
 	}
 	if err := n.broker.Publish(ctx, env); err != nil {
@@ -31,7 +31,7 @@ func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 // receiver. Failures and loss windows count as publish_failed.
 func (n *Node) routeAsync(env pubsub.Envelope, done func(pubsub.Result)) {
 	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
-		n.HandleEnvelope(env)
+		n.handleEnvelope(env)
 		done(pubsub.Result{Receivers: 1})
 		return
 	}
@@ -85,11 +85,22 @@ func (n *Node) mayReceive(c *Conn) bool {
 	return st == StateAuthenticated || n.cfg.Guests != GuestsOff
 }
 
-// HandleEnvelope delivers a routed envelope to the local recipients. It is
+// Receiver returns the handler to pass to the broker's Run: it delivers
+// every envelope the broker receives to this node's sockets, and makes the
+// node re-assert its state in Redis after the broker reconnected.
+func (n *Node) Receiver() pubsub.Handler { return receiver{n} }
+
+// receiver is the node as a pubsub.Handler.
+type receiver struct{ n *Node }
+
+func (r receiver) HandleEnvelope(env pubsub.Envelope) { r.n.handleEnvelope(env) }
+func (r receiver) Reconnected()                       { r.n.resyncAfterReconnect() }
+
+// handleEnvelope delivers a routed envelope to the local recipients. It is
 // the pub/sub handler and never blocks: it queues the frame for each
 // recipient and hands the sockets whose writer must start to workers, in
 // chunks of fanoutChunk, after releasing the index lock.
-func (n *Node) HandleEnvelope(env pubsub.Envelope) {
+func (n *Node) handleEnvelope(env pubsub.Envelope) {
 	switch env.Op {
 	case pubsub.OpDisconnect:
 		if c := n.idx.get(env.ConnID); c != nil {

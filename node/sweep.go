@@ -39,7 +39,7 @@ func (n *Node) sweepLoop(ctx context.Context) {
 // sweepInterval is the resolution of the per-connection deadlines: a
 // quarter of the shortest one, at most a second, at least 10 ms.
 func (n *Node) sweepInterval() time.Duration {
-	d := min(time.Second, n.cfg.PingInterval/4, n.cfg.AuthTimeout/4, n.cfg.WriteTimeout/4)
+	d := min(pingLateness(n.cfg.PingInterval), n.cfg.AuthTimeout/4, n.cfg.WriteTimeout/4)
 	return max(d, 10*time.Millisecond)
 }
 

@@ -380,7 +380,7 @@ func TestFanoutChunks(t *testing.T) {
 	}
 	payload := func(m int) []byte { return fmt.Appendf(nil, `{"type":"message","room":%q,"m":%d}`, room, m) }
 	for m := range messages {
-		n.HandleEnvelope(pubsub.Envelope{Op: pubsub.OpDeliver, Kind: pubsub.KindRoom, Target: room, Payload: payload(m)})
+		n.handleEnvelope(pubsub.Envelope{Op: pubsub.OpDeliver, Kind: pubsub.KindRoom, Target: room, Payload: payload(m)})
 	}
 	for i, ws := range clients {
 		_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))

@@ -88,11 +88,9 @@ func TestBlackholeDetected(t *testing.T) {
 	m := miniredis.RunT(t)
 	p := newHoleProxy(t, m.Addr())
 	const ping = 100 * time.Millisecond
-	var reconnected atomic.Bool
 	b := startNode(t, p.addr(), "node-b", func(c *Config) {
 		c.PingInterval = ping
 		c.PongWait = 2 * ping
-		c.OnReconnect = func() { reconnected.Store(true) }
 	})
 	pub := newClient(t, &redis.Options{Addr: m.Addr()})
 	ctx := t.Context()
@@ -108,7 +106,7 @@ func TestBlackholeDetected(t *testing.T) {
 	}
 
 	p.hole.Store(false)
-	waitFor(t, 10*time.Second, "recovered", func() bool { return b.Ready() && reconnected.Load() })
+	waitFor(t, 10*time.Second, "recovered", func() bool { return b.Ready() && b.rec.reconnects.Load() > 0 })
 	if s := b.Stats(); s.Reconnects < 1 {
 		t.Fatalf("Reconnects = %d after blackhole", s.Reconnects)
 	}

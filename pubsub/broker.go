@@ -11,12 +11,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/internal/defaults"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
 
-// Defaults for zero-valued Config fields.
+// Defaults for zero-valued Config fields. The key prefix defaults to "ws"
+// (registry.DefaultPrefix).
 const (
-	DefaultPrefix           = "ws"
 	DefaultSubscribeTimeout = 3 * time.Second
 	DefaultPingInterval     = time.Second
 	DefaultPongWait         = 10 * time.Second
@@ -33,7 +34,7 @@ var (
 
 // Config configures a Broker. Zero-valued fields take the documented defaults.
 type Config struct {
-	Prefix           string        // key and channel prefix; defaults to "ws"
+	Prefix           string        // key and channel prefix; defaults to "ws" (registry.DefaultPrefix)
 	NodeID           string        // required: this node's id, names its node channel
 	SubscribeTimeout time.Duration // how long Subscribe waits for Redis to confirm; defaults to 3s
 	PingInterval     time.Duration // liveness probe of the receive connection when idle; defaults to 1s
@@ -47,9 +48,6 @@ type Config struct {
 	// History is optional: room messages of the rooms it enables are stored
 	// and published in one script (see RoomHistory).
 	History RoomHistory
-	// OnReconnect is optional. It is called from the receive goroutine, and must not block,
-	// after the receive connection was lost and every subscription was restored.
-	OnReconnect func()
 }
 
 func (c *Config) setDefaults() error {
@@ -57,7 +55,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("pubsub: Config.NodeID is required")
 	}
 	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
+		c.Prefix = defaults.KeyPrefix
 	}
 	if c.SubscribeTimeout <= 0 {
 		c.SubscribeTimeout = DefaultSubscribeTimeout
@@ -77,9 +75,25 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// Handler is called from the single receive goroutine, in channel order. It must not block
+// Handler receives what the broker gets from Redis; it is given to Run. Both methods are
+// called from the single receive goroutine, in the order Redis delivered, and must not block
 // (node enqueues without waiting).
-type Handler func(Envelope)
+type Handler interface {
+	// HandleEnvelope is called with every envelope received and decoded.
+	HandleEnvelope(Envelope)
+	// Reconnected is called after the receive connection was lost and every subscription was
+	// restored on a new one: what was published in between may be lost (a loss window).
+	Reconnected()
+}
+
+// HandlerFunc adapts a function to a Handler that ignores reconnects.
+type HandlerFunc func(Envelope)
+
+// HandleEnvelope calls f(e).
+func (f HandlerFunc) HandleEnvelope(e Envelope) { f(e) }
+
+// Reconnected does nothing.
+func (HandlerFunc) Reconnected() {}
 
 // Broker routes Envelopes between nodes over Redis pub/sub. All methods are safe for
 // concurrent use; Run must be called once to receive.
@@ -87,7 +101,6 @@ type Broker struct {
 	rdb      redis.UniversalClient
 	ps       *redis.PubSub
 	cfg      Config
-	h        Handler
 	log      *slog.Logger
 	chPrefix string    // "<prefix>:ch:"
 	base     [2]string // all and node channels, subscribed for the broker's lifetime
@@ -100,7 +113,7 @@ type Broker struct {
 	subs        map[string]*sub
 	unconfirmed int  // entries with refs > 0 that are not confirmed
 	everUp      bool // base subscriptions were confirmed at least once
-	restoring   bool // a fresh connection replaced a lost one; OnReconnect pending
+	restoring   bool // a fresh connection replaced a lost one; Handler.Reconnected pending
 
 	ready atomic.Bool
 	// epoch counts the receive connection's transitions between fully subscribed (even) and
@@ -109,7 +122,8 @@ type Broker struct {
 	stats counters
 	pub   publisher
 
-	life    sync.Mutex // guards running, closed
+	life    sync.Mutex // guards running, closed and h
+	h       Handler    // set by Run before the receive loop starts
 	running bool
 	closed  bool
 	done    chan struct{} // closed by shutdown
@@ -134,10 +148,10 @@ type Stats struct {
 }
 
 // New returns a Broker that publishes with rdb and receives on a dedicated pub/sub connection
-// of rdb. It does not touch the network; call Run to start receiving.
-func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
-	if rdb == nil || h == nil {
-		return nil, errors.New("pubsub: New needs a Redis client and a Handler")
+// of rdb. It does not touch the network; call Run with the Handler to start receiving.
+func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
+	if rdb == nil {
+		return nil, errors.New("pubsub: New needs a Redis client")
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -146,7 +160,6 @@ func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
 		rdb:      rdb,
 		ps:       rdb.Subscribe(context.Background()), // no channels: no connection yet
 		cfg:      cfg,
-		h:        h,
 		log:      cfg.Logger.With("component", "pubsub", "node_id", cfg.NodeID),
 		chPrefix: cfg.Prefix + ":ch:",
 		sem:      make(chan struct{}, 1),
@@ -172,16 +185,20 @@ func New(rdb redis.UniversalClient, cfg Config, h Handler) (*Broker, error) {
 	return b, nil
 }
 
-// Run owns the receive loop until ctx is done or Close is called, and then closes the broker.
-// It subscribes the all and node channels first; if Redis is unreachable it keeps retrying
-// (Ready reports false meanwhile). It returns nil on a clean stop and ErrRunning if called twice.
-func (b *Broker) Run(ctx context.Context) error {
+// Run owns the receive loop until ctx is done or Close is called, and then closes the broker;
+// it hands what it receives to h. It subscribes the all and node channels first; if Redis is
+// unreachable it keeps retrying (Ready reports false meanwhile). It returns nil on a clean stop
+// and ErrRunning if called twice.
+func (b *Broker) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("pubsub: Run needs a Handler")
+	}
 	b.life.Lock()
 	if b.running {
 		b.life.Unlock()
 		return ErrRunning
 	}
-	b.running = true
+	b.running, b.h = true, h
 	closed := b.closed
 	b.life.Unlock()
 	defer close(b.exited)

@@ -17,13 +17,13 @@ func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	if _, err := New(rdb, Config{}, func(Envelope) {}); err == nil {
+	if _, err := New(rdb, Config{}); err == nil {
 		t.Fatal("New without NodeID: want error")
 	}
-	if _, err := New(rdb, Config{NodeID: "n"}, nil); err == nil {
-		t.Fatal("New without Handler: want error")
+	if _, err := New(nil, Config{NodeID: "n"}); err == nil {
+		t.Fatal("New without Redis client: want error")
 	}
-	b, err := New(rdb, Config{NodeID: "n1"}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +36,14 @@ func TestNewValidates(t *testing.T) {
 	if b.Ready() {
 		t.Fatal("Ready before Run")
 	}
+	if err := b.Run(context.Background(), nil); err == nil {
+		t.Fatal("Run without Handler: want error")
+	}
 	// Close before Run: Run returns at once.
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Run(context.Background()); err != nil {
+	if err := b.Run(context.Background(), nop); err != nil {
 		t.Fatalf("Run after Close = %v", err)
 	}
 	if err := b.Subscribe(context.Background(), KindRoom, "r"); !errors.Is(err, ErrClosed) {
@@ -52,7 +55,7 @@ func TestChannelNames(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	b, err := New(rdb, Config{NodeID: "n1", Prefix: "c2"}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1", Prefix: "c2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,13 +349,8 @@ func TestPublishErrorsCounted(t *testing.T) {
 func TestMiniredisRestart(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
-	var reconnected sync.WaitGroup
-	reconnected.Add(1)
-	var once sync.Once
 	a := startNode(t, m.Addr(), "node-a", nil)
-	b := startNode(t, m.Addr(), "node-b", func(c *Config) {
-		c.OnReconnect = func() { once.Do(reconnected.Done) }
-	})
+	b := startNode(t, m.Addr(), "node-b", nil)
 	testRestart(t, a, b, func() {
 		m.Close()
 		waitFor(t, 5*time.Second, "b notices the loss", func() bool { return !b.Ready() })
@@ -360,7 +358,7 @@ func TestMiniredisRestart(t *testing.T) {
 			t.Fatalf("Restart: %v", err)
 		}
 	})
-	reconnected.Wait()
+	waitFor(t, 10*time.Second, "Handler.Reconnected", func() bool { return b.rec.reconnects.Load() >= 1 })
 }
 
 // testRestart subscribes b to a room, runs restart, and then checks that b reconnected,
@@ -414,15 +412,15 @@ func TestRunStopsOnContext(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
 	rdb := newClient(t, &redis.Options{Addr: m.Addr()})
-	b, err := New(rdb, Config{NodeID: "n1"}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	go func() { done <- b.Run(ctx, nop) }()
 	waitFor(t, 5*time.Second, "ready", b.Ready)
-	if err := b.Run(ctx); !errors.Is(err, ErrRunning) {
+	if err := b.Run(ctx, nop); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second Run = %v, want ErrRunning", err)
 	}
 	// A Subscribe waiting for a confirmation that never comes is released by the stop.
@@ -452,7 +450,7 @@ func TestSubscribeTimeout(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
 	rdb := newClient(t, &redis.Options{Addr: m.Addr()})
-	b, err := New(rdb, Config{NodeID: "n1", SubscribeTimeout: 100 * time.Millisecond}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1", SubscribeTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@
 // # Concurrency
 //
 // A Broker is safe for concurrent use. Run is the one goroutine that reads the pub/sub
-// connection, and it calls the Handler and Config.OnReconnect itself, in the order Redis
-// delivered the messages; both must return quickly. Publish uses the ordinary client pool and
+// connection, and it calls the Handler it was given itself, in the order Redis delivered the
+// messages; its methods must return quickly. Publish uses the ordinary client pool and
 // never waits for the receive goroutine. Subscribe and Unsubscribe keep reference counts under
 // a mutex; the 0->1 and 1->0 transitions and the SUBSCRIBE/UNSUBSCRIBE they send are serialized
 // so Redis sees the commands in transition order, and a Subscribe waits on a channel that the
@@ -30,7 +30,7 @@
 // A message published after Subscribe returned nil reaches the Handler unless a loss window
 // intervenes. Loss windows are: a failed PUBLISH (Stats.PublishErrors), a receive connection
 // that broke or stopped answering pings and was replaced (Stats.Reconnects, Ready false during
-// the gap, Config.OnReconnect once every subscription is back), and a message that fails to
+// the gap, Handler.Reconnected once every subscription is back), and a message that fails to
 // decode (Stats.DecodeErrors). A PUBLISH is never re-sent, not even by go-redis' own retries
 // (internal/noretry): one whose reply was lost may have been delivered, so it counts as failed
 // and is not sent twice. A message already in flight when Unsubscribe runs may still reach

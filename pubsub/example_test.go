@@ -23,13 +23,13 @@ func Example() {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 
-	start := func(id string, h pubsub.Handler) *pubsub.Broker {
+	start := func(id string, h pubsub.HandlerFunc) *pubsub.Broker {
 		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		b, err := pubsub.New(rdb, pubsub.Config{NodeID: id, Logger: quiet}, h)
+		b, err := pubsub.New(rdb, pubsub.Config{NodeID: id, Logger: quiet})
 		if err != nil {
 			panic(err)
 		}
-		go b.Run(ctx)
+		go b.Run(ctx, h)
 		for !b.Ready() {
 			time.Sleep(time.Millisecond)
 		}

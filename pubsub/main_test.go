@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,13 +22,19 @@ type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
-// recorder is a Handler that keeps what it receives.
+// recorder is a Handler that keeps what it receives and counts reconnects.
 type recorder struct {
-	mu  sync.Mutex
-	got []Envelope
+	mu         sync.Mutex
+	got        []Envelope
+	reconnects atomic.Int32
 }
 
-func (r *recorder) handle(e Envelope) {
+// nop is a Handler for brokers whose deliveries a test ignores.
+var nop = HandlerFunc(func(Envelope) {})
+
+func (r *recorder) Reconnected() { r.reconnects.Add(1) }
+
+func (r *recorder) HandleEnvelope(e Envelope) {
 	r.mu.Lock()
 	r.got = append(r.got, e)
 	r.mu.Unlock()
@@ -94,12 +101,12 @@ func startNode(tb testing.TB, addr, id string, mod func(*Config)) *testNode {
 	if mod != nil {
 		mod(&cfg)
 	}
-	b, err := New(rdb, cfg, rec.handle)
+	b, err := New(rdb, cfg)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
 	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(context.Background()) }()
+	go func() { runErr <- b.Run(context.Background(), rec) }()
 	tb.Cleanup(func() {
 		if err := b.Close(); err != nil {
 			tb.Errorf("Close: %v", err)

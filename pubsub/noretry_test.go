@@ -18,12 +18,12 @@ func TestPublishSentAtMostOnce(t *testing.T) {
 	srv := resptest.MustLossyServer(t, "publish")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MinRetryBackoff: time.Millisecond, MaxRetryBackoff: time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	b, err := New(rdb, Config{NodeID: "n1", Logger: slog.New(slog.DiscardHandler)}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runErr := make(chan error, 1)
-	go func() { runErr <- b.Run(context.Background()) }() // starts the publish loop; subscribing fails here
+	go func() { runErr <- b.Run(context.Background(), nop) }() // starts the publish loop; subscribing fails here
 	t.Cleanup(func() {
 		_ = b.Close()
 		<-runErr

@@ -73,7 +73,7 @@ func TestPublishAsyncReportsFailures(t *testing.T) {
 func TestPublishAsyncAfterCloseFails(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	b, err := New(rdb, Config{NodeID: "n1"}, func(Envelope) {})
+	b, err := New(rdb, Config{NodeID: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}

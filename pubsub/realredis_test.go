@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -99,18 +98,15 @@ func waitRedis(addr string, exited <-chan struct{}, timeout time.Duration) bool 
 }
 
 // TestRealRedisRestart kills redis-server with SIGKILL under two nodes, starts an empty one on
-// the same port and checks the loss window is counted, OnReconnect runs and routing resumes.
+// the same port and checks the loss window is counted, Handler.Reconnected runs and routing resumes.
 func TestRealRedisRestart(t *testing.T) {
 	t.Parallel()
 	addr, restart := MustRealRedis(t)
-	var reconnects atomic.Int32
 	a := startNode(t, addr, "node-a", nil)
-	b := startNode(t, addr, "node-b", func(c *Config) {
-		c.OnReconnect = func() { reconnects.Add(1) }
-	})
+	b := startNode(t, addr, "node-b", nil)
 	testRestart(t, a, b, restart)
-	if reconnects.Load() < 1 {
-		t.Fatal("OnReconnect was not called")
+	if b.rec.reconnects.Load() < 1 {
+		t.Fatal("Handler.Reconnected was not called")
 	}
 	if got := numSub(t, a.rdb, b.Channel(KindRoom, "lobby")); got != 1 {
 		t.Fatalf("NUMSUB of the room on the new server = %d, want 1", got)

@@ -115,7 +115,7 @@ func (b *Broker) deliver(m *redis.Message) {
 		return
 	}
 	b.stats.received.Add(1)
-	b.h(e)
+	b.h.HandleEnvelope(e)
 }
 
 // subscribed handles a "subscribe" confirmation. count is the number of channels subscribed on
@@ -143,9 +143,7 @@ func (b *Broker) subscribed(ch string, count int) {
 	b.mu.Unlock()
 	if notify {
 		b.log.Info("pubsub: subscriptions restored")
-		if b.cfg.OnReconnect != nil {
-			b.cfg.OnReconnect()
-		}
+		b.h.Reconnected()
 	}
 }
 

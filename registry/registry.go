@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wsnode/wsnode/internal/defaults"
 )
 
 // ErrNotFound is returned when a connection, room or user does not exist.
@@ -20,7 +22,10 @@ var ErrUserLimit = errors.New("registry: per-user connection limit reached")
 
 // Defaults applied by New to zero-valued Config fields.
 const (
-	DefaultPrefix       = "ws"
+	// DefaultPrefix starts every key and channel of a cluster when no prefix
+	// is configured: it is the default of registry, pubsub, stats and history.
+	DefaultPrefix = defaults.KeyPrefix
+	// DefaultHeartbeatTTL is how long a heartbeat stays valid.
 	DefaultHeartbeatTTL = 6 * time.Second
 )
 
@@ -34,16 +39,24 @@ const (
 // Config configures a Registry. Its zero value is invalid only because
 // NodeID is required; every other zero field means the documented default.
 type Config struct {
-	// Prefix starts every key. Defaults to "ws". Same charset as names.
+	// Prefix starts every key. Default DefaultPrefix. Same charset as names.
 	Prefix string
 	// NodeID identifies this node. Required; must be a valid name.
 	NodeID string
-	// HeartbeatTTL is how long a heartbeat stays valid. Defaults to 6s.
-	// Heartbeat more often than this (e.g. every TTL/3).
+	// HeartbeatTTL is how long a heartbeat stays valid. Default
+	// DefaultHeartbeatTTL. Heartbeat more often than this (e.g. every TTL/3;
+	// server requires more than twice the node's heartbeat interval).
 	HeartbeatTTL time.Duration
 	// MaxConnsPerUser caps a user's connections cluster-wide, checked
 	// atomically in Authenticate. 0 means unlimited.
 	MaxConnsPerUser int
+}
+
+// WithDefaults returns c with every zero field set to its default, as New
+// does.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
 }
 
 func (c *Config) setDefaults() {

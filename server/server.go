@@ -21,36 +21,6 @@ import (
 	"github.com/wsnode/wsnode/stats"
 )
 
-// Config configures a Server. Zero values mean the documented defaults of
-// the packages they are passed to.
-type Config struct {
-	// Node configures the connection manager; Node.NodeID and Node.Verifier
-	// are required.
-	Node node.Config
-	// Prefix is the Redis key and channel prefix. Default "ws".
-	Prefix string
-	// HeartbeatTTL is how long a silent node stays alive in Redis. Default 6s.
-	HeartbeatTTL time.Duration
-	// PubSubPingInterval is how long the pub/sub receive connection may be
-	// idle before it is probed with a PING. Default 1s (pubsub.Config).
-	PubSubPingInterval time.Duration
-	// PubSubPongWait is how long that PING may go unanswered before the
-	// connection is replaced, which loses messages. Default 10s: a Redis
-	// stall shorter than this loses nothing (pubsub.Config.PongWait).
-	PubSubPongWait time.Duration
-	// MaxConnsPerUser is the cluster-wide cap per user; 0 means unlimited.
-	MaxConnsPerUser int
-	// History configures room history (package history). The zero value
-	// (Size 0) keeps no history; Prefix is taken from Prefix.
-	History history.Config
-	// AdminKey protects the admin API when set.
-	AdminKey string
-	// Pprof serves net/http/pprof on the admin API. Default off.
-	Pprof bool
-	// Logger is the base logger. Default slog.Default().
-	Logger *slog.Logger
-}
-
 // Server is one wired node.
 type Server struct {
 	Node     *node.Node
@@ -73,19 +43,34 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Node.Logger = cfg.Logger
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = cfg.Logger
+	}
+	if err := cfg.CheckSettings(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	perUser := cfg.MaxConnsPerUser
+	switch {
+	case perUser == 0:
+		perUser = DefaultMaxConnsPerUser
+	case perUser < 0:
+		perUser = 0 // registry: no cap
+	}
 	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
-		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: cfg.MaxConnsPerUser})
+		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: cfg.Node.FlushInterval, Logger: cfg.Logger})
+	// The stats counters go to Redis at the node's flush interval.
+	st, err := stats.New(rdb, stats.Config{Prefix: reg.Prefix(), FlushInterval: cfg.Node.WithDefaults().FlushInterval,
+		Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
-		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait, OnReconnect: s.onReconnect}
+		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
+		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout}
 	deps := node.Deps{Registry: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
@@ -94,25 +79,22 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		}
 		pcfg.History, deps.History = s.History, historyAdapter{s.History}
 	}
-	if s.Broker, err = pubsub.New(rdb, pcfg, s.handle); err != nil {
+	if s.Broker, err = pubsub.New(rdb, pcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	deps.Broker = s.Broker
 	s.Node, err = node.New(cfg.Node, deps)
 	if err != nil {
+		_ = s.Broker.Close() // never ran: releases its pub/sub handle
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
-	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof})
+	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof,
+		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
 	return s, nil
 }
-
-// handle and onReconnect are the broker's callbacks; s.Node is set before
-// the broker runs.
-func (s *Server) handle(e pubsub.Envelope) { s.Node.HandleEnvelope(e) }
-func (s *Server) onReconnect()             { s.Node.Resync() }
 
 // gauges are the values read at scrape time. Pub/sub reconnects are not
 // among them: stats' wsnode_pubsub_reconnects_total counter counts them.
@@ -167,7 +149,8 @@ func (s *Server) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	wg.Add(2)
-	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx) }()
+	// What the broker receives goes straight to the node (Receiver).
+	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx, s.Node.Receiver()) }()
 	go func() { defer wg.Done(); errs <- s.Stats.Run(ctx) }()
 	s.waitBroker(ctx)
 	wg.Add(1)

@@ -3,7 +3,7 @@
 //
 // Counting is lock-free (atomic adds on a fixed set of names, so a hostile
 // client cannot grow the label set). Run flushes the deltas to Redis every
-// FlushInterval (at most one second) as one pipelined HINCRBY per changed
+// FlushInterval (one second by default) as one pipelined HINCRBY per changed
 // field, so the hot path never writes to Redis; a field is marked flushed
 // only when its own HINCRBY succeeded, so a failed flush is retried on the
 // next tick without loss. go-redis never re-sends an HINCRBY itself

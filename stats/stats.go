@@ -12,17 +12,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/internal/defaults"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
 
-// MaxFlushInterval is the longest allowed flush interval.
-const MaxFlushInterval = time.Second
+// DefaultFlushInterval is how often Run flushes when Config.FlushInterval is zero.
+const DefaultFlushInterval = defaults.FlushInterval
 
 // Config configures a Stats. The zero value of each field means its default.
 type Config struct {
-	// Prefix is the Redis key prefix. Default "ws".
+	// Prefix is the Redis key prefix. Default "ws" (registry.DefaultPrefix).
 	Prefix string
-	// FlushInterval is how often deltas go to Redis. Default and maximum 1s.
+	// FlushInterval is how often deltas go to Redis. Default
+	// DefaultFlushInterval; server passes the node's (node.Config.FlushInterval,
+	// which is at most 1s).
 	FlushInterval time.Duration
 	// Logger receives flush failures. Default slog.Default().
 	Logger *slog.Logger
@@ -30,10 +33,10 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Prefix == "" {
-		c.Prefix = "ws"
+		c.Prefix = defaults.KeyPrefix
 	}
-	if c.FlushInterval <= 0 || c.FlushInterval > MaxFlushInterval {
-		c.FlushInterval = MaxFlushInterval
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = DefaultFlushInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

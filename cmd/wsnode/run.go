@@ -120,12 +120,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.node.Verifier, o.node.Version = verifier, version
-	srv, err := server.New(rdb, server.Config{Node: o.node, Prefix: o.keyPrefix, HeartbeatTTL: o.heartbeatTTL,
-		PubSubPingInterval: o.pubsubPing, PubSubPongWait: o.pubsubPongWait, History: o.history.config(),
-		MaxConnsPerUser: o.maxConnsPerUser, AdminKey: o.adminKey, Pprof: o.pprof, Logger: m.log})
+	cfg := o.cfg
+	cfg.Node.Verifier, cfg.Node.Version, cfg.Logger = verifier, version, m.log
+	srv, err := server.New(rdb, cfg)
 	if err != nil {
-		return err
+		return o.flagError(err)
 	}
 	return m.serve(ctx, srv)
 }
@@ -165,7 +164,7 @@ func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), 
 }
 
 func (m *Main) checkAdminExposure() error {
-	if m.opts.adminKey != "" {
+	if m.opts.cfg.AdminKey != "" {
 		return nil
 	}
 	host, _, err := net.SplitHostPort(m.opts.adminAddr)
@@ -187,7 +186,7 @@ func (m *Main) verifier() (*auth.Verifier, error) {
 		m.log.Warn("no --jwt-secret: using the built-in development secret; never do this in production")
 		secret = devSecret
 	}
-	return auth.NewVerifier(0, secret, m.opts.jwtSecretPrev)
+	return auth.NewVerifier(m.opts.jwtLeeway, secret, m.opts.jwtSecretPrev)
 }
 
 func (m *Main) serve(ctx context.Context, srv *server.Server) error {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/wsnode/wsnode/server"
 )
 
 func TestCheckAdminExposure(t *testing.T) {
@@ -33,7 +35,7 @@ func TestCheckAdminExposure(t *testing.T) {
 		{"0.0.0.0:9090", "k", true},
 	}
 	for _, tt := range tests {
-		m := &Main{opts: options{adminAddr: tt.addr, adminKey: tt.key}}
+		m := &Main{opts: options{adminAddr: tt.addr, cfg: server.Config{AdminKey: tt.key}}}
 		err := m.checkAdminExposure()
 		if (err == nil) != tt.ok {
 			t.Errorf("checkAdminExposure(%q, key=%q) = %v, want ok=%v", tt.addr, tt.key, err, tt.ok)
@@ -169,6 +171,7 @@ func TestLimitFlags(t *testing.T) {
 		env[envName(name)] = "7"
 	}
 	env["WS_MAX_MESSAGE_SIZE"] = "4096"
+	env["WS_MAX_QUEUED_BYTES"] = "8192" // at least the message size
 	env["WS_GUESTS"] = "read"
 	env["WS_AUTH_TIMEOUT"] = "3s"
 	env["WS_PING_INTERVAL"], env["WS_PONG_TIMEOUT"], env["WS_WRITE_TIMEOUT"], env["WS_INACTIVE_TIMEOUT"] = "3s", "3s", "3s", "3s"
@@ -180,10 +183,10 @@ func TestLimitFlags(t *testing.T) {
 	if err := o.finish(); err != nil {
 		t.Fatal(err)
 	}
-	n := o.node
+	n := o.cfg.Node
 	if n.MaxMessageSize != 4096 || n.MaxRoomsPerConn != 7 || n.MaxConns != 7 || n.MaxConnsPerIP != 7 ||
-		o.maxConnsPerUser != 7 || n.MessageRate != 7 || n.MaxStrikes != 7 || n.AuthTimeout != 3*time.Second ||
+		o.cfg.MaxConnsPerUser != 7 || n.MessageRate != 7 || n.MaxStrikes != 7 || n.AuthTimeout != 3*time.Second ||
 		n.Guests != "read" || len(n.AllowedOrigins) != 1 || len(n.TrustedProxies) != 1 {
-		t.Errorf("env twins not applied: %+v (per user %d)", n, o.maxConnsPerUser)
+		t.Errorf("env twins not applied: %+v (per user %d)", n, o.cfg.MaxConnsPerUser)
 	}
 }

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/wsnode/wsnode/history"
+	"github.com/wsnode/wsnode/internal/settings"
+	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/registry"
+)
+
+// DefaultMaxConnsPerUser is the cluster-wide cap of connections per user
+// when Config.MaxConnsPerUser is zero.
+const DefaultMaxConnsPerUser = 16
+
+// Config configures a Server. Zero values mean the documented defaults,
+// which are defined by the packages the settings are passed to (and shown
+// by wsnode -h). Settings that depend on each other are checked together:
+// New returns an error that names both.
+type Config struct {
+	// Node configures the connection manager; Node.NodeID and Node.Verifier
+	// are required. Node.Logger defaults to Logger.
+	Node node.Config
+	// Prefix is the Redis key and channel prefix. Default registry.DefaultPrefix.
+	Prefix string
+	// HeartbeatTTL is how long a silent node stays alive in Redis. It must
+	// exceed twice Node.HeartbeatInterval, so that a node that misses one
+	// heartbeat is not reaped. Default registry.DefaultHeartbeatTTL.
+	HeartbeatTTL time.Duration
+	// PubSubPingInterval is how long the pub/sub receive connection may be
+	// idle before it is probed with a PING. Default pubsub.DefaultPingInterval.
+	PubSubPingInterval time.Duration
+	// PubSubPongWait is how long that PING may go unanswered before the
+	// connection is replaced, which loses messages: a Redis stall shorter
+	// than this loses nothing. Default pubsub.DefaultPongWait.
+	PubSubPongWait time.Duration
+	// PubSubSubscribeTimeout is how long a join waits for Redis to confirm
+	// the room's SUBSCRIBE. Default pubsub.DefaultSubscribeTimeout.
+	PubSubSubscribeTimeout time.Duration
+	// PubSubPublishTimeout bounds one pipelined round trip of client
+	// messages to Redis. Default pubsub.DefaultPublishTimeout.
+	PubSubPublishTimeout time.Duration
+	// MaxConnsPerUser is the cluster-wide cap per user. Default
+	// DefaultMaxConnsPerUser; node.Unlimited (any negative value) means no cap.
+	MaxConnsPerUser int
+	// History configures room history (package history). The zero value
+	// (Size 0) keeps no history; Prefix is taken from Prefix.
+	History history.Config
+	// AdminKey protects the admin API when set.
+	AdminKey string
+	// AdminTimeout bounds each admin request's Redis work. Default admin.DefaultTimeout.
+	AdminTimeout time.Duration
+	// AdminMaxBodyBytes caps admin POST bodies. Default admin.DefaultMaxBodyBytes.
+	AdminMaxBodyBytes int64
+	// Pprof serves net/http/pprof on the admin API. Default off.
+	Pprof bool
+	// Logger is the base logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// CheckSettings reports the first setting of c, with the defaults filled
+// in, that is out of range or that does not fit with another, naming the
+// fields (node's as node.Config names them). New checks the same, and also
+// requires Node.NodeID and Node.Verifier.
+func (c Config) CheckSettings() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HeartbeatTTL", c.HeartbeatTTL}, {"PubSubPingInterval", c.PubSubPingInterval},
+		{"PubSubPongWait", c.PubSubPongWait}, {"PubSubSubscribeTimeout", c.PubSubSubscribeTimeout},
+		{"PubSubPublishTimeout", c.PubSubPublishTimeout}, {"AdminTimeout", c.AdminTimeout},
+	} {
+		if d.v < 0 {
+			return settings.Range(d.name, d.v, notNegative)
+		}
+	}
+	if c.AdminMaxBodyBytes < 0 {
+		return settings.Range("AdminMaxBodyBytes", c.AdminMaxBodyBytes, notNegative)
+	}
+	// A node's heartbeat must outlive one missed beat, or a live node whose
+	// one beat was late or failed is reaped by its peers.
+	ttl := registry.Config{HeartbeatTTL: c.HeartbeatTTL}.WithDefaults().HeartbeatTTL
+	if interval := c.Node.WithDefaults().HeartbeatInterval; ttl <= 2*interval {
+		return settings.Conflict("HeartbeatTTL", ttl, "Node.HeartbeatInterval", interval,
+			"%[1]s (%[2]v) must be more than twice %[3]s (%[4]v), so that a node that misses one heartbeat is not reaped")
+	}
+	return c.Node.CheckSettings()
+}
+
+const notNegative = "%[1]s (%[2]v) must not be negative (0 means the default)"
