@@ -17,7 +17,7 @@ func TestChurnCountsFromOffsets(t *testing.T) {
 	r := &churnReceiver{st: st}
 	yes, no := true, false
 	r.onJoined(churnFrame{Type: "joined", Offset: 4, Epoch: "e1"}) // first join: from offset 4
-	for _, o := range []int64{5, 6, 6, 9} {                          // a duplicate 6, then 7 and 8 missing
+	for _, o := range []int64{5, 6, 6, 9} {                        // a duplicate 6, then 7 and 8 missing
 		r.onMessage(churnFrame{Type: "message", Offset: o, Epoch: "e1"})
 	}
 	r.onJoined(churnFrame{Type: "joined", Offset: 12, Epoch: "e1", Recovered: &yes}) // the replay follows
@@ -61,7 +61,7 @@ func TestSoakplotFlatness(t *testing.T) {
 	if code := run([]string{"soakplot", "-o", svg, flat}, &out, &errb); code != 0 {
 		t.Fatalf("flat samples: exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	if !strings.Contains(out.String(), "goroutines (cluster total): median 3000.0") {
+	if !strings.Contains(out.String(), "goroutines (cluster total): 3000.0 in the minute from 120 s, 3000.0 in the last minute (+0.0 %), flat") {
 		t.Fatalf("output %q", out.String())
 	}
 	out.Reset()

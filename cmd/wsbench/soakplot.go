@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -18,7 +19,8 @@ import (
 // drawn as one SVG panel per kind and a line per node, plus on stdout the
 // flatness check: the cluster's total goroutines at each sample where every
 // node answered, and the lowest total heap of each minute (the heap after
-// GC, not its saw-tooth), compared with their median from -from seconds on.
+// GC, not its saw-tooth), in the minute from -from seconds against the last
+// minute.
 func soakplotMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wsbench soakplot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -116,30 +118,48 @@ func clusterTotals(ss []sample, nodes int, perMinute bool) []sample {
 	return mins
 }
 
-// reportFlatness prints the largest deviation from the median of the
-// totals from `from` seconds on, and whether it is within limit per cent.
+// reportFlatness compares the totals of the first minute from `from` on
+// (minute 2 by default) with those of the last minute: a leak grows from
+// one to the other; more than limit per cent apart fails. It also prints
+// the range over the whole period, where a restarted node's fresh process
+// shows as a dip, not as a leak.
 func reportFlatness(w io.Writer, kind string, totals []sample, from, limit float64) bool {
-	var vs []float64
+	var first, last, all []float64
+	end := 0.0
 	for _, s := range totals {
-		if s.t >= from {
-			vs = append(vs, s.value)
+		end = max(end, s.t)
+	}
+	for _, s := range totals {
+		if s.t < from {
+			continue
+		}
+		all = append(all, s.value)
+		if s.t < from+60 {
+			first = append(first, s.value)
+		}
+		if s.t > end-60 {
+			last = append(last, s.value)
 		}
 	}
-	if len(vs) < 2 {
-		fmt.Fprintf(w, "%s: too few samples after %.0f s (%d)\n", kind, from, len(vs))
+	if len(first) == 0 || len(last) == 0 || end-from < 120 {
+		fmt.Fprintf(w, "%s: too short a run after %.0f s to compare two minutes\n", kind, from)
 		return false
 	}
-	sorted := slices.Sorted(slices.Values(vs))
-	med := sorted[len(sorted)/2]
-	dev := max(med-sorted[0], sorted[len(sorted)-1]-med) / med * 100
+	a, z := median(first), median(last)
+	dev := math.Abs(z-a) / a * 100
 	ok := dev <= limit
 	verdict := "flat"
 	if !ok {
 		verdict = "NOT flat"
 	}
-	fmt.Fprintf(w, "%s (cluster total): median %.1f, min %.1f, max %.1f over %d samples from %.0f s: %.1f %% from the median, %s (limit %.0f %%)\n",
-		kind, med, sorted[0], sorted[len(sorted)-1], len(vs), from, dev, verdict, limit)
+	fmt.Fprintf(w, "%s (cluster total): %.1f in the minute from %.0f s, %.1f in the last minute (%+.1f %%), %s (limit %.0f %%); range %.1f-%.1f over %d samples\n",
+		kind, a, from, z, (z-a)/a*100, verdict, limit, slices.Min(all), slices.Max(all), len(all))
 	return ok
+}
+
+func median(vs []float64) float64 {
+	s := slices.Sorted(slices.Values(vs))
+	return s[len(s)/2]
 }
 
 // writeSoakSVG draws one panel per kind, one line per node.
