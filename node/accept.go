@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/stats"
 )
@@ -172,15 +173,15 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 
 // start registers a new socket, indexes it, sends the welcome frame and
 // either binds the upgrade request's token or arms the auth timeout. It
-// reports false (the socket is closed with CloseNodeUnavailable) when Redis
-// could not record the connection.
+// reports false (the socket is closed with protocol.CloseNodeUnavailable)
+// when Redis could not record the connection.
 func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	err := n.reg.Register(n.opCtx(), c.record())
 	if err != nil {
 		n.stats.Error(stats.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
+			websocket.FormatCloseMessage(protocol.CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
 		_ = c.cork.uncork() // the 101 response and the close frame
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
@@ -192,11 +193,11 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	n.idx.add(c)
 	n.stats.Add(stats.CtrConnections, 1)
 	if n.draining.Load() {
-		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
+		c.closeWith(protocol.CloseGoingAway, "node shutting down") // drain may have missed it
 	}
 	c.debug("connected", "ip", c.ip)
 	if hasToken {
-		c.finishAuth(request{Type: typeAuth}, claims)
+		c.finishAuth(protocol.Request{Type: protocol.TypeAuth}, claims)
 	}
 	return true // the auth timeout is enforced by the node's sweep
 }
@@ -207,25 +208,25 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 // 101 response, which saves the writer's wake-up and a system call.
 func (c *Conn) welcome() {
 	n := c.n
-	c.writeFrame(outFrame{data: mustJSON(welcomeFrame{
-		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
+	c.writeFrame(outFrame{data: protocol.Welcome{
+		ConnID: c.id, NodeID: n.cfg.NodeID,
 		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
 		Guests: string(n.cfg.Guests),
-	})})
+	}.Frame()})
 }
 
 func (c *Conn) authExpired() {
 	if _, _, st := c.snapshot(); st != StateAuthenticated {
 		c.n.stats.Error(stats.ErrAuthTimeout)
-		c.sendError(nil, "auth_timeout", "no auth frame within the auth timeout")
-		c.closeWith(CloseAuthTimeout, "auth timeout")
+		c.sendError(nil, protocol.CodeAuthTimeout, "no auth frame within the auth timeout")
+		c.closeWith(protocol.CloseAuthTimeout, "auth timeout")
 	}
 }
 
 // cleanup removes every trace of a closed socket: local index,
 // pub/sub interest and the Redis registry (retried later if Redis fails).
 func (n *Node) cleanup(c *Conn) {
-	c.closeWith(CloseNormal, "")
+	c.closeWith(protocol.CloseNormal, "")
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	c.mu.Lock()

@@ -5,15 +5,14 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/stats"
 )
@@ -188,6 +187,8 @@ func (c *Conn) record() registry.Conn {
 	}
 }
 
+func nowMS() int64 { return time.Now().UnixMilli() }
+
 // touch records client activity.
 func (c *Conn) touch() {
 	c.lastActivity.Store(nowMS())
@@ -245,7 +246,7 @@ func (c *Conn) seal() <-chan struct{} {
 var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 func (c *Conn) slow() {
-	if c.closeWith(CloseSlowConsumer, "slow consumer") {
+	if c.closeWith(protocol.CloseSlowConsumer, "slow consumer") {
 		c.n.stats.Error(stats.ErrSlowConsumer)
 	}
 }
@@ -282,7 +283,10 @@ func (c *Conn) finishClose() {
 	case <-flushed.C:
 	}
 	flushed.Stop()
-	msg := websocket.FormatCloseMessage(c.closeCode, safeCloseReason(c.closeReason))
+	// Disconnect checks the reason, but one from another node arrives
+	// unchecked: gorilla would refuse an over-long close frame (the peer
+	// would see 1006) and send invalid UTF-8, which the peer must reject.
+	msg := websocket.FormatCloseMessage(c.closeCode, protocol.FitCloseReason(c.closeReason))
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
@@ -299,25 +303,4 @@ func (c *Conn) finishClose() {
 	}
 	_ = c.ws.Close()
 	close(c.torn)
-}
-
-// closeReasonMax is the longest reason a close frame carries: its payload
-// is at most 125 bytes, 2 of them the code (RFC 6455, 5.5).
-const closeReasonMax = 123
-
-// safeCloseReason makes reason fit a close frame, whatever the caller
-// passed (Disconnect checks, but a reason also arrives from other nodes):
-// invalid UTF-8 is dropped, and the rest is cut to closeReasonMax bytes at a
-// character boundary. gorilla would refuse an over-long control frame (the
-// peer would see 1006) and send invalid UTF-8, which the peer must reject.
-func safeCloseReason(reason string) string {
-	reason = strings.ToValidUTF8(reason, "")
-	if len(reason) <= closeReasonMax {
-		return reason
-	}
-	cut := closeReasonMax
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
-		cut--
-	}
-	return reason[:cut]
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -13,9 +12,6 @@ import (
 // frame of that size or more is written on its own. With ~200-byte frames,
 // 16 KiB already turns 80 system calls into one.
 const maxCork = 16 << 10
-
-// maxFrameHeader is the longest header of a server frame (RFC 6455 5.2).
-const maxFrameHeader = 10
 
 // wireSize bounds the bytes f's frames take on the wire.
 func (f outFrame) wireSize() int {
@@ -219,22 +215,6 @@ func (c *corkConn) writeFrame(op byte, payload []byte) error {
 	_, err := c.Conn.Write(*b)
 	putCorkBuf(b)
 	return err
-}
-
-// appendFrame appends a final frame with the given opcode and payload, as a
-// server sends it: no mask, the shortest length encoding.
-func appendFrame(b []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		b = append(b, frameFin|op, byte(n))
-	case n <= 0xFFFF:
-		b = append(b, frameFin|op, 126, byte(n>>8), byte(n))
-	default:
-		b = append(b, frameFin|op, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	return append(b, payload...)
 }
 
 // putCorkBuf returns b to the pool unless it grew too large to keep.

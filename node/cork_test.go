@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -245,7 +246,7 @@ func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *Conn) {
 	}
 	_ = resp.Body.Close()
 	t.Cleanup(func() { _ = ws.Close() })
-	var welcome welcomeFrame
+	var welcome protocol.Welcome
 	if err := ws.ReadJSON(&welcome); err != nil {
 		t.Fatal(err)
 	}
@@ -381,28 +382,6 @@ func TestNoDataAfterClientClose(t *testing.T) {
 	if got := st.errors(stats.ErrWriteFailed); got != 0 {
 		t.Fatalf("%d write failures counted for a connection the client closed", got)
 	}
-}
-
-// countingStats counts errors by kind.
-type countingStats struct {
-	fzStats
-	mu   sync.Mutex
-	errs map[string]int
-}
-
-func (s *countingStats) Error(kind string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.errs == nil {
-		s.errs = map[string]int{}
-	}
-	s.errs[kind]++
-}
-
-func (s *countingStats) errors(kind string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.errs[kind]
 }
 
 // waitUntil polls cond until it holds or readerTestTimeout passes.

@@ -43,8 +43,8 @@
 //
 // Everything else talks to a connection through its bounded send queue, and
 // enqueueing never blocks: when the queue (or its byte budget) is full the
-// connection is closed with CloseSlowConsumer and counted, so a slow client
-// never holds up the pub/sub receive loop or other clients.
+// connection is closed with protocol.CloseSlowConsumer and counted, so a
+// slow client never holds up the pub/sub receive loop or other clients.
 //
 // Membership changes of one connection (auth, join, leave, cleanup) are
 // serialised by a per-connection mutex, so the Redis registry, the pub/sub
@@ -55,4 +55,29 @@
 // All exported methods of *Node are safe for concurrent use. Run starts the
 // maintenance loop (heartbeat, reaper, activity flush, inactivity cleanup) and
 // may be called once; Shutdown is idempotent.
+//
+// # Files
+//
+// The pure part of the client protocol (frame types, error and close codes,
+// request decoding, frame encoding, permissions) is package protocol; node
+// runs it on sockets. Node's files, by layer:
+//
+//   - HTTP admission: accept.go (ServeHTTP, limits, Origin, client IP,
+//     register and clean up), hijack.go (the hijacked reader and socket).
+//   - The socket: framing.go (RFC 6455 frame headers), cork.go (gathered
+//     writes, the close-frame order), nowait_unix.go and nowait_other.go
+//     (writes that never wait), readwait.go (waiting for bytes),
+//     pingpong.go (control frames), readframe.go (a frame's admission).
+//   - The connection: conn.go (send queue, close), writer.go (the writer
+//     goroutine), writenow.go (writing without one), reader.go (the
+//     reader), workers.go (the goroutine pool), sweep.go (pings and
+//     deadlines).
+//   - Serving requests: dispatch.go (decode, rate limit, strikes),
+//     handlers.go, history.go, recovery.go (history rooms' replay),
+//     ack.go (acks and error frames of routed messages), envelope.go.
+//   - Cluster upkeep: membership.go (auth, join, leave), route.go,
+//     sequencer.go and position.go (history rooms' order), index.go (the
+//     local index), maintenance.go, inactive.go, opctx.go (Redis deadlines).
+//   - The public API: node.go, config.go, deps.go, api.go, queries.go,
+//     historyapi.go, connstate.go, errors.go.
 package node

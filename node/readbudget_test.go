@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // Tests of how much one wake-up of a reader serves (readFrames): the
@@ -135,8 +137,8 @@ func TestReadFramesStopsReadingAfterAbuseClose(t *testing.T) {
 	if err := c.readFrames(); !errors.Is(err, errReadStopped) {
 		t.Fatalf("readFrames = %v, want errReadStopped", err)
 	}
-	if c.closeCode != ClosePolicy {
-		t.Fatalf("close code %d, want %d", c.closeCode, ClosePolicy)
+	if c.closeCode != protocol.ClosePolicy {
+		t.Fatalf("close code %d, want %d", c.closeCode, protocol.ClosePolicy)
 	}
 	if got := c.msgsIn.Load(); got != 4 {
 		t.Fatalf("%d frames read, want 4 (the fourth strike closes)", got)

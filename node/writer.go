@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -17,7 +18,7 @@ func (c *Conn) writeLoop() {
 	for {
 		c.qmu.Lock()
 		batch := c.queue
-		if len(batch) == 0 || failed || (c.closing() && c.closeCode == CloseSlowConsumer) {
+		if len(batch) == 0 || failed || (c.closing() && c.closeCode == protocol.CloseSlowConsumer) {
 			c.exitWriter()
 			c.qmu.Unlock()
 			return
@@ -154,11 +155,7 @@ func (c *Conn) writeStuck() {
 // writeFailed closes the connection after a failed or stuck write and
 // counts it once, unless it was already closing.
 func (c *Conn) writeFailed() {
-	if c.closeWith(CloseNormal, "") {
+	if c.closeWith(protocol.CloseNormal, "") {
 		c.n.stats.Error(stats.ErrWriteFailed)
 	}
-}
-
-func appPing() []byte {
-	return mustJSON(replyFrame{Type: typePing, TS: nowMS()})
 }

@@ -1,21 +1,5 @@
 package node
 
-// WebSocket frame header bits and opcodes (RFC 6455 5.2) that readControl
-// checks and the writer sends (appendFrame).
-const (
-	frameFin        = 0x80
-	frameRSV        = 0x70
-	frameOpcode     = 0x0f
-	frameMasked     = 0x80
-	frameLen7       = 0x7f
-	opText          = 0x1
-	opClose         = 0x8
-	opPing          = 0x9
-	opPong          = 0xa
-	maxControlBytes = 125
-	controlHeader   = 2 + 4 // two header bytes and the client's masking key
-)
-
 // readControl consumes one well-formed ping or pong frame at the head of the
 // node's read buffer and reports whether it did. A ping is answered with a
 // pong carrying its payload (as gorilla's default handler does); either
