@@ -15,6 +15,7 @@ import (
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -39,7 +40,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.conns.Done()
 		return
 	}
-	hj := &bufferedHijacker{ResponseWriter: w}
+	hj := &socket.Hijacker{ResponseWriter: w}
 	ws, err := n.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		n.idx.release(ip)
@@ -47,7 +48,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error
 	}
 	c := n.newConn(ws, ip)
-	c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+	c.br, c.waitBytes, c.cork = hj.Reader, socket.WaitsForBytes(ws.NetConn()), hj.Conn
 	// The rest runs on a pooled worker and this handler returns, so net/http's
 	// per-request state is freed, and the Redis calls of start run on a stack
 	// that has already grown for them (workers.go) instead of growing this
@@ -182,7 +183,7 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(protocol.CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
-		_ = c.cork.uncork() // the 101 response and the close frame
+		_ = c.cork.Uncork() // the 101 response and the close frame
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
 		return false

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/socket"
 )
 
 // Benchmarks of the per-message hot paths: encoding at the origin, decoding
@@ -292,14 +293,14 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 	f.target.Store(1 << 62)
 	accepted := make(chan *Conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		hj := &socket.Hijacker{ResponseWriter: w} // as ServeHTTP does
 		ws, err := n.upgrader.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
-		c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+		c.br, c.waitBytes, c.cork = hj.Reader, socket.WaitsForBytes(ws.NetConn()), hj.Conn
 		// Hijack corked the 101 response for a welcome frame; there is none here.
 		if !c.uncork(c.cork) {
 			return

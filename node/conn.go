@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -33,7 +34,7 @@ const maxSpare = 32
 // ping before it; pong makes it a WebSocket pong with data as its payload
 // instead. size counts against the byte budget.
 //
-// The writer frames data itself (corkConn.writeFrame): a header and the
+// The writer frames data itself (socket.Conn.WriteFrame): a header and the
 // shared bytes, with no per-recipient allocation. A websocket.PreparedMessage
 // allocated a throw-away Conn and a 4 KiB buffer per message and node (64%
 // of all bytes allocated in the direct benchmark), which cost more than it
@@ -48,9 +49,18 @@ type outFrame struct {
 // opcode is the opcode of the frame that carries data: pong or text.
 func (f outFrame) opcode() byte {
 	if f.pong {
-		return opPong
+		return socket.OpPong
 	}
-	return opText
+	return socket.OpText
+}
+
+// wireSize bounds the bytes f's frames take on the wire.
+func (f outFrame) wireSize() int {
+	n := socket.MaxFrameHeader + len(f.data)
+	if f.ping {
+		n += socket.MaxFrameHeader
+	}
+	return n
 }
 
 // Conn is one client socket held by this node.
@@ -102,14 +112,15 @@ type Conn struct {
 	slice        uint8        // sweep slice (index.slices); set by index.add under its lock
 
 	// br is the read buffer gorilla reads through (nil only for test
-	// connections; see bufferedHijacker). waitBytes: the reader fills it
-	// before a worker serves frames (awaitReadable, waitsForBytes).
+	// connections; see socket.Hijacker). waitBytes: the reader fills it
+	// before a worker serves frames (awaitReadable, socket.WaitsForBytes).
 	br        *bufio.Reader
 	waitBytes bool
 	// cork is the socket the writer writes frames to, and gathers a batch
-	// of them into one write (cork.go). Every connection with a socket has
-	// one, from bufferedHijacker; only socket-less test connections have none.
-	cork *corkConn
+	// of them into one write (package socket). Every connection with a
+	// socket has one, from socket.Hijacker; only socket-less test
+	// connections have none.
+	cork *socket.Conn
 
 	// writer is c.writeLoop, bound once so starting a writer allocates nothing.
 	writer func()

@@ -20,13 +20,13 @@
 // Only the writer writes frames; the one exception is the close frame,
 // sent with gorilla's WriteControl by finishClose (once the writer has
 // flushed, or after closeWriteTimeout) or by gorilla's reader answering a
-// client's close. corkConn orders it after what the writer has written and
-// refuses the writer's frames after it. Data frames carry no deadline:
+// client's close. socket.Conn orders it after what the writer has written
+// and refuses the writer's frames after it. Data frames carry no deadline:
 // the sweep fails a write that runs longer than WriteTimeout (writeStuck).
 // The writer frames messages itself (a header and the payload bytes that
 // every recipient shares; gorilla reads, and writes the close frame), takes
 // its whole queue per round and gathers the frames into one socket write of
-// up to 16 KiB (corkConn), so a burst to a socket costs one system call, not
+// up to 16 KiB (socket.Conn), so a burst to a socket costs one system call, not
 // one per frame.
 //
 // The reader only waits until the socket is readable, through a call chain
@@ -59,15 +59,15 @@
 // # Files
 //
 // The pure part of the client protocol (frame types, error and close codes,
-// request decoding, frame encoding, permissions) is package protocol; node
-// runs it on sockets. Node's files, by layer:
+// request decoding, frame encoding, permissions) is package protocol, and
+// the socket's byte level (framing, gathered writes, writes that never
+// wait, the hijacked read buffer) is package socket; node runs the one on
+// the other. Node's files, by layer:
 //
 //   - HTTP admission: accept.go (ServeHTTP, limits, Origin, client IP,
-//     register and clean up), hijack.go (the hijacked reader and socket).
-//   - The socket: framing.go (RFC 6455 frame headers), cork.go (gathered
-//     writes, the close-frame order), nowait_unix.go and nowait_other.go
-//     (writes that never wait), readwait.go (waiting for bytes),
-//     pingpong.go (control frames), readframe.go (a frame's admission).
+//     register and clean up).
+//   - Reading the socket: readwait.go (waiting for bytes), pingpong.go
+//     (control frames), readframe.go (a frame's admission).
 //   - The connection: conn.go (send queue, close), writer.go (the writer
 //     goroutine), writenow.go (writing without one), reader.go (the
 //     reader), workers.go (the goroutine pool), sweep.go (pings and

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 )
 
 // FuzzFrame feeds one client frame through what the reader does with it
@@ -124,7 +125,7 @@ type fzSocket struct {
 	ws        *websocket.Conn
 	br        *bufio.Reader
 	waitBytes bool
-	cork      *corkConn
+	cork      *socket.Conn
 	peer      *fzPeer
 }
 
@@ -176,20 +177,20 @@ func newFzHarness(f *testing.F) *fzHarness {
 	}
 	up := h.nodes[GuestsOff].upgrader // the same for every node
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		hj := &socket.Hijacker{ResponseWriter: w} // as ServeHTTP does
 		ws, err := up.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		// Hijack corked the 101 response for a welcome frame; there is none
 		// here, and the dialler waits for it.
-		if err := hj.cork.uncork(); err != nil {
+		if err := hj.Conn.Uncork(); err != nil {
 			_ = ws.Close()
 			return
 		}
 		// The socket is the harness's now: net/http leaves a hijacked
 		// connection open when the handler returns.
-		h.accepted <- &fzSocket{ws: ws, br: hj.br, waitBytes: waitsForBytes(ws.NetConn()), cork: hj.cork}
+		h.accepted <- &fzSocket{ws: ws, br: hj.Reader, waitBytes: socket.WaitsForBytes(ws.NetConn()), cork: hj.Conn}
 	}))
 	f.Cleanup(func() {
 		if h.sock != nil {
@@ -270,7 +271,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 		// fails a stuck write instead of hanging, and is cleared after, as
 		// the writer sets none.
 		_ = sock.cork.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		err := sock.cork.writeFrame(opText, []byte(fzSentinel))
+		err := sock.cork.WriteFrame(socket.OpText, []byte(fzSentinel))
 		_ = sock.cork.SetWriteDeadline(time.Time{})
 		if err != nil {
 			t.Fatalf("sentinel: %v", err)

@@ -16,7 +16,7 @@ import (
 	"github.com/wsnode/wsnode/protocol"
 )
 
-// Tests of the split reader (reader.go, pingpong.go, hijack.go) on real
+// Tests of the split reader (reader.go, pingpong.go, socket.Hijacker) on real
 // sockets: frames that arrive together or in pieces, control frames the node
 // consumes itself, and that a control frame leaves no goroutine behind.
 

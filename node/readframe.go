@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -116,11 +117,11 @@ func (c *Conn) textFrameSize() (int, bool) {
 		return 0, false
 	}
 	h, _ := c.br.Peek(min(c.br.Buffered(), 10))
-	if len(h) < 2 || h[0] != frameFin|opText {
+	if len(h) < 2 || h[0] != socket.Fin|socket.OpText {
 		return 0, false
 	}
 	var n uint64
-	switch l := h[1] & frameLen7; l {
+	switch l := h[1] & socket.Len7; l {
 	case 126:
 		if len(h) < 4 {
 			return 0, false

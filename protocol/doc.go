@@ -5,8 +5,9 @@
 // (MessageFrame, Ack, ErrorFrame, ...) and the permission table (Allowed).
 //
 // It does what the protocol defines and nothing about how frames travel:
-// the WebSocket framing, the sockets, the cluster (Redis, pub/sub) and the
-// policies of a node (limits, strikes, timeouts) belong to package node.
+// the WebSocket framing and the sockets belong to package socket, the
+// cluster (Redis, pub/sub) and the policies of a node (limits, strikes,
+// timeouts) to package node.
 // It imports nothing of wsnode.
 //
 // Everything here is a pure function of its arguments or a constant: no
