@@ -13,7 +13,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -38,7 +40,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.conns.Done()
 		return
 	}
-	hj := &bufferedHijacker{ResponseWriter: w}
+	hj := &socket.Hijacker{ResponseWriter: w}
 	ws, err := n.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		n.idx.release(ip)
@@ -46,7 +48,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error
 	}
 	c := n.newConn(ws, ip)
-	c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+	c.br, c.waitBytes, c.cork = hj.Reader, socket.WaitsForBytes(ws.NetConn()), hj.Conn
 	// The rest runs on a pooled worker and this handler returns, so net/http's
 	// per-request state is freed, and the Redis calls of start run on a stack
 	// that has already grown for them (workers.go) instead of growing this
@@ -172,16 +174,16 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 
 // start registers a new socket, indexes it, sends the welcome frame and
 // either binds the upgrade request's token or arms the auth timeout. It
-// reports false (the socket is closed with CloseNodeUnavailable) when Redis
-// could not record the connection.
+// reports false (the socket is closed with protocol.CloseNodeUnavailable)
+// when Redis could not record the connection.
 func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	err := n.reg.Register(n.opCtx(), c.record())
 	if err != nil {
 		n.stats.Error(stats.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
-		_ = c.cork.uncork() // the 101 response and the close frame
+			websocket.FormatCloseMessage(protocol.CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
+		_ = c.cork.Uncork() // the 101 response and the close frame
 		_ = c.ws.Close()
 		n.retryUnregister(c.id, "")
 		return false
@@ -192,11 +194,11 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	n.idx.add(c)
 	n.stats.Add(stats.CtrConnections, 1)
 	if n.draining.Load() {
-		c.closeWith(CloseGoingAway, "node shutting down") // drain may have missed it
+		c.closeWith(protocol.CloseGoingAway, "node shutting down") // drain may have missed it
 	}
 	c.debug("connected", "ip", c.ip)
 	if hasToken {
-		c.finishAuth(request{Type: typeAuth}, claims)
+		c.finishAuth(protocol.Request{Type: protocol.TypeAuth}, claims)
 	}
 	return true // the auth timeout is enforced by the node's sweep
 }
@@ -207,25 +209,25 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 // 101 response, which saves the writer's wake-up and a system call.
 func (c *Conn) welcome() {
 	n := c.n
-	c.writeFrame(outFrame{data: mustJSON(welcomeFrame{
-		Type: typeWelcome, ConnID: c.id, NodeID: n.cfg.NodeID,
+	c.writeFrame(outFrame{data: protocol.Welcome{
+		ConnID: c.id, NodeID: n.cfg.NodeID,
 		PingIntervalMS: n.cfg.PingInterval.Milliseconds(), AuthTimeoutMS: n.cfg.AuthTimeout.Milliseconds(),
 		Guests: string(n.cfg.Guests),
-	})})
+	}.Frame()})
 }
 
 func (c *Conn) authExpired() {
 	if _, _, st := c.snapshot(); st != StateAuthenticated {
 		c.n.stats.Error(stats.ErrAuthTimeout)
-		c.sendError(nil, "auth_timeout", "no auth frame within the auth timeout")
-		c.closeWith(CloseAuthTimeout, "auth timeout")
+		c.sendError(nil, protocol.CodeAuthTimeout, "no auth frame within the auth timeout")
+		c.closeWith(protocol.CloseAuthTimeout, "auth timeout")
 	}
 }
 
 // cleanup removes every trace of a closed socket: local index,
 // pub/sub interest and the Redis registry (retried later if Redis fails).
 func (n *Node) cleanup(c *Conn) {
-	c.closeWith(CloseNormal, "")
+	c.closeWith(protocol.CloseNormal, "")
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	c.mu.Lock()

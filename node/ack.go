@@ -3,43 +3,11 @@ package node
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/stats"
 )
-
-// ack answers a routed client message ("message", "direct", "broadcast")
-// that carried an "id", once Redis accepted its PUBLISH:
-//
-//	{"type":"ack","ref":<id>,"msg_id":"<the delivered frame's msg_id>"}
-//
-// In a history room it also carries "offset" and "epoch", the message's
-// position in the room's stream.
-type ack struct {
-	Ref    json.RawMessage // the request's id: a validated JSON string or number
-	MsgID  string
-	Offset uint64 // 0: not a history room
-	Epoch  string
-}
-
-// appendTo encodes the ack by appending, without reflection: it runs once
-// per acknowledged message. The result is what encoding/json produces for
-// the equivalent struct (ack_test.go checks), except that "ref" is copied
-// as the client sent it (valid JSON, checked by the decoder), not re-escaped.
-func (a ack) appendTo(b []byte) []byte {
-	b = append(b, `{"type":"ack","ref":`...)
-	b = append(b, a.Ref...)
-	b = append(b, `,"msg_id":`...)
-	b = appendString(b, a.MsgID)
-	if a.Offset > 0 {
-		b = append(b, `,"offset":`...)
-		b = strconv.AppendUint(b, a.Offset, 10)
-		b = append(b, `,"epoch":`...)
-		b = appendString(b, a.Epoch)
-	}
-	return append(b, '}')
-}
 
 // Error frames for routed messages that may not have reached everyone.
 const (
@@ -74,29 +42,29 @@ func (c *Conn) confirm(ref json.RawMessage, msgID string, kind pubsub.Kind, r pu
 		// back (gap repair), so neither a loss window nor 0 receivers
 		// loses it.
 		if ref != nil {
-			c.sendBytes(ack{Ref: ref, MsgID: msgID, Offset: r.Offset, Epoch: r.Epoch}.appendTo(make([]byte, 0, 96+len(ref)+len(msgID))))
+			c.sendBytes(protocol.Ack{Ref: ref, MsgID: msgID, Offset: r.Offset, Epoch: r.Epoch}.Frame())
 		}
 	case r.Err != nil && !errors.Is(r.Err, pubsub.ErrLossWindow):
-		c.routeError(ref, msgID, "unavailable", msgRouteFailed)
+		c.routeError(ref, msgID, protocol.CodeUnavailable, msgRouteFailed)
 	case r.Err != nil:
 		c.logger().Debug("message may be lost", "msg_id", msgID, "err", r.Err)
-		c.routeError(ref, msgID, "unavailable", msgLossWindow)
+		c.routeError(ref, msgID, protocol.CodeUnavailable, msgLossWindow)
 	case r.Receivers > 0:
 		if ref != nil {
-			c.sendBytes(ack{Ref: ref, MsgID: msgID}.appendTo(make([]byte, 0, 48+len(ref)+len(msgID))))
+			c.sendBytes(protocol.Ack{Ref: ref, MsgID: msgID}.Frame())
 		}
 	case kind == pubsub.KindUser:
 		c.n.stats.Error(stats.ErrNotFound)
-		c.routeError(ref, msgID, "offline", msgOffline)
+		c.routeError(ref, msgID, protocol.CodeOffline, msgOffline)
 	case kind == pubsub.KindNode:
 		c.n.stats.Error(stats.ErrPublishFailed)
-		c.routeError(ref, msgID, "unavailable", msgNodeGone)
+		c.routeError(ref, msgID, protocol.CodeUnavailable, msgNodeGone)
 	default:
 		c.n.stats.Error(stats.ErrPublishFailed)
-		c.routeError(ref, msgID, "unavailable", msgLossWindow)
+		c.routeError(ref, msgID, protocol.CodeUnavailable, msgLossWindow)
 	}
 }
 
 func (c *Conn) routeError(ref json.RawMessage, msgID, code, msg string) {
-	c.sendBytes(mustJSON(errorFrame{Type: typeError, Code: code, Message: msg, Ref: ref, MsgID: msgID}))
+	c.sendBytes(protocol.MessageErrorFrame(ref, msgID, code, msg))
 }

@@ -10,13 +10,14 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 )
 
-// resultBroker delivers like fzBroker and completes every publish with a
+// resultBroker delivers like fakeBroker and completes every publish with a
 // chosen Result, standing in for Redis's reply and the loss-window check.
 type resultBroker struct {
-	fzBroker
+	fakeBroker
 	mu sync.Mutex
 	r  pubsub.Result
 }
@@ -45,12 +46,12 @@ type ackTestFrame struct {
 }
 
 func ackTestNode(t *testing.T) (*resultBroker, *websocket.Conn) {
-	n := fakeNode(t, nil, fzRegistry{}, fzStats{})
-	b := &resultBroker{fzBroker: fzBroker{n: n}, r: pubsub.Result{Receivers: 1}}
+	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
+	b := &resultBroker{fakeBroker: fakeBroker{n: n}, r: pubsub.Result{Receivers: 1}}
 	n.broker = b
 	ws := mustDial(t, mustServe(t, n))
 	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
-	if f := ackRead(t, ws); f.Type != typeJoined {
+	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
 		t.Fatalf("join answered %+v", f)
 	}
 	return b, ws
@@ -82,16 +83,16 @@ func TestAckCarriesMsgID(t *testing.T) {
 	_, ws := ackTestNode(t)
 	ackSend(t, ws, `{"type":"message","room":"r","id":"m1","data":1}`)
 	msg, a := ackRead(t, ws), ackRead(t, ws)
-	if msg.Type != typeMessage || a.Type != typeAck || string(a.Ref) != `"m1"` || a.MsgID == "" || a.MsgID != msg.MsgID {
+	if msg.Type != protocol.TypeMessage || a.Type != protocol.TypeAck || string(a.Ref) != `"m1"` || a.MsgID == "" || a.MsgID != msg.MsgID {
 		t.Fatalf("got %+v then %+v, want the message then an ack with ref m1 and its msg_id", msg, a)
 	}
 	// Without an id there is no ack: the pong is the next frame.
 	ackSend(t, ws, `{"type":"message","room":"r","data":2}`)
 	ackSend(t, ws, `{"type":"ping","id":7}`)
-	if f := ackRead(t, ws); f.Type != typeMessage {
+	if f := ackRead(t, ws); f.Type != protocol.TypeMessage {
 		t.Fatalf("got %+v, want the message", f)
 	}
-	if f := ackRead(t, ws); f.Type != typePong {
+	if f := ackRead(t, ws); f.Type != protocol.TypePong {
 		t.Fatalf("got %+v, want the pong (no ack without an id)", f)
 	}
 }
@@ -118,7 +119,7 @@ func TestAckErrors(t *testing.T) {
 			b.set(tc.r)
 			ackSend(t, ws, tc.frame)
 			f := ackRead(t, ws)
-			if f.Type != typeError || f.Code != tc.code || string(f.Ref) != `"x"` || f.MsgID == "" {
+			if f.Type != protocol.TypeError || f.Code != tc.code || string(f.Ref) != `"x"` || f.MsgID == "" {
 				t.Fatalf("got %+v, want error %s with ref x and a msg_id", f, tc.code)
 			}
 		})
@@ -129,41 +130,7 @@ func TestAckErrors(t *testing.T) {
 func TestAckDirectToUser(t *testing.T) {
 	_, ws := ackTestNode(t)
 	ackSend(t, ws, `{"type":"direct","to_user":"bob","id":3,"data":1}`)
-	if f := ackRead(t, ws); f.Type != typeAck || string(f.Ref) != `3` {
+	if f := ackRead(t, ws); f.Type != protocol.TypeAck || string(f.Ref) != `3` {
 		t.Fatalf("got %+v, want an ack with ref 3", f)
-	}
-}
-
-// ack.appendTo produces what encoding/json does for the same fields, "ref"
-// being copied as the client sent it.
-func TestAckEncoding(t *testing.T) {
-	for _, ref := range []string{`"a"`, `12`, `-1.5e3`, `"\u00e9\"x"`} {
-		a := ack{Ref: json.RawMessage(ref), MsgID: "0b7e3f1c-2d4a-4c4e-9a51-3f0c2a1b9d77"}
-		want, err := json.Marshal(struct {
-			Type  string          `json:"type"`
-			Ref   json.RawMessage `json:"ref"`
-			MsgID string          `json:"msg_id"`
-		}{typeAck, a.Ref, a.MsgID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := a.appendTo(nil); string(got) != string(want) {
-			t.Errorf("ref %s: got %s, want %s", ref, got, want)
-		}
-	}
-}
-
-// In a history room the ack carries the message's position.
-func TestAckEncodingWithOffset(t *testing.T) {
-	a := ack{Ref: json.RawMessage(`7`), MsgID: "m", Offset: 42, Epoch: "0123456789abcdef"}
-	want, _ := json.Marshal(struct {
-		Type   string          `json:"type"`
-		Ref    json.RawMessage `json:"ref"`
-		MsgID  string          `json:"msg_id"`
-		Offset uint64          `json:"offset"`
-		Epoch  string          `json:"epoch"`
-	}{typeAck, a.Ref, a.MsgID, a.Offset, a.Epoch})
-	if got := a.appendTo(nil); string(got) != string(want) {
-		t.Fatalf("got %s, want %s", got, want)
 	}
 }

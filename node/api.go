@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
 )
 
 // systemFrom marks messages sent through the Go or admin API.
-var systemFrom = From{System: true}
+var systemFrom = protocol.From{System: true}
 
 // SendToConn delivers data to one connection, on whichever node holds it
 // (the seed's send_personal_message). ErrNotFound if it does not exist.
@@ -22,7 +26,7 @@ func (n *Node) SendToConn(ctx context.Context, connID string, data json.RawMessa
 	if err != nil {
 		return err
 	}
-	return n.sendSystem(ctx, env, typeDirect, "", data)
+	return n.sendSystem(ctx, env, protocol.TypeDirect, "", data)
 }
 
 // SendToUser delivers data to every connection of a user, on every node.
@@ -31,7 +35,7 @@ func (n *Node) SendToUser(ctx context.Context, user string, data json.RawMessage
 	if err != nil {
 		return err
 	}
-	return n.sendSystem(ctx, env, typeDirect, "", data)
+	return n.sendSystem(ctx, env, protocol.TypeDirect, "", data)
 }
 
 // BroadcastRoom delivers data to every member of a room on every node,
@@ -41,13 +45,13 @@ func (n *Node) BroadcastRoom(ctx context.Context, room string, data json.RawMess
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	env := pubsub.Envelope{Kind: pubsub.KindRoom, Target: room, Exclude: exclude}
-	return n.sendSystem(ctx, env, typeMessage, room, data)
+	return n.sendSystem(ctx, env, protocol.TypeMessage, room, data)
 }
 
 // BroadcastAll delivers data to every connection in the cluster except
 // exclude (may be empty).
 func (n *Node) BroadcastAll(ctx context.Context, data json.RawMessage, exclude string) error {
-	return n.sendSystem(ctx, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, typeBroadcast, "", data)
+	return n.sendSystem(ctx, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, protocol.TypeBroadcast, "", data)
 }
 
 func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room string, data json.RawMessage) error {
@@ -58,7 +62,7 @@ func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room st
 	}
 	env, err := newMessage(env, typ, room, systemFrom, data)
 	if err != nil {
-		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidInput)
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err) // "node: invalid input: data is not valid JSON"
 	}
 	return n.route(ctx, env)
 }
@@ -68,13 +72,13 @@ func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room st
 const MaxCloseReason = 120
 
 // Disconnect closes a connection wherever it lives, with the given close
-// code (0 means CloseKicked) and reason: valid UTF-8 of at most
+// code (0 means protocol.CloseKicked) and reason: valid UTF-8 of at most
 // MaxCloseReason bytes.
 func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason string) error {
 	if code == 0 {
-		code = CloseKicked
+		code = protocol.CloseKicked
 	}
-	if !sendableCloseCode(code) {
+	if !protocol.SendableCloseCode(code) {
 		return fmt.Errorf("%w: close code %d cannot be sent", ErrInvalidInput, code)
 	}
 	if len(reason) > MaxCloseReason {
@@ -91,16 +95,13 @@ func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason s
 		ConnID: connID, Code: code, Reason: reason})
 }
 
-// sendableCloseCode reports whether a close frame may carry code (RFC 6455,
-// section 7.4): the defined codes a server sends, and 3000-4999.
-func sendableCloseCode(code int) bool {
-	switch {
-	case code >= 3000 && code <= 4999:
-		return true
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
-		return true
+// validConnID reports whether id can be a connection id: a UUID.
+func validConnID(id string) bool {
+	if len(id) != 36 {
+		return false
 	}
-	return false
+	_, err := uuid.Parse(id)
+	return err == nil
 }
 
 // local returns a connection held by this node.
@@ -147,7 +148,7 @@ func (n *Node) LeaveRoom(ctx context.Context, connID, room string) error {
 // returns how many were pinged (the node's sweep also pings every PingInterval).
 func (n *Node) Ping() int {
 	count := 0
-	frame := appPing()
+	frame := protocol.PingFrame(time.Now())
 	n.idx.eachConn(func(c *Conn) {
 		if c.sendBytes(frame) {
 			count++

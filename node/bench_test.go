@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,15 +17,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/socket"
 )
 
 // Benchmarks of the per-message hot paths: encoding at the origin, decoding
 // a client frame, routing a pub/sub envelope to local room members (without
 // sockets), and the full fan-out to 1,000 real WebSocket connections.
 //
-// They reuse the fakes of fuzz_test.go (fzRegistry, fzBroker, fzStats).
+// They reuse the fakes of fakes_test.go (fakeRegistry, fakeBroker, fakeStats).
 
 const (
 	benchRoom     = "bench"
@@ -44,47 +44,23 @@ var benchData = func() json.RawMessage {
 	return json.RawMessage(d)
 }()
 
-// benchNode builds a Node on the fuzz fakes; Run is never called, so it
-// starts no goroutines of its own.
+// benchNode builds a Node on the fakes (fakeNode).
 func benchNode(tb testing.TB, tweak func(*Config)) *Node {
 	tb.Helper()
-	return benchNodeWith(tb, tweak, fzStats{})
+	return benchNodeWith(tb, tweak, fakeStats{})
 }
 
 // benchNodeWith is benchNode with the given Stats.
 func benchNodeWith(tb testing.TB, tweak func(*Config), st Stats) *Node {
 	tb.Helper()
-	return fakeNode(tb, tweak, fzRegistry{}, st)
+	return fakeNode(tb, tweak, fakeRegistry{}, st)
 }
 
-// fakeNode is a node on the fuzz fakes with the given Registry and Stats.
-func fakeNode(tb testing.TB, tweak func(*Config), reg Registry, st Stats) *Node {
-	tb.Helper()
-	v, err := auth.NewVerifier(0, "bench-secret")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := Config{NodeID: "bench-node", Verifier: v, Guests: GuestsWrite,
-		PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
-		Logger: slog.New(slog.DiscardHandler)}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	br := &fzBroker{}
-	n, err := New(cfg, Deps{Registry: reg, Broker: br, Stats: st})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	br.n = n
-	tb.Cleanup(n.cancel)
-	return n
-}
-
-var benchFrom = From{User: benchUser, ConnID: benchSenderID, Type: string(TypeUser)}
+var benchFrom = protocol.From{User: benchUser, ConnID: benchSenderID, Type: string(TypeUser)}
 
 // benchPayload is the routed frame of one room message with benchData.
 func benchPayload(tb testing.TB) []byte {
-	p, err := encodeMessage(typeMessage, benchRoom, benchFrom, benchData, uuid.NewString(), time.UnixMilli(1767225600000))
+	p, err := protocol.MessageFrame(protocol.TypeMessage, benchRoom, benchFrom, benchData, uuid.NewString(), time.UnixMilli(1767225600000))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +75,7 @@ func benchEnvelopeMsg(tb testing.TB) []byte {
 }
 
 // BenchmarkEncodeOnce is what Conn.publish does once per message at its
-// origin: encodeMessage of the routed frame, then pubsub.Encode of the
+// origin: protocol.MessageFrame of the routed frame, then pubsub.Encode of the
 // envelope body. "uuid" includes the msg_id generation (uuid.NewString) and
 // the clock read that publish does; "fixed-id" isolates the encoding.
 func BenchmarkEncodeOnce(b *testing.B) {
@@ -116,7 +92,7 @@ func BenchmarkEncodeOnce(b *testing.B) {
 				if tc.uuid {
 					msgID, at = uuid.NewString(), time.Now()
 				}
-				payload, err := encodeMessage(typeMessage, benchRoom, benchFrom, benchData, msgID, at)
+				payload, err := protocol.MessageFrame(protocol.TypeMessage, benchRoom, benchFrom, benchData, msgID, at)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -133,13 +109,13 @@ func BenchmarkEncodeOnce(b *testing.B) {
 // 128 of them the data object).
 func BenchmarkDecodeRequest(b *testing.B) {
 	frame := []byte(`{"type":"message","room":"` + benchRoom + `","id":"r-000042","echo":false,"data":` + string(benchData) + `}`)
-	if r, err := decodeRequest(frame); err != nil || r.Type != typeMessage || r.Room != benchRoom || string(r.Data) != string(benchData) {
-		b.Fatalf("decodeRequest: %+v, %v", r, err)
+	if r, err := protocol.Decode(frame); err != nil || r.Type != protocol.TypeMessage || r.Room != benchRoom || string(r.Data) != string(benchData) {
+		b.Fatalf("protocol.Decode: %+v, %v", r, err)
 	}
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeRequest(frame); err != nil {
+		if _, err := protocol.Decode(frame); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -317,14 +293,14 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 	f.target.Store(1 << 62)
 	accepted := make(chan *Conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		hj := &socket.Hijacker{ResponseWriter: w} // as ServeHTTP does
 		ws, err := n.upgrader.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		c := n.newConn(ws, host)
-		c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+		c.br, c.waitBytes, c.cork = hj.Reader, socket.WaitsForBytes(ws.NetConn()), hj.Conn
 		// Hijack corked the 101 response for a welcome frame; there is none here.
 		if !c.uncork(c.cork) {
 			return

@@ -6,34 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/wsnode/wsnode/pubsub"
 )
-
-func TestSafeCloseReason(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""},
-		{"bye", "bye"},
-		{"\xff\xfe", ""},
-		{"a\xffb", "ab"},
-		{strings.Repeat("x", 123), strings.Repeat("x", 123)},
-		{strings.Repeat("x", 124), strings.Repeat("x", 123)},
-		// 2-byte runes: 61 fit in 122 bytes, the 62nd would end at 124.
-		{strings.Repeat("é", 100), strings.Repeat("é", 61)},
-		{strings.Repeat("x", 122) + "€", strings.Repeat("x", 122)},
-	} {
-		got := safeCloseReason(tc.in)
-		if got != tc.want {
-			t.Errorf("safeCloseReason(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-		if !utf8.ValidString(got) || len(got) > 123 {
-			t.Errorf("safeCloseReason(%q) = %q: not sendable", tc.in, got)
-		}
-	}
-}
 
 // readClose reads until the socket ends and returns the close error; it
 // fails if the client got anything but a well-formed close frame (gorilla

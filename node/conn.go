@@ -5,16 +5,16 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -34,7 +34,7 @@ const maxSpare = 32
 // ping before it; pong makes it a WebSocket pong with data as its payload
 // instead. size counts against the byte budget.
 //
-// The writer frames data itself (corkConn.writeFrame): a header and the
+// The writer frames data itself (socket.Conn.WriteFrame): a header and the
 // shared bytes, with no per-recipient allocation. A websocket.PreparedMessage
 // allocated a throw-away Conn and a 4 KiB buffer per message and node (64%
 // of all bytes allocated in the direct benchmark), which cost more than it
@@ -49,9 +49,18 @@ type outFrame struct {
 // opcode is the opcode of the frame that carries data: pong or text.
 func (f outFrame) opcode() byte {
 	if f.pong {
-		return opPong
+		return socket.OpPong
 	}
-	return opText
+	return socket.OpText
+}
+
+// wireSize bounds the bytes f's frames take on the wire.
+func (f outFrame) wireSize() int {
+	n := socket.MaxFrameHeader + len(f.data)
+	if f.ping {
+		n += socket.MaxFrameHeader
+	}
+	return n
 }
 
 // Conn is one client socket held by this node.
@@ -103,14 +112,15 @@ type Conn struct {
 	slice        uint8        // sweep slice (index.slices); set by index.add under its lock
 
 	// br is the read buffer gorilla reads through (nil only for test
-	// connections; see bufferedHijacker). waitBytes: the reader fills it
-	// before a worker serves frames (awaitReadable, waitsForBytes).
+	// connections; see socket.Hijacker). waitBytes: the reader fills it
+	// before a worker serves frames (awaitReadable, socket.WaitsForBytes).
 	br        *bufio.Reader
 	waitBytes bool
 	// cork is the socket the writer writes frames to, and gathers a batch
-	// of them into one write (cork.go). Every connection with a socket has
-	// one, from bufferedHijacker; only socket-less test connections have none.
-	cork *corkConn
+	// of them into one write (package socket). Every connection with a
+	// socket has one, from socket.Hijacker; only socket-less test
+	// connections have none.
+	cork *socket.Conn
 
 	// writer is c.writeLoop, bound once so starting a writer allocates nothing.
 	writer func()
@@ -188,6 +198,8 @@ func (c *Conn) record() registry.Conn {
 	}
 }
 
+func nowMS() int64 { return time.Now().UnixMilli() }
+
 // touch records client activity.
 func (c *Conn) touch() {
 	c.lastActivity.Store(nowMS())
@@ -245,7 +257,7 @@ func (c *Conn) seal() <-chan struct{} {
 var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 func (c *Conn) slow() {
-	if c.closeWith(CloseSlowConsumer, "slow consumer") {
+	if c.closeWith(protocol.CloseSlowConsumer, "slow consumer") {
 		c.n.stats.Error(stats.ErrSlowConsumer)
 	}
 }
@@ -282,7 +294,10 @@ func (c *Conn) finishClose() {
 	case <-flushed.C:
 	}
 	flushed.Stop()
-	msg := websocket.FormatCloseMessage(c.closeCode, safeCloseReason(c.closeReason))
+	// Disconnect checks the reason, but one from another node arrives
+	// unchecked: gorilla would refuse an over-long close frame (the peer
+	// would see 1006) and send invalid UTF-8, which the peer must reject.
+	msg := websocket.FormatCloseMessage(c.closeCode, protocol.FitCloseReason(c.closeReason))
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeWriteTimeout))
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
@@ -299,25 +314,4 @@ func (c *Conn) finishClose() {
 	}
 	_ = c.ws.Close()
 	close(c.torn)
-}
-
-// closeReasonMax is the longest reason a close frame carries: its payload
-// is at most 125 bytes, 2 of them the code (RFC 6455, 5.5).
-const closeReasonMax = 123
-
-// safeCloseReason makes reason fit a close frame, whatever the caller
-// passed (Disconnect checks, but a reason also arrives from other nodes):
-// invalid UTF-8 is dropped, and the rest is cut to closeReasonMax bytes at a
-// character boundary. gorilla would refuse an over-long control frame (the
-// peer would see 1006) and send invalid UTF-8, which the peer must reject.
-func safeCloseReason(reason string) string {
-	reason = strings.ToValidUTF8(reason, "")
-	if len(reason) <= closeReasonMax {
-		return reason
-	}
-	cut := closeReasonMax
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
-		cut--
-	}
-	return reason[:cut]
 }

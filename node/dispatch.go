@@ -2,7 +2,9 @@ package node
 
 import (
 	"encoding/json"
+	"time"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -22,17 +24,17 @@ func (c *Conn) limited() bool {
 		return false
 	}
 	c.n.stats.Error(stats.ErrRateLimited)
-	c.strike(CloseRateLimited, "rate limit exceeded")
-	c.sendError(nil, "rate_limited", "too many messages; slow down")
+	c.strike(protocol.CloseRateLimited, "rate limit exceeded")
+	c.sendError(nil, protocol.CodeRateLimited, "too many messages; slow down")
 	return true
 }
 
 // serve decodes and runs one text frame that the rate limit let through.
 func (c *Conn) serve(data []byte) {
-	req, err := decodeRequest(data)
+	req, err := protocol.Decode(data)
 	if err != nil {
 		c.n.stats.Message(stats.MsgInvalid)
-		c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), stats.ErrBadRequest)
 		return
 	}
 	c.n.stats.Message(req.Type)
@@ -42,39 +44,40 @@ func (c *Conn) serve(data []byte) {
 }
 
 // dispatch runs one request and reports whether it was accepted.
-func (c *Conn) dispatch(req request) bool {
+func (c *Conn) dispatch(req protocol.Request) bool {
 	switch req.Type {
-	case typeAuth:
+	case protocol.TypeAuth:
 		return c.handleAuth(req)
-	case typeJoin:
+	case protocol.TypeJoin:
 		return c.handleJoin(req)
-	case typeLeave:
+	case protocol.TypeLeave:
 		return c.handleLeave(req)
-	case typeMessage:
+	case protocol.TypeMessage:
 		return c.handleMessage(req)
-	case typeDirect:
+	case protocol.TypeDirect:
 		return c.handleDirect(req)
-	case typeBroadcast:
+	case protocol.TypeBroadcast:
 		return c.handleBroadcast(req)
-	case typeHistory:
+	case protocol.TypeHistory:
 		return c.handleHistory(req)
-	case typePing:
-		c.sendBytes(mustJSON(replyFrame{Type: typePong, Ref: req.ID, TS: nowMS()}))
+	case protocol.TypePing:
+		c.sendBytes(protocol.PongFrame(req.ID, time.Now()))
 		return true
-	case typePong:
+	case protocol.TypePong:
 		return true // answer to our application ping
 	default:
-		c.reject(req.ID, "unknown_type", "unknown frame type", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeUnknownType, "unknown frame type", stats.ErrBadRequest)
 		return false
 	}
 }
 
 // reject sends an error frame for a malformed or disallowed request and
-// counts a strike; too many in a row close the connection with ClosePolicy.
+// counts a strike; too many in a row close the connection with
+// protocol.ClosePolicy.
 func (c *Conn) reject(ref json.RawMessage, code, msg, kind string) {
 	c.n.stats.Error(kind)
 	c.sendError(ref, code, msg)
-	c.strike(ClosePolicy, "too many invalid frames")
+	c.strike(protocol.ClosePolicy, "too many invalid frames")
 }
 
 func (c *Conn) strike(code int, reason string) {
@@ -85,11 +88,11 @@ func (c *Conn) strike(code int, reason string) {
 }
 
 func (c *Conn) sendError(ref json.RawMessage, code, msg string) {
-	c.sendBytes(mustJSON(errorFrame{Type: typeError, Code: code, Message: msg, Ref: ref}))
+	c.sendBytes(protocol.ErrorFrame(ref, code, msg))
 }
 
 func (c *Conn) reply(typ string, ref json.RawMessage, room string) {
-	c.sendBytes(mustJSON(replyFrame{Type: typ, Ref: ref, Room: room}))
+	c.sendBytes(protocol.ReplyFrame(typ, ref, room))
 }
 
 // fail sends an error frame for a well-formed request that could not be
@@ -102,15 +105,15 @@ func (c *Conn) fail(ref json.RawMessage, code, msg, kind string) bool {
 
 // may reports whether the connection may perform an action; it answers the
 // client with a forbidden error when it may not.
-func (c *Conn) may(act action, ref json.RawMessage) bool {
+func (c *Conn) may(act protocol.Action, ref json.RawMessage) bool {
 	_, typ, state := c.snapshot()
-	if allowed(typ, state, act, c.n.cfg.Guests) {
+	if protocol.Allowed(string(typ), state == StateAuthenticated, act, string(c.n.cfg.Guests)) {
 		return true
 	}
 	if state == StateConnected && c.n.cfg.Guests == GuestsOff {
-		c.reject(ref, "unauthorized", "authenticate first", stats.ErrUnauthorized)
+		c.reject(ref, protocol.CodeUnauthorized, "authenticate first", stats.ErrUnauthorized)
 		return false
 	}
-	c.reject(ref, "forbidden", "connection type "+string(typ)+" may not "+string(act), stats.ErrForbidden)
+	c.reject(ref, protocol.CodeForbidden, "connection type "+string(typ)+" may not "+string(act), stats.ErrForbidden)
 	return false
 }

@@ -20,13 +20,13 @@
 // Only the writer writes frames; the one exception is the close frame,
 // sent with gorilla's WriteControl by finishClose (once the writer has
 // flushed, or after closeWriteTimeout) or by gorilla's reader answering a
-// client's close. corkConn orders it after what the writer has written and
-// refuses the writer's frames after it. Data frames carry no deadline:
+// client's close. socket.Conn orders it after what the writer has written
+// and refuses the writer's frames after it. Data frames carry no deadline:
 // the sweep fails a write that runs longer than WriteTimeout (writeStuck).
 // The writer frames messages itself (a header and the payload bytes that
 // every recipient shares; gorilla reads, and writes the close frame), takes
 // its whole queue per round and gathers the frames into one socket write of
-// up to 16 KiB (corkConn), so a burst to a socket costs one system call, not
+// up to 16 KiB (socket.Conn), so a burst to a socket costs one system call, not
 // one per frame.
 //
 // The reader only waits until the socket is readable, through a call chain
@@ -43,8 +43,8 @@
 //
 // Everything else talks to a connection through its bounded send queue, and
 // enqueueing never blocks: when the queue (or its byte budget) is full the
-// connection is closed with CloseSlowConsumer and counted, so a slow client
-// never holds up the pub/sub receive loop or other clients.
+// connection is closed with protocol.CloseSlowConsumer and counted, so a
+// slow client never holds up the pub/sub receive loop or other clients.
 //
 // Membership changes of one connection (auth, join, leave, cleanup) are
 // serialised by a per-connection mutex, so the Redis registry, the pub/sub
@@ -55,4 +55,29 @@
 // All exported methods of *Node are safe for concurrent use. Run starts the
 // maintenance loop (heartbeat, reaper, activity flush, inactivity cleanup) and
 // may be called once; Shutdown is idempotent.
+//
+// # Files
+//
+// The pure part of the client protocol (frame types, error and close codes,
+// request decoding, frame encoding, permissions) is package protocol, and
+// the socket's byte level (framing, gathered writes, writes that never
+// wait, the hijacked read buffer) is package socket; node runs the one on
+// the other. Node's files, by layer:
+//
+//   - HTTP admission: accept.go (ServeHTTP, limits, Origin, client IP,
+//     register and clean up).
+//   - Reading the socket: readwait.go (waiting for bytes), pingpong.go
+//     (control frames), readframe.go (a frame's admission).
+//   - The connection: conn.go (send queue, close), writer.go (the writer
+//     goroutine), writenow.go (writing without one), reader.go (the
+//     reader), workers.go (the goroutine pool), sweep.go (pings and
+//     deadlines).
+//   - Serving requests: dispatch.go (decode, rate limit, strikes),
+//     handlers.go, history.go, recovery.go (history rooms' replay),
+//     ack.go (acks and error frames of routed messages), envelope.go.
+//   - Cluster upkeep: membership.go (auth, join, leave), route.go,
+//     sequencer.go and position.go (history rooms' order), index.go (the
+//     local index), maintenance.go, inactive.go, opctx.go (Redis deadlines).
+//   - The public API: node.go, config.go, deps.go, api.go, queries.go,
+//     historyapi.go, connstate.go, errors.go.
 package node

@@ -18,13 +18,12 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsnode/wsnode/auth"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 )
 
 // FuzzFrame feeds one client frame through what the reader does with it
-// (decodeRequest, then handle: rate limit, strikes, dispatch, permissions,
+// (protocol.Decode, then handle: rate limit, strikes, dispatch, permissions,
 // membership, routing and local delivery) on a connection in one of several
 // states, with a real WebSocket behind it. It must never panic or hang,
 // and every frame the node writes back must be a well-formed server frame.
@@ -126,7 +125,7 @@ type fzSocket struct {
 	ws        *websocket.Conn
 	br        *bufio.Reader
 	waitBytes bool
-	cork      *corkConn
+	cork      *socket.Conn
 	peer      *fzPeer
 }
 
@@ -166,10 +165,10 @@ func newFzHarness(f *testing.F) *fzHarness {
 	}
 	h := &fzHarness{verifier: v, nodes: map[GuestPolicy]*Node{}, accepted: make(chan *fzSocket, 1)}
 	for _, g := range []GuestPolicy{GuestsOff, GuestsRead, GuestsWrite} {
-		b := &fzBroker{}
+		b := &fakeBroker{}
 		n, err := New(Config{NodeID: "fz-node", Verifier: v, Guests: g,
 			PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
-			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fzRegistry{}, Broker: b, Stats: fzStats{}})
+			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fakeRegistry{}, Broker: b, Stats: fakeStats{}})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -178,20 +177,20 @@ func newFzHarness(f *testing.F) *fzHarness {
 	}
 	up := h.nodes[GuestsOff].upgrader // the same for every node
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &bufferedHijacker{ResponseWriter: w} // as ServeHTTP does
+		hj := &socket.Hijacker{ResponseWriter: w} // as ServeHTTP does
 		ws, err := up.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		// Hijack corked the 101 response for a welcome frame; there is none
 		// here, and the dialler waits for it.
-		if err := hj.cork.uncork(); err != nil {
+		if err := hj.Conn.Uncork(); err != nil {
 			_ = ws.Close()
 			return
 		}
 		// The socket is the harness's now: net/http leaves a hijacked
 		// connection open when the handler returns.
-		h.accepted <- &fzSocket{ws: ws, br: hj.br, waitBytes: waitsForBytes(ws.NetConn()), cork: hj.cork}
+		h.accepted <- &fzSocket{ws: ws, br: hj.Reader, waitBytes: socket.WaitsForBytes(ws.NetConn()), cork: hj.Conn}
 	}))
 	f.Cleanup(func() {
 		if h.sock != nil {
@@ -244,7 +243,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 	}
 
 	// What readFrame does with one frame.
-	req, decErr := decodeRequest(data)
+	req, decErr := protocol.Decode(data)
 	handled := int64(len(data)) <= n.cfg.MaxMessageSize && utf8.Valid(data)
 	if handled {
 		c.handle(data)
@@ -272,7 +271,7 @@ func (h *fzHarness) iterate(t *testing.T, modeByte byte, data []byte) {
 		// fails a stuck write instead of hanging, and is cleared after, as
 		// the writer sets none.
 		_ = sock.cork.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		err := sock.cork.writeFrame(opText, []byte(fzSentinel))
+		err := sock.cork.WriteFrame(socket.OpText, []byte(fzSentinel))
 		_ = sock.cork.SetWriteDeadline(time.Time{})
 		if err != nil {
 			t.Fatalf("sentinel: %v", err)
@@ -321,7 +320,7 @@ func fzDrain(t *testing.T, ch <-chan []byte, sentinel string) [][]byte {
 }
 
 // fzCheckFrame checks one frame the node wrote in answer to req.
-func fzCheckFrame(t *testing.T, fr []byte, req request) {
+func fzCheckFrame(t *testing.T, fr []byte, req protocol.Request) {
 	var out struct {
 		Type    string          `json:"type"`
 		Code    string          `json:"code"`
@@ -331,7 +330,7 @@ func fzCheckFrame(t *testing.T, fr []byte, req request) {
 	if !utf8.Valid(fr) || json.Unmarshal(fr, &out) != nil || out.Type == "" {
 		t.Fatalf("node wrote a malformed frame: %q", fr)
 	}
-	if out.Type == typeError {
+	if out.Type == protocol.TypeError {
 		if out.Code == "" || out.Message == "" || strings.ToLower(out.Code) != out.Code || strings.ContainsAny(out.Code, " -") {
 			t.Fatalf("bad error frame: %s", fr)
 		}
@@ -351,69 +350,3 @@ func fzCheckFrame(t *testing.T, fr []byte, req request) {
 		}
 	}
 }
-
-// ---- fake cluster services ---------------------------------------------------
-
-// fzRegistry accepts every write and knows one remote connection.
-type fzRegistry struct{}
-
-func (fzRegistry) Register(context.Context, registry.Conn) error { return nil }
-func (fzRegistry) Authenticate(context.Context, string, string, string, time.Time) error {
-	return nil
-}
-func (fzRegistry) Join(context.Context, string, string, time.Time) error  { return nil }
-func (fzRegistry) Leave(context.Context, string, string, time.Time) error { return nil }
-func (fzRegistry) SetState(context.Context, string, string) error         { return nil }
-func (fzRegistry) Unregister(context.Context, string) error               { return nil }
-func (fzRegistry) Touch(context.Context, []registry.Activity) error       { return nil }
-func (fzRegistry) Heartbeat(context.Context, registry.Node) (bool, error) { return false, nil }
-func (fzRegistry) Reassert(context.Context, []registry.Conn) error        { return nil }
-func (fzRegistry) Deregister(context.Context) error                       { return nil }
-func (fzRegistry) NodeConnCount(context.Context) (int64, error)           { return 0, nil }
-func (fzRegistry) ReapDead(context.Context) (int, error)                  { return 0, nil }
-func (fzRegistry) ConnNode(_ context.Context, id string) (string, error) {
-	if id == fzOtherConnID {
-		return "fz-other-node", nil
-	}
-	return "", registry.ErrNotFound
-}
-func (fzRegistry) Conn(context.Context, string) (registry.Conn, error) {
-	return registry.Conn{}, registry.ErrNotFound
-}
-func (fzRegistry) Room(context.Context, string) (registry.Room, error) {
-	return registry.Room{}, registry.ErrNotFound
-}
-func (fzRegistry) Rooms(context.Context) ([]registry.RoomSummary, error) { return nil, nil }
-func (fzRegistry) User(context.Context, string) (registry.User, error) {
-	return registry.User{}, registry.ErrNotFound
-}
-func (fzRegistry) Nodes(context.Context) ([]registry.Node, error)         { return nil, nil }
-func (fzRegistry) Counts(context.Context) (registry.Counts, error)        { return registry.Counts{}, nil }
-func (fzRegistry) Activity(context.Context) (map[string]time.Time, error) { return nil, nil }
-
-// fzBroker delivers every envelope straight back to its node, like a
-// one-node cluster.
-type fzBroker struct{ n *Node }
-
-func (b *fzBroker) Publish(_ context.Context, e pubsub.Envelope) error {
-	b.n.handleEnvelope(e)
-	return nil
-}
-func (b *fzBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
-	b.n.handleEnvelope(e)
-	if done != nil {
-		done(pubsub.Result{Receivers: 1})
-	}
-}
-func (b *fzBroker) Subscribe(context.Context, pubsub.Kind, string) error   { return nil }
-func (b *fzBroker) Unsubscribe(context.Context, pubsub.Kind, string) error { return nil }
-func (b *fzBroker) Ready() bool                                            { return true }
-
-type fzStats struct{}
-
-func (fzStats) Message(string)                                  {}
-func (fzStats) Error(string)                                    {}
-func (fzStats) Add(string, int64)                               {}
-func (fzStats) Local() stats.Snapshot                           { return stats.Snapshot{} }
-func (fzStats) Cluster(context.Context) (stats.Snapshot, error) { return stats.Snapshot{}, nil }
-func (fzStats) MessagesPerSecond() float64                      { return 0 }

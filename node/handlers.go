@@ -4,12 +4,13 @@ import (
 	"errors"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/stats"
 )
 
-func (c *Conn) handleAuth(req request) bool {
+func (c *Conn) handleAuth(req protocol.Request) bool {
 	cl, err := c.n.verifier.Verify(req.Token)
 	if err != nil {
 		c.n.stats.Error(stats.ErrAuthFailed)
@@ -17,45 +18,45 @@ func (c *Conn) handleAuth(req request) bool {
 		if errors.Is(err, auth.ErrExpired) {
 			msg = "token expired"
 		}
-		c.sendError(req.ID, "auth_failed", msg)
-		c.closeWith(CloseAuthFailed, msg)
+		c.sendError(req.ID, protocol.CodeAuthFailed, msg)
+		c.closeWith(protocol.CloseAuthFailed, msg)
 		return false
 	}
 	return c.finishAuth(req, cl)
 }
 
 // finishAuth binds verified claims and answers the client.
-func (c *Conn) finishAuth(req request, cl auth.Claims) bool {
+func (c *Conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
 	ctx := c.n.opCtx()
 	switch err := c.authenticate(ctx, cl); {
 	case err == nil:
-		c.sendBytes(mustJSON(replyFrame{Type: typeAuthenticated, Ref: req.ID, User: cl.User, ConnType: cl.ConnType}))
+		c.sendBytes(protocol.AuthenticatedFrame(req.ID, cl.User, cl.ConnType))
 		return true
 	case errors.Is(err, ErrAuthed):
-		c.reject(req.ID, "already_authenticated", "connection is already authenticated", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeAlreadyAuthenticated, "connection is already authenticated", stats.ErrBadRequest)
 		return false
 	case errors.Is(err, ErrInvalidInput):
 		c.n.stats.Error(stats.ErrAuthFailed)
-		c.sendError(req.ID, "auth_failed", err.Error())
-		c.closeWith(CloseAuthFailed, "invalid user name")
+		c.sendError(req.ID, protocol.CodeAuthFailed, err.Error())
+		c.closeWith(protocol.CloseAuthFailed, "invalid user name")
 		return false
 	case errors.Is(err, ErrUserLimit):
 		c.n.stats.Error(stats.ErrLimit)
-		c.sendError(req.ID, "connection_limit", "too many connections for this user")
-		c.closeWith(CloseUserLimit, "connection limit")
+		c.sendError(req.ID, protocol.CodeConnectionLimit, "too many connections for this user")
+		c.closeWith(protocol.CloseUserLimit, "connection limit")
 		return false
 	default:
 		return c.unavailable(req, err)
 	}
 }
 
-func (c *Conn) unavailable(req request, err error) bool {
+func (c *Conn) unavailable(req protocol.Request, err error) bool {
 	c.logger().Warn("request failed", "type", req.Type, "err", err)
-	return c.fail(req.ID, "unavailable", "cluster state temporarily unavailable; retry", stats.ErrRegistryFailed)
+	return c.fail(req.ID, protocol.CodeUnavailable, "cluster state temporarily unavailable; retry", stats.ErrRegistryFailed)
 }
 
-func (c *Conn) handleJoin(req request) bool {
-	if !c.may(actJoin, req.ID) {
+func (c *Conn) handleJoin(req protocol.Request) bool {
+	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}
 	since, ok := c.since(req)
@@ -68,19 +69,19 @@ func (c *Conn) handleJoin(req request) bool {
 	if err := c.join(c.n.opCtx(), req.Room); err != nil {
 		return c.joinFailed(req, err)
 	}
-	c.reply(typeJoined, req.ID, req.Room)
+	c.reply(protocol.TypeJoined, req.ID, req.Room)
 	return true
 }
 
 // joinFailed answers a join that failed with err and returns the handler's
 // result.
-func (c *Conn) joinFailed(req request, err error) bool {
+func (c *Conn) joinFailed(req protocol.Request, err error) bool {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		c.reject(req.ID, "invalid_name", inputMessage(err), stats.ErrInvalidName)
+		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), stats.ErrInvalidName)
 		return false
 	case errors.Is(err, ErrRoomLimit):
-		return c.fail(req.ID, "room_limit", "too many rooms for this connection", stats.ErrLimit)
+		return c.fail(req.ID, protocol.CodeRoomLimit, "too many rooms for this connection", stats.ErrLimit)
 	case errors.Is(err, ErrClosed):
 		return true
 	default:
@@ -88,67 +89,67 @@ func (c *Conn) joinFailed(req request, err error) bool {
 	}
 }
 
-func (c *Conn) handleLeave(req request) bool {
-	if !c.may(actJoin, req.ID) {
+func (c *Conn) handleLeave(req protocol.Request) bool {
+	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}
 	ctx := c.n.opCtx()
 	switch err := c.leave(ctx, req.Room); {
 	case err == nil:
-		c.reply(typeLeft, req.ID, req.Room)
+		c.reply(protocol.TypeLeft, req.ID, req.Room)
 		return true
 	case errors.Is(err, ErrNotMember):
-		c.reject(req.ID, "not_member", "not a member of this room", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeNotMember, "not a member of this room", stats.ErrBadRequest)
 		return false
 	default:
-		c.reply(typeLeft, req.ID, req.Room) // left locally; Redis is repaired later
+		c.reply(protocol.TypeLeft, req.ID, req.Room) // left locally; Redis is repaired later
 		return c.unavailable(req, err)
 	}
 }
 
-func (c *Conn) handleMessage(req request) bool {
-	if !c.may(actSend, req.ID) {
+func (c *Conn) handleMessage(req protocol.Request) bool {
+	if !c.may(protocol.ActSend, req.ID) {
 		return false
 	}
 	if !c.inRoom(req.Room) {
-		c.reject(req.ID, "not_member", "join the room before sending to it", stats.ErrForbidden)
+		c.reject(req.ID, protocol.CodeNotMember, "join the room before sending to it", stats.ErrForbidden)
 		return false
 	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, typeMessage, req.Room)
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, protocol.TypeMessage, req.Room)
 }
 
-func (c *Conn) handleDirect(req request) bool {
-	if !c.may(actSend, req.ID) {
+func (c *Conn) handleDirect(req protocol.Request) bool {
+	if !c.may(protocol.ActSend, req.ID) {
 		return false
 	}
 	if (req.ToUser == "") == (req.ToConn == "") {
-		c.reject(req.ID, "bad_request", `give exactly one of "to_user" or "to_conn"`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `give exactly one of "to_user" or "to_conn"`, stats.ErrBadRequest)
 		return false
 	}
 	ctx := c.n.opCtx()
 	env, err := c.n.directEnvelope(ctx, req.ToUser, req.ToConn)
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		c.reject(req.ID, "invalid_name", inputMessage(err), stats.ErrInvalidName)
+		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), stats.ErrInvalidName)
 		return false
 	case errors.Is(err, ErrNotFound):
-		return c.fail(req.ID, "not_found", "no such connection", stats.ErrNotFound)
+		return c.fail(req.ID, protocol.CodeNotFound, "no such connection", stats.ErrNotFound)
 	case err != nil:
 		return c.unavailable(req, err)
 	}
-	return c.publish(req, env, typeDirect, "")
+	return c.publish(req, env, protocol.TypeDirect, "")
 }
 
-func (c *Conn) handleBroadcast(req request) bool {
-	if !c.may(actBroadcast, req.ID) {
+func (c *Conn) handleBroadcast(req protocol.Request) bool {
+	if !c.may(protocol.ActBroadcast, req.ID) {
 		return false
 	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: c.echoExclude(req)}, typeBroadcast, "")
+	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: c.echoExclude(req)}, protocol.TypeBroadcast, "")
 }
 
 // echoExclude is the connection to leave out of the sender's own message:
 // itself when it asked for "echo":false.
-func (c *Conn) echoExclude(req request) string {
+func (c *Conn) echoExclude(req protocol.Request) string {
 	if req.Echo != nil && !*req.Echo {
 		return c.id
 	}
@@ -158,11 +159,11 @@ func (c *Conn) echoExclude(req request) string {
 // publish encodes the client's message once and routes it. The sender hears
 // back once the PUBLISH completed: an ack when it carried an "id", an error
 // frame whenever the message may not have reached everyone (ack.go).
-func (c *Conn) publish(req request, env pubsub.Envelope, typ, room string) bool {
+func (c *Conn) publish(req protocol.Request, env pubsub.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
-	env, msgID, err := newMessageID(env, typ, room, From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
+	env, msgID, err := newMessageID(env, typ, room, protocol.From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {
-		c.reject(req.ID, "bad_request", `"data" is not valid JSON`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `"data" is not valid JSON`, stats.ErrBadRequest)
 		return false
 	}
 	ref, kind := req.ID, env.Kind

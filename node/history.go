@@ -1,12 +1,9 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"strconv"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -49,69 +46,26 @@ type HistoryEntry struct {
 
 // since returns the request's "since" position (nil when absent). A
 // malformed one is rejected with bad_request and ok is false.
-func (c *Conn) since(req request) (since *Position, ok bool) {
+func (c *Conn) since(req protocol.Request) (since *Position, ok bool) {
 	if len(req.Since) == 0 || string(req.Since) == "null" {
 		return nil, true
 	}
-	p, err := parseSince(req.Since)
+	p, err := protocol.ParseSince(req.Since)
 	if err != nil {
-		c.reject(req.ID, "bad_request", err.Error(), stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), stats.ErrBadRequest)
 		return nil, false
 	}
-	return &p, true
+	pos := Position(p)
+	return &pos, true
 }
 
 // historyRoom reports whether room keeps history on this node.
 func (n *Node) historyRoom(room string) bool { return n.history != nil && n.history.Enabled(room) }
 
-// errBadSince reports a malformed "since" object.
-var errBadSince = errors.New(`"since" must be {"offset":<integer >= 0>,"epoch":"<1-64 letters or digits>"}`)
-
-// parseSince decodes a client's "since" object strictly.
-func parseSince(raw json.RawMessage) (Position, error) {
-	var s struct {
-		Offset *json.Number `json:"offset"`
-		Epoch  *string      `json:"epoch"`
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&s); err != nil || s.Offset == nil || s.Epoch == nil {
-		return Position{}, errBadSince
-	}
-	off, err := strconv.ParseUint(s.Offset.String(), 10, 64)
-	if err != nil {
-		return Position{}, errBadSince
-	}
-	if !validEpoch(*s.Epoch) {
-		return Position{}, errBadSince
-	}
-	return Position{Offset: off, Epoch: *s.Epoch}, nil
-}
-
-func validEpoch(e string) bool {
-	if len(e) == 0 || len(e) > maxEpochLen {
-		return false
-	}
-	for i := 0; i < len(e); i++ {
-		c := e[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// historyFrame answers a history request (see HistoryPage).
-type historyFrame struct {
-	Type string          `json:"type"`
-	Ref  json.RawMessage `json:"ref,omitempty"`
-	HistoryPage
-}
-
 // handleHistory serves {"type":"history","room":r,"limit":n,"since":{...}}
 // for members of r (see Node.History).
-func (c *Conn) handleHistory(req request) bool {
-	if !c.may(actJoin, req.ID) {
+func (c *Conn) handleHistory(req protocol.Request) bool {
+	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}
 	since, ok := c.since(req)
@@ -119,17 +73,18 @@ func (c *Conn) handleHistory(req request) bool {
 		return false
 	}
 	if req.Limit < 0 {
-		c.reject(req.ID, "bad_request", `"limit" must be >= 0`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `"limit" must be >= 0`, stats.ErrBadRequest)
 		return false
 	}
 	if !c.inRoom(req.Room) {
-		c.reject(req.ID, "not_member", "join the room before reading its history", stats.ErrForbidden)
+		c.reject(req.ID, protocol.CodeNotMember, "join the room before reading its history", stats.ErrForbidden)
 		return false
 	}
 	page, err := c.n.History(c.n.opCtx(), req.Room, req.Limit, since)
 	if err != nil {
 		return c.unavailable(req, err)
 	}
-	c.sendBytes(mustJSON(historyFrame{Type: typeHistory, Ref: req.ID, HistoryPage: page}))
+	c.sendBytes(protocol.History{Ref: req.ID, Room: page.Room, Messages: page.Messages,
+		Offset: page.Offset, Epoch: page.Epoch, Recovered: page.Recovered}.Frame())
 	return true
 }

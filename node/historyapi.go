@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
 )
@@ -30,8 +31,8 @@ func (n *Node) History(ctx context.Context, room string, limit int, since *Posit
 	if err := registry.ValidateName("room", room); err != nil {
 		return HistoryPage{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	if limit < 0 || (since != nil && !validEpoch(since.Epoch)) {
-		return HistoryPage{}, fmt.Errorf("%w: %w", ErrInvalidInput, errBadSince)
+	if limit < 0 || (since != nil && !protocol.ValidEpoch(since.Epoch)) {
+		return HistoryPage{}, fmt.Errorf("%w: %w", ErrInvalidInput, protocol.ErrBadSince)
 	}
 	page := HistoryPage{Room: room, Messages: []json.RawMessage{}}
 	if !n.historyRoom(room) {

@@ -8,21 +8,9 @@ import (
 	"time"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
-)
-
-// Errors returned by the membership operations; callers branch on them.
-var (
-	ErrClosed       = errors.New("node: connection closed")
-	ErrNotLocal     = errors.New("node: connection is not held by this node")
-	ErrNotFound     = errors.New("node: not found")
-	ErrRoomLimit    = errors.New("node: room limit reached")
-	ErrNotMember    = errors.New("node: not a member of the room")
-	ErrAuthed       = errors.New("node: already authenticated")
-	ErrUserLimit    = errors.New("node: per-user connection limit reached")
-	ErrUnavailable  = errors.New("node: cluster state unavailable")
-	ErrInvalidInput = errors.New("node: invalid input")
 )
 
 // authenticate binds the connection to a verified identity: it subscribes
@@ -66,8 +54,8 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 // on an open connection is not supported: the client reconnects with a
 // fresh token (4005 is in the reconnect range).
 func (c *Conn) tokenExpired() {
-	c.sendError(nil, "token_expired", "token expired; reconnect with a fresh token")
-	c.closeWith(CloseTokenExpired, "token expired")
+	c.sendError(nil, protocol.CodeTokenExpired, "token expired; reconnect with a fresh token")
+	c.closeWith(protocol.CloseTokenExpired, "token expired")
 }
 
 // join adds the connection to a room: subscription first (confirmed by

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // Deps are the cluster services a Node is built on.
@@ -150,7 +151,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 func (n *Node) drain(ctx context.Context) error {
 	for _, c := range n.idx.all() {
-		c.closeWith(CloseGoingAway, "node shutting down")
+		c.closeWith(protocol.CloseGoingAway, "node shutting down")
 	}
 	done := make(chan struct{})
 	go func() { n.conns.Wait(); close(done) }()

@@ -8,11 +8,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/registry"
 )
 
 // downRegistry fails every registration, like a Redis that is unreachable.
-type downRegistry struct{ fzRegistry }
+type downRegistry struct{ fakeRegistry }
 
 func (downRegistry) Register(context.Context, registry.Conn) error {
 	return errors.New("redis: connection refused")
@@ -23,7 +24,7 @@ func (downRegistry) Register(context.Context, registry.Conn) error {
 // an unregister is queued in case Redis ran the script and only the reply
 // was lost.
 func TestRegisterFailureClosesAndReleases(t *testing.T) {
-	n := fakeNode(t, func(c *Config) { c.MaxConnsPerIP = 1 }, downRegistry{}, fzStats{})
+	n := fakeNode(t, func(c *Config) { c.MaxConnsPerIP = 1 }, downRegistry{}, fakeStats{})
 	url := mustServe(t, n)
 
 	// With one socket allowed per IP, a slot that is not given back makes the
@@ -42,8 +43,8 @@ func TestRegisterFailureClosesAndReleases(t *testing.T) {
 		_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))
 		_, _, err = ws.ReadMessage()
 		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != CloseNodeUnavailable {
-			t.Fatalf("attempt %d: read %v, want close %d", i, err, CloseNodeUnavailable)
+		if !errors.As(err, &ce) || ce.Code != protocol.CloseNodeUnavailable {
+			t.Fatalf("attempt %d: read %v, want close %d", i, err, protocol.CloseNodeUnavailable)
 		}
 		_ = ws.Close()
 		waitUntil(t, func() bool {

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 )
 
 // Tests of how much one wake-up of a reader serves (readFrames): the
@@ -25,13 +28,13 @@ func mustUnreadConn(t *testing.T, n *Node) (*Conn, net.Conn) {
 	t.Helper()
 	accepted := make(chan *Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &bufferedHijacker{ResponseWriter: w}
+		hj := &socket.Hijacker{ResponseWriter: w}
 		ws, err := n.upgrader.Upgrade(hj, r, nil)
 		if err != nil {
 			return
 		}
 		c := n.newConn(ws, "192.0.2.1")
-		c.br, c.waitBytes, c.cork = hj.br, waitsForBytes(ws.NetConn()), hj.cork
+		c.br, c.waitBytes, c.cork = hj.Reader, socket.WaitsForBytes(ws.NetConn()), hj.Conn
 		c.uncork(c.cork) // the 101 response; there is no welcome here
 		c.prepareRead()
 		accepted <- c
@@ -74,7 +77,7 @@ func TestReadFramesStopsAtFrameBudget(t *testing.T) {
 	if _, err := client.Write(burst); err != nil {
 		t.Fatal(err)
 	}
-	mustFillBuffer(t, c, readBufferSize)
+	mustFillBuffer(t, c, socket.ReadBufferSize)
 	if err := c.readFrames(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +138,8 @@ func TestReadFramesStopsReadingAfterAbuseClose(t *testing.T) {
 	if err := c.readFrames(); !errors.Is(err, errReadStopped) {
 		t.Fatalf("readFrames = %v, want errReadStopped", err)
 	}
-	if c.closeCode != ClosePolicy {
-		t.Fatalf("close code %d, want %d", c.closeCode, ClosePolicy)
+	if c.closeCode != protocol.ClosePolicy {
+		t.Fatalf("close code %d, want %d", c.closeCode, protocol.ClosePolicy)
 	}
 	if got := c.msgsIn.Load(); got != 4 {
 		t.Fatalf("%d frames read, want 4 (the fourth strike closes)", got)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -170,11 +171,11 @@ func (c *Conn) readFailed(err error) {
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent 1009.
 		c.n.stats.Error(stats.ErrTooBig)
-		c.closeWith(CloseTooBig, "message too big")
+		c.closeWith(protocol.CloseTooBig, "message too big")
 	case errors.As(err, &ne) && ne.Timeout():
-		c.closeWith(ClosePingTimeout, "ping timeout")
+		c.closeWith(protocol.ClosePingTimeout, "ping timeout")
 	default:
-		code := CloseNormal
+		code := protocol.CloseNormal
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
 			code = ce.Code

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/protocol"
 )
 
-// Tests of the split reader (reader.go, control.go, hijack.go) on real
+// Tests of the split reader (reader.go, pingpong.go, socket.Hijacker) on real
 // sockets: frames that arrive together or in pieces, control frames the node
 // consumes itself, and that a control frame leaves no goroutine behind.
 
@@ -30,7 +32,7 @@ func mustReaderNode(tb testing.TB) (url, token string) {
 // mustReaderNodeN is mustReaderNode that also returns the node.
 func mustReaderNodeN(tb testing.TB) (n *Node, url, token string) {
 	tb.Helper()
-	return mustReaderNodeWith(tb, fzStats{})
+	return mustReaderNodeWith(tb, fakeStats{})
 }
 
 // mustReaderNodeWith is mustReaderNodeN with the given Stats.
@@ -66,7 +68,7 @@ func mustDial(tb testing.TB, url string) *websocket.Conn {
 	}
 	_ = resp.Body.Close()
 	tb.Cleanup(func() { _ = ws.Close() })
-	if got := mustReadType(tb, ws); got != typeWelcome {
+	if got := mustReadType(tb, ws); got != protocol.TypeWelcome {
 		tb.Fatalf("first frame %q, want welcome", got)
 	}
 	return ws
@@ -121,7 +123,7 @@ func TestReaderServesFramesArrivingTogether(t *testing.T) {
 	if _, err := ws.NetConn().Write(burst); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{typeAuthenticated, typeJoined, typePong} {
+	for _, want := range []string{protocol.TypeAuthenticated, protocol.TypeJoined, protocol.TypePong} {
 		if got := mustReadType(t, ws); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
@@ -147,7 +149,7 @@ func TestReaderServesSplitFrames(t *testing.T) {
 		}
 	}
 	// The client's read loop runs the pong handler before returning the pong frame.
-	if got := mustReadType(t, ws); got != typePong {
+	if got := mustReadType(t, ws); got != protocol.TypePong {
 		t.Fatalf("got %q, want pong", got)
 	}
 	select {

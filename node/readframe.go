@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -25,7 +27,7 @@ import (
 // A text frame that is accepted is read into a buffer of its declared size
 // (one allocation, no io.ReadAll regrowth) and then checked, in order of
 // cost: UTF-8, the object's shape, and only then the full JSON validation
-// (decodeRequest).
+// (protocol.Decode).
 
 // errReadStopped ends the reader of a connection that is closing for abuse.
 var errReadStopped = errors.New("node: closing for abuse; reading stopped")
@@ -38,7 +40,7 @@ var errReadStopped = errors.New("node: closing for abuse; reading stopped")
 // the socket down (unread data makes that a TCP reset).
 func stopsReading(code int) bool {
 	switch code {
-	case ClosePolicy, CloseTooBig, CloseRateLimited, CloseInvalidUTF8, CloseAuthFailed:
+	case protocol.ClosePolicy, protocol.CloseTooBig, protocol.CloseRateLimited, protocol.CloseInvalidUTF8, protocol.CloseAuthFailed:
 		return true
 	}
 	return false
@@ -70,7 +72,7 @@ func (c *Conn) readFrame() (int, error) {
 	}
 	c.touch()
 	if typ != websocket.TextMessage {
-		c.reject(nil, "unsupported_frame", "only JSON text frames are accepted", stats.ErrBadRequest)
+		c.reject(nil, protocol.CodeUnsupportedFrame, "only JSON text frames are accepted", stats.ErrBadRequest)
 		return 0, c.skip(r)
 	}
 	if c.limited() {
@@ -82,7 +84,7 @@ func (c *Conn) readFrame() (int, error) {
 	}
 	if !utf8.Valid(data) {
 		c.n.stats.Error(stats.ErrInvalidUTF8)
-		c.closeWith(CloseInvalidUTF8, "invalid UTF-8")
+		c.closeWith(protocol.CloseInvalidUTF8, "invalid UTF-8")
 		return len(data), nil
 	}
 	c.serve(data)
@@ -115,11 +117,11 @@ func (c *Conn) textFrameSize() (int, bool) {
 		return 0, false
 	}
 	h, _ := c.br.Peek(min(c.br.Buffered(), 10))
-	if len(h) < 2 || h[0] != frameFin|opText {
+	if len(h) < 2 || h[0] != socket.Fin|socket.OpText {
 		return 0, false
 	}
 	var n uint64
-	switch l := h[1] & frameLen7; l {
+	switch l := h[1] & socket.Len7; l {
 	case 126:
 		if len(h) < 4 {
 			return 0, false

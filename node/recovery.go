@@ -1,11 +1,11 @@
 package node
 
 import (
-	"encoding/json"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/pubsub"
 )
 
@@ -95,17 +95,6 @@ func (rs *recoveries) finish(send func(outFrame) bool, r *recovery, cur position
 	r.held, r.done, r.floor = nil, true, cur
 }
 
-// joinedFrame is the reply to a join in a history room, or to any join
-// with "since".
-type joinedFrame struct {
-	Type      string          `json:"type"`
-	Ref       json.RawMessage `json:"ref,omitempty"`
-	Room      string          `json:"room"`
-	Offset    *uint64         `json:"offset,omitempty"`
-	Epoch     string          `json:"epoch,omitempty"`
-	Recovered *bool           `json:"recovered,omitempty"`
-}
-
 // replayCap is the most messages one recovery replays: the history size,
 // but at most half the send queue, so a replay never closes the connection
 // as a slow consumer by itself. A client that missed more gets
@@ -118,7 +107,7 @@ func (n *Node) replayCap() int {
 // sent "since", and answers: joined (with the room's position and, when
 // since was given, whether everything after it follows), the replay, then
 // live messages. It reports whether the request succeeded.
-func (c *Conn) joinHistory(req request, since *Position) bool {
+func (c *Conn) joinHistory(req protocol.Request, since *Position) bool {
 	n := c.n
 	hist := n.historyRoom(req.Room)
 	var rec *recovery
@@ -130,11 +119,11 @@ func (c *Conn) joinHistory(req request, since *Position) bool {
 		c.recovs.stop(req.Room)
 		return c.joinFailed(req, err)
 	}
-	reply := joinedFrame{Type: typeJoined, Ref: req.ID, Room: req.Room}
+	reply := protocol.Joined{Ref: req.ID, Room: req.Room}
 	if !hist {
 		f := false
 		reply.Recovered = &f // a room without history recovers nothing
-		c.sendBytes(mustJSON(reply))
+		c.sendBytes(reply.Frame())
 		return true
 	}
 	var (
@@ -161,7 +150,7 @@ func (c *Conn) joinHistory(req request, since *Position) bool {
 	if since != nil {
 		reply.Recovered = &recovered
 	}
-	c.sendBytes(mustJSON(reply))
+	c.sendBytes(reply.Frame())
 	for _, e := range entries {
 		if env, err := pubsub.Decode(pubsub.KindRoom, req.Room, e.Body); err == nil {
 			c.enqueue(outFrame{data: env.Payload, size: int64(len(env.Payload))})

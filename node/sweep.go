@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // sweepSlices is how many parts the sweep splits the sockets into: a sweep
@@ -95,7 +97,7 @@ func (n *Node) sweepSlice(slice int, now, nowNS int64) {
 			return
 		}
 		if ping.data == nil {
-			b := appPing()
+			b := protocol.PingFrame(time.Now())
 			ping = outFrame{data: b, ping: true, size: int64(len(b))}
 		}
 		c.lastPing.Store(now)

@@ -7,7 +7,7 @@ import (
 )
 
 // Frames are served off the reader's stack (reader.go), and a writer runs
-// only while its queue is not empty (pumps.go). A fresh goroutine for each
+// only while its queue is not empty (writer.go). A fresh goroutine for each
 // would start with a 2 KiB stack and grow it, copying it each time, to what
 // gorilla's write path, JWT checks and go-redis calls need: runtime.copystack
 // was 11 % of node CPU in the rooms benchmark (writers) and newstack 6–7 %

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wsnode/wsnode/socket"
 )
 
 // A writer starts when a frame is queued for a socket with none running.
@@ -12,7 +14,7 @@ import (
 // 2-4 µs, 11-20 % of the node CPU per delivery in the rooms 10k benchmark
 // (bench/analysis.md). Most frames are the only one queued for their socket, and the
 // socket's buffer takes them at once, so the goroutine that queued them
-// writes them itself, without waiting (corkConn.tryFrame). Only a burst, a
+// writes them itself, without waiting (socket.Conn.TryFrame). Only a burst, a
 // ping, a closing socket or a full socket buffer goes to a writer goroutine
 // (writeLoop), which may wait.
 
@@ -37,15 +39,15 @@ func (c *Conn) writeNow() bool {
 	}
 	f := c.queue[0] // only the role holder takes frames out
 	c.qmu.Unlock()
-	res, err := c.cork.tryFrame(f.opcode(), f.data)
-	if res == tryNot && err == nil {
+	res, err := c.cork.TryFrame(f.opcode(), f.data)
+	if res == socket.TryNot && err == nil {
 		return false
 	}
 	c.wrote(f, err)
 	c.qmu.Lock()
 	c.queue = slices.Delete(c.queue, 0, 1) // zeroes the freed slot: no payload stays pinned
 	c.queued -= f.size
-	if err != nil || (res == tryWritten && len(c.queue) == 0) {
+	if err != nil || (res == socket.TryWritten && len(c.queue) == 0) {
 		c.exitWriter()
 		c.qmu.Unlock()
 		return true
@@ -58,11 +60,11 @@ func (c *Conn) writeNow() bool {
 // flushRest writes what a short writeNow left before the writer goroutine
 // writes anything else, and reports success; a failure starts the close.
 func (c *Conn) flushRest() bool {
-	if c.cork == nil || c.cork.rest.Load() == nil {
+	if c.cork == nil || !c.cork.HasRest() {
 		return true
 	}
 	c.writeSince.Store(time.Now().UnixNano())
-	err := c.cork.flushRest()
+	err := c.cork.FlushRest()
 	c.writeSince.Store(0)
 	if err != nil {
 		c.writeFailed()

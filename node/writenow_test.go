@@ -2,9 +2,7 @@ package node
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -17,44 +15,9 @@ import (
 
 // Tests of the "write now" path (writenow.go): the goroutine that queues a
 // frame into an empty queue writes it itself with one non-blocking write
-// (corkConn.tryFrame), and a frame the socket takes only in part is finished
-// (flushRest, writeRest) before anything else reaches the wire.
-
-// mustTCPPair returns both ends of a loopback TCP connection; both are
-// closed when the test ends.
-func mustTCPPair(tb testing.TB) (server, client *net.TCPConn) {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	cc, err := net.Dial("tcp", ln.Addr().String()) // the kernel completes the handshake
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cc.Close() })
-	sc, err := ln.Accept()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = sc.Close() })
-	return sc.(*net.TCPConn), cc.(*net.TCPConn)
-}
-
-// mustNoWaitCork wraps nc as the upgrade does (newCorkConn) and uncorks it.
-// It skips the test where sockets have no non-blocking write path.
-func mustNoWaitCork(tb testing.TB, nc net.Conn) *corkConn {
-	tb.Helper()
-	cc := newCorkConn(nc)
-	if cc.nowait == nil {
-		tb.Skip("no non-blocking write path on this platform")
-	}
-	if err := cc.uncork(); err != nil {
-		tb.Fatal(err)
-	}
-	return cc
-}
+// (socket.Conn.TryFrame), and a frame the socket takes only in part is
+// finished (flushRest) before anything else reaches the wire. Package
+// socket tests TryFrame itself.
 
 // mustShrinkBuffers makes a loopback pair hold little unread: the sender
 // takes 32 KiB at a time (on Linux; megabytes by default) and the receive
@@ -77,40 +40,19 @@ func mustShrinkBuffers(tb testing.TB, server, client *net.TCPConn) (restore func
 	}
 }
 
-// readAllAsync reads nc until EOF, or readerTestTimeout, on another
-// goroutine; wait returns what it read.
-func readAllAsync(tb testing.TB, nc net.Conn) (wait func() []byte) {
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		_ = nc.SetReadDeadline(time.Now().Add(readerTestTimeout))
-		b, err := io.ReadAll(nc)
-		ch <- result{b, err}
-	}()
-	return func() []byte {
-		tb.Helper()
-		r := <-ch
-		if r.err != nil {
-			tb.Fatalf("client read %d bytes, then %v", len(r.b), r.err)
-		}
-		return r.b
-	}
-}
-
 // mustWriterIdle waits until c's writer role is free.
 func mustWriterIdle(t *testing.T, c *Conn) {
 	t.Helper()
 	waitUntil(t, func() bool { return !writerBusy(c) })
-	// ServeHTTP may still hold the cork's lock, writing the 101 response
-	// and the welcome the client has already read; tryFrame never waits
+	// ServeHTTP may still hold the socket's lock, writing the 101 response
+	// and the welcome the client has already read; TryFrame never waits
 	// for that lock, so a frame queued meanwhile would go to a writer
-	// goroutine. Wait for the lock to be free.
-	c.cork.mu.Lock()
-	//lint:ignore SA2001 an empty critical section: waiting for the lock is the point
-	c.cork.mu.Unlock()
+	// goroutine. Wait for the lock to be free: Cork and Uncork take it,
+	// and with nothing gathered and no rest pending write nothing.
+	c.cork.Cork()
+	if err := c.cork.Uncork(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // writerBusy reports whether c's writer role is taken.
@@ -128,140 +70,10 @@ func mustTCPConn(tb testing.TB, c *Conn) *net.TCPConn {
 	if !ok {
 		tb.Fatalf("the node's socket is a %T, want *net.TCPConn", c.cork.Conn)
 	}
-	if c.cork.nowait == nil {
+	if !c.cork.NoWait() {
 		tb.Skip("no non-blocking write path on this platform")
 	}
 	return tc
-}
-
-func TestTryFrameWritesWholeFrame(t *testing.T) {
-	server, client := mustTCPPair(t)
-	cc := mustNoWaitCork(t, server)
-	var want []byte
-	for _, f := range []struct {
-		op      byte
-		payload []byte
-	}{
-		{opText, []byte(`{"type":"message","n":1}`)},
-		{opPong, []byte("pong")},
-		{opText, bytes.Repeat([]byte("z"), 300)}, // a 16-bit length
-	} {
-		if res, err := cc.tryFrame(f.op, f.payload); res != tryWritten || err != nil {
-			t.Fatalf("tryFrame(%#x, %d bytes) on an idle socket = %d, %v; want tryWritten", f.op, len(f.payload), res, err)
-		}
-		want = appendFrame(want, f.op, f.payload)
-	}
-	wait := readAllAsync(t, client)
-	_ = server.Close()
-	if got := wait(); !bytes.Equal(got, want) {
-		t.Fatalf("client read % x, want % x", got, want)
-	}
-}
-
-func TestTryFrameWritesNothing(t *testing.T) {
-	t.Run("corked", func(t *testing.T) {
-		server, client := mustTCPPair(t)
-		cc := newCorkConn(server) // corked, as after the upgrade
-		if res, err := cc.tryFrame(opText, []byte("corked")); res != tryNot || err != nil {
-			t.Fatalf("tryFrame while corked = %d, %v; want tryNot, nil", res, err)
-		}
-		if err := cc.uncork(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cc.Write(closeFrame); err != nil { // gorilla's close
-			t.Fatal(err)
-		}
-		if res, err := cc.tryFrame(opText, []byte("late")); res != tryNot || !errors.Is(err, errCloseSent) {
-			t.Fatalf("tryFrame after the close frame = %d, %v; want tryNot, errCloseSent", res, err)
-		}
-		wait := readAllAsync(t, client)
-		_ = server.Close()
-		if got := wait(); !bytes.Equal(got, closeFrame) {
-			t.Fatalf("client read % x, want only the close frame % x", got, closeFrame)
-		}
-	})
-	t.Run("no non-blocking path", func(t *testing.T) {
-		rc := &recConn{}
-		cc := newCorkConn(rc)
-		if err := cc.uncork(); err != nil {
-			t.Fatal(err)
-		}
-		if res, err := cc.tryFrame(opText, []byte("x")); res != tryNot || err != nil {
-			t.Fatalf("tryFrame on a %T = %d, %v; want tryNot, nil", rc, res, err)
-		}
-		if w := rc.calls(); len(w) != 0 {
-			t.Fatalf("tryFrame wrote %q to a socket without a non-blocking path", w)
-		}
-	})
-}
-
-// A frame the socket takes in part is finished before whatever is written
-// next: a frame (writeFrame), gathered frames (uncork) or gorilla's close
-// frame (Write). The client reads every frame whole, in order, the close
-// frame last.
-func TestTryFramePartialKeepsFramesWhole(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		next func(*corkConn) (wire []byte, err error) // what it adds to the wire
-	}{
-		{"writeFrame", func(cc *corkConn) ([]byte, error) {
-			p := []byte("next")
-			return appendFrame(nil, opText, p), cc.writeFrame(opText, p)
-		}},
-		{"uncork", func(cc *corkConn) ([]byte, error) {
-			cc.cork()
-			var wire []byte
-			for _, p := range [][]byte{[]byte("gathered-1"), bytes.Repeat([]byte("g"), 1000)} {
-				if err := cc.writeFrame(opText, p); err != nil {
-					return nil, err
-				}
-				wire = appendFrame(wire, opText, p)
-			}
-			return wire, cc.uncork()
-		}},
-		{"close", func(*corkConn) ([]byte, error) { return nil, nil }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			server, client := mustTCPPair(t)
-			cc := mustNoWaitCork(t, server)
-			restore := mustShrinkBuffers(t, server, client)
-			first := []byte(`{"n":0}`) // an idle socket takes it whole
-			if res, err := cc.tryFrame(opText, first); res != tryWritten || err != nil {
-				t.Fatalf("tryFrame on an idle socket = %d, %v; want tryWritten", res, err)
-			}
-			// The client does not read: a 1 MiB frame, far more than the
-			// socket takes at once, goes out in part.
-			big := bytes.Repeat([]byte("b"), 1<<20)
-			if res, err := cc.tryFrame(opText, big); res != tryPartial || err != nil {
-				t.Fatalf("tryFrame(1 MiB) on a small socket buffer = %d, %v; want tryPartial", res, err)
-			}
-			want := appendFrame(appendFrame(nil, opText, first), opText, big)
-			if res, err := cc.tryFrame(opText, []byte("x")); res != tryNot || err != nil {
-				t.Fatalf("tryFrame with a rest pending = %d, %v; want tryNot, nil", res, err)
-			}
-			restore()
-			wait := readAllAsync(t, client)
-			wire, err := tc.next(cc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, wire...)
-			if _, err := cc.Write(closeFrame); err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, closeFrame...)
-			if res, err := cc.tryFrame(opText, []byte("late")); res != tryNot || !errors.Is(err, errCloseSent) {
-				t.Fatalf("tryFrame after the close frame = %d, %v; want tryNot, errCloseSent", res, err)
-			}
-			_ = server.Close()
-			if all := wait(); !bytes.Equal(all, want) {
-				ops, sizes, rest := splitFrames(all)
-				wops, wsizes, _ := splitFrames(want)
-				t.Fatalf("client read %d bytes: ops %v, sizes %v, %d stray bytes;\nwant %d bytes: ops %v, sizes %v",
-					len(all), ops, sizes, len(rest), len(want), wops, wsizes)
-			}
-		})
-	}
 }
 
 // A frame queued on an idle connection is written by the goroutine that

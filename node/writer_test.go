@@ -93,10 +93,10 @@ func TestSystemSendRejectsBadExclude(t *testing.T) {
 	}
 }
 
-// stuckStateRegistry is fzRegistry whose SetState waits until its context
+// stuckStateRegistry is fakeRegistry whose SetState waits until its context
 // ends, like a Redis that stopped answering.
 type stuckStateRegistry struct {
-	fzRegistry
+	fakeRegistry
 	calls *atomic.Int32
 }
 
@@ -112,7 +112,7 @@ func (r stuckStateRegistry) SetState(ctx context.Context, _, _ string) error {
 func TestCleanupInactiveStopsCallingASlowRedis(t *testing.T) {
 	var calls atomic.Int32
 	n := fakeNode(t, func(c *Config) { c.RedisTimeout = 100 * time.Millisecond },
-		stuckStateRegistry{calls: &calls}, fzStats{})
+		stuckStateRegistry{calls: &calls}, fakeStats{})
 	url := mustServe(t, n)
 	const idle = 3
 	for range idle {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 func badFrameRows() []badRow {
@@ -56,14 +56,14 @@ func badFrameRows() []badRow {
 				c.sendRaw(websocket.TextMessage, frame(limit))
 				c.expect("pong")
 				c.sendRaw(websocket.TextMessage, frame(limit+1))
-				c.expectClose(node.CloseTooBig)
+				c.expectClose(protocol.CloseTooBig)
 				e.noTraces(c.id)
 			}},
 		{name: "invalid UTF-8 closes 1007",
 			run: func(t *testing.T, e *badEnv) {
 				c := e.user(e.node(), "hal", "user")
 				c.sendRaw(websocket.TextMessage, []byte("{\"type\":\"ping\",\"data\":\"\xff\xfe\"}"))
-				c.expectClose(node.CloseInvalidUTF8)
+				c.expectClose(protocol.CloseInvalidUTF8)
 				e.noTraces(c.id)
 			}},
 		{name: "malformed, truncated, deeply nested and wrong-typed JSON get error frames and the connection stays",
@@ -110,7 +110,7 @@ func badFrameRows() []badRow {
 				for range 4 {
 					c.sendRaw(websocket.TextMessage, []byte(`{`))
 				}
-				skipped := c.expectClose(node.ClosePolicy)
+				skipped := c.expectClose(protocol.ClosePolicy)
 				if len(skipped) != 4 {
 					t.Errorf("got %d frames before the close, want 4 error frames: %v", len(skipped), skipped)
 				}
@@ -214,7 +214,7 @@ func badLimitRows() []badRow {
 						break
 					}
 				}
-				frames := c.expectClose(node.CloseRateLimited)
+				frames := c.expectClose(protocol.CloseRateLimited)
 				pongs, limited := 0, 0
 				for _, f := range frames {
 					switch {
@@ -260,7 +260,7 @@ func badLimitRows() []badRow {
 				c := e.connect(e.node(), nil)
 				c.send(map[string]any{"type": "auth", "token": e.token("ned", "user", time.Hour)})
 				c.expectError("connection_limit")
-				c.expectClose(node.CloseUserLimit)
+				c.expectClose(protocol.CloseUserLimit)
 				e.noTraces(c.id)
 				if m, _ := e.mr.Members(badPrefix + ":user:ned"); !slices.Equal(badSorted(m), badSorted([]string{a.id, b.id})) {
 					t.Errorf("user set %v, want %v", m, []string{a.id, b.id})
@@ -281,7 +281,7 @@ func badLimitRows() []badRow {
 					c := e.connect(n, nil)
 					c.send(map[string]any{"type": "auth", "token": e.token("ola", "user", time.Hour)})
 					c.expectError("connection_limit")
-					c.expectClose(node.CloseUserLimit)
+					c.expectClose(protocol.CloseUserLimit)
 					e.noTraces(c.id)
 				}
 			}},
@@ -328,8 +328,8 @@ func badLimitRows() []badRow {
 				for got < sent {
 					next()
 				}
-				if code := e.closeCode(slow); code != fmt.Sprint(node.CloseSlowConsumer) {
-					t.Errorf("slow client closed with %s, want %d", code, node.CloseSlowConsumer)
+				if code := e.closeCode(slow); code != fmt.Sprint(protocol.CloseSlowConsumer) {
+					t.Errorf("slow client closed with %s, want %d", code, protocol.CloseSlowConsumer)
 				}
 				if got := e.node().srv.Stats.Local().ErrorsByKind["slow_consumer"]; got != 1 {
 					t.Errorf("slow_consumer count %d, want 1", got)

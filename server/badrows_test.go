@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 func TestBadInput(t *testing.T) {
@@ -182,7 +182,7 @@ func badTokenRows() []badRow {
 			if !strings.Contains(f.Message, r.msg) || string(f.Ref) != "1" {
 				t.Errorf("error frame %s, want message containing %q and ref 1", f.raw, r.msg)
 			}
-			c.expectClose(node.CloseAuthFailed)
+			c.expectClose(protocol.CloseAuthFailed)
 			e.noTraces(c.id)
 		}})
 	}
@@ -193,7 +193,7 @@ func badTokenRows() []badRow {
 				start := time.Now()
 				c := e.connect(e.node(), nil)
 				c.expectError("auth_timeout")
-				c.expectClose(node.CloseAuthTimeout)
+				c.expectClose(protocol.CloseAuthTimeout)
 				if d := time.Since(start); d < 250*time.Millisecond {
 					t.Errorf("closed after %v, before the auth timeout", d)
 				}
@@ -208,7 +208,7 @@ func badTokenRows() []badRow {
 				c.send(map[string]any{"type": "join", "room": "lobby"})
 				c.expect("joined")
 				start := time.Now()
-				c.expectClose(node.CloseTokenExpired)
+				c.expectClose(protocol.CloseTokenExpired)
 				if d := time.Since(start); d > 3*time.Second {
 					t.Errorf("closed %v after auth, want at expiry", d)
 				}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // badSilentMember authenticates and joins a room over a socket with a tiny
@@ -64,7 +64,7 @@ func badTransportRows() []badRow {
 				mute.send(map[string]any{"type": "auth", "token": e.token("quinn", "user", time.Hour)})
 				mute.expect("authenticated")
 				start := time.Now()
-				mute.expectClose(node.ClosePingTimeout)
+				mute.expectClose(protocol.ClosePingTimeout)
 				if d := time.Since(start); d < 500*time.Millisecond || d > 3*time.Second {
 					t.Errorf("closed after %v, want about ping interval + pong timeout (600ms)", d)
 				}
@@ -255,7 +255,7 @@ func badConcurrentRow(t *testing.T, e *badEnv) {
 	if err := nd.Disconnect(ctx, target.id, 0, "bye"); err != nil {
 		t.Fatal(err)
 	}
-	target.expectClose(node.CloseKicked)
+	target.expectClose(protocol.CloseKicked)
 	e.noTraces(target.id)
 }
 
@@ -309,7 +309,7 @@ func TestBadDrainingRefuses(t *testing.T) {
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() { drained <- e.node().srv.Node.Shutdown(ctx) }()
-	c.expectClose(node.CloseGoingAway)
+	c.expectClose(protocol.CloseGoingAway)
 	e.refused(e.node(), nil, http.StatusServiceUnavailable)
 	e.noTraces(c.id)
 	if err := <-drained; err != nil { // before cancel() ends the drain early

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 const quiet = 200 * time.Millisecond
@@ -148,7 +149,7 @@ func TestAdminPublishAndDisconnectAcrossNodes(t *testing.T) {
 	if code := adminJSON(t, nodes[2], "DELETE", "/connections/"+bob.connID, nil, nil); code != http.StatusAccepted {
 		t.Fatalf("disconnect: %d", code)
 	}
-	bob.expectClose(node.CloseKicked)
+	bob.expectClose(protocol.CloseKicked)
 	waitFor(t, 5*time.Second, "bob gone everywhere", func() bool {
 		return adminJSON(t, nodes[1], "GET", "/connections/"+bob.connID, nil, nil) == http.StatusNotFound
 	})

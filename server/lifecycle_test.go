@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsnode/wsnode/node"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 func TestInactiveConnectionsAreClosed(t *testing.T) {
@@ -27,7 +27,7 @@ func TestInactiveConnectionsAreClosed(t *testing.T) {
 			}
 		}
 	}()
-	idle.expectClose(node.CloseInactive)
+	idle.expectClose(protocol.CloseInactive)
 	waitFor(t, 5*time.Second, "idle gone cluster-wide", func() bool {
 		return adminJSON(t, nodes[1], "GET", "/connections/"+idle.connID, nil, nil) == http.StatusNotFound
 	})
@@ -49,7 +49,7 @@ func TestCleanupInactiveAPI(t *testing.T) {
 	if n := nodes[0].srv.Node.CleanupInactive(10 * time.Millisecond); n != 1 {
 		t.Fatalf("CleanupInactive(10ms) closed %d, want 1", n)
 	}
-	a.expectClose(node.CloseInactive)
+	a.expectClose(protocol.CloseInactive)
 }
 
 func TestApplicationPing(t *testing.T) {

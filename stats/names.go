@@ -1,17 +1,21 @@
 package stats
 
-// Message types counted per inbound frame. Anything else is counted as
-// MsgUnknown, so the label set stays fixed whatever clients send.
+import "github.com/wsnode/wsnode/protocol"
+
+// Message types counted per inbound frame: the frame types a client sends
+// (protocol.RequestTypes). Anything else is counted as MsgUnknown, so the
+// label set stays fixed whatever clients send; a frame that cannot be
+// decoded is counted as MsgInvalid.
 const (
-	MsgAuth      = "auth"
-	MsgJoin      = "join"
-	MsgLeave     = "leave"
-	MsgMessage   = "message"
-	MsgDirect    = "direct"
-	MsgBroadcast = "broadcast"
-	MsgPing      = "ping"
-	MsgPong      = "pong"
-	MsgHistory   = "history"
+	MsgAuth      = protocol.TypeAuth
+	MsgJoin      = protocol.TypeJoin
+	MsgLeave     = protocol.TypeLeave
+	MsgMessage   = protocol.TypeMessage
+	MsgDirect    = protocol.TypeDirect
+	MsgBroadcast = protocol.TypeBroadcast
+	MsgPing      = protocol.TypePing
+	MsgPong      = protocol.TypePong
+	MsgHistory   = protocol.TypeHistory
 	MsgUnknown   = "unknown"
 	MsgInvalid   = "invalid"
 )

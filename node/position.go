@@ -3,6 +3,8 @@ package node
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // position is a message's place in its room's history (see package
@@ -19,20 +21,18 @@ var (
 	tailEpoch  = []byte(`,"epoch":"`)
 )
 
-// maxEpochLen bounds the epoch ids parsed from payloads (history makes 16).
-const maxEpochLen = 64
-
 // payloadPosition reads the position that the history script appended to
 // the end of a message payload; ok is false for a message of a room
 // without history. It reads the fixed tail from the end only, so whatever a
-// client put in "data" cannot be mistaken for it.
+// client put in "data" cannot be mistaken for it. Epoch ids are at most
+// protocol.MaxEpochLen bytes (history makes 16).
 func payloadPosition(p []byte) (pos position, ok bool) {
 	if len(p) < 2 || p[len(p)-1] != '}' || p[len(p)-2] != '"' {
 		return position{}, false
 	}
 	body := p[:len(p)-2] // ...,"offset":<n>,"epoch":"<id>
 	q := bytes.LastIndexByte(body, '"')
-	if q < 0 || len(body)-q-1 > maxEpochLen || !bytes.HasSuffix(body[:q+1], tailEpoch) {
+	if q < 0 || len(body)-q-1 > protocol.MaxEpochLen || !bytes.HasSuffix(body[:q+1], tailEpoch) {
 		return position{}, false
 	}
 	epoch := body[q+1:]

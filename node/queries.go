@@ -106,34 +106,3 @@ func (n *Node) User(ctx context.Context, user string) (registry.User, error) {
 
 // Nodes lists the cluster's nodes with their last heartbeat.
 func (n *Node) Nodes(ctx context.Context) ([]registry.Node, error) { return n.reg.Nodes(ctx) }
-
-// CleanupInactive closes every local connection that sent nothing for
-// maxIdle: its state becomes INACTIVE (in Redis too) and it is closed with
-// CloseInactive. It returns how many were closed. Every node cleans its own
-// connections, so the cluster as a whole is covered.
-func (n *Node) CleanupInactive(maxIdle time.Duration) int {
-	cutoff := time.Now().Add(-maxIdle).UnixMilli()
-	var idle []*Conn
-	n.idx.eachConn(func(c *Conn) {
-		if c.lastActivity.Load() < cutoff && !c.closing() {
-			idle = append(idle, c)
-		}
-	})
-	// One RedisTimeout for the whole pass, and no more Redis calls after a
-	// failure: this runs on the maintenance loop, and a slow Redis must not
-	// hold the heartbeat back for one timeout per idle connection.
-	ctx := n.opCtx()
-	redisOK := true
-	for _, c := range idle {
-		c.setState(StateInactive)
-		if redisOK {
-			if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, registry.ErrNotFound) {
-				c.debug("could not mark inactive in Redis", "err", err)
-				redisOK = false
-			}
-		}
-		c.closeWith(CloseInactive, "inactive")
-	}
-	n.stats.Add(stats.CtrInactiveClosed, int64(len(idle)))
-	return len(idle)
-}

@@ -1,20 +1,6 @@
 package node
 
-// WebSocket frame header bits and opcodes (RFC 6455 5.2) that readControl
-// checks and the writer sends (appendFrame).
-const (
-	frameFin        = 0x80
-	frameRSV        = 0x70
-	frameOpcode     = 0x0f
-	frameMasked     = 0x80
-	frameLen7       = 0x7f
-	opText          = 0x1
-	opClose         = 0x8
-	opPing          = 0x9
-	opPong          = 0xa
-	maxControlBytes = 125
-	controlHeader   = 2 + 4 // two header bytes and the client's masking key
-)
+import "github.com/wsnode/wsnode/socket"
 
 // readControl consumes one well-formed ping or pong frame at the head of the
 // node's read buffer and reports whether it did. A ping is answered with a
@@ -30,27 +16,27 @@ func (c *Conn) readControl() bool {
 	if err != nil {
 		return false
 	}
-	op := h[0] & frameOpcode
-	if h[0]&frameFin == 0 || h[0]&frameRSV != 0 || (op != opPing && op != opPong) ||
-		h[1]&frameMasked == 0 || int(h[1]&frameLen7) > maxControlBytes {
+	op := h[0] & socket.Opcode
+	if h[0]&socket.Fin == 0 || h[0]&socket.RSV != 0 || (op != socket.OpPing && op != socket.OpPong) ||
+		h[1]&socket.Masked == 0 || int(h[1]&socket.Len7) > socket.MaxControlBytes {
 		return false
 	}
-	n := int(h[1] & frameLen7)
-	f, err := c.br.Peek(controlHeader + n) // waits for the rest, under the read deadline
+	n := int(h[1] & socket.Len7)
+	f, err := c.br.Peek(socket.ControlHeader + n) // waits for the rest, under the read deadline
 	if err != nil {
 		return false // gorilla's read then reports the error
 	}
 	var payload []byte
-	if op == opPing {
+	if op == socket.OpPing {
 		payload = make([]byte, n)
-		key := f[2:controlHeader]
+		key := f[2:socket.ControlHeader]
 		for i := range payload {
-			payload[i] = f[controlHeader+i] ^ key[i&3]
+			payload[i] = f[socket.ControlHeader+i] ^ key[i&3]
 		}
 	}
-	_, _ = c.br.Discard(controlHeader + n)
+	_, _ = c.br.Discard(socket.ControlHeader + n)
 	c.extendRead()
-	if op == opPing {
+	if op == socket.OpPing {
 		c.pong(payload)
 	}
 	return true

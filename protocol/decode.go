@@ -1,32 +1,68 @@
-package node
+package protocol
 
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 )
 
+// MaxRefLen bounds the client-chosen request id echoed back as "ref".
+const MaxRefLen = 128
+
+// Request is any client frame. Unknown fields are ignored.
+type Request struct {
+	Type   string          `json:"type"`
+	ID     json.RawMessage `json:"id,omitempty"`
+	Token  string          `json:"token,omitempty"`
+	Room   string          `json:"room,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	Echo   *bool           `json:"echo,omitempty"`
+	ToUser string          `json:"to_user,omitempty"`
+	ToConn string          `json:"to_conn,omitempty"`
+	// Since (join, history): the last position the client saw; see
+	// ParseSince.
+	Since json.RawMessage `json:"since,omitempty"`
+	// Limit (history): how many messages; clipped to the history size.
+	Limit int `json:"limit,omitempty"`
+}
+
+// Decoding errors. Their text is what the client reads in the bad_request
+// error frame. A field of the wrong type gets an error of its own, naming
+// the field.
 var (
-	errNotObject   = errors.New("frame is not a valid JSON object")
-	errMissingType = errors.New(`missing "type"`)
+	ErrNotObject   = errors.New("frame is not a valid JSON object")
+	ErrMissingType = errors.New(`missing "type"`)
+	// ErrBadRef reports an "id" that is not a short string or number.
+	ErrBadRef = errors.New(`"id" must be a string or number of at most 128 bytes`)
 )
 
-// decodeRequest parses one client frame without reflection: json.Valid
-// checks the whole frame (iteratively, with encoding/json's nesting limit),
-// then a small scanner walks the top-level object and keeps the raw bytes of
-// each known field. This is several times cheaper than json.Unmarshal into a
+func validRef(id json.RawMessage) bool {
+	if len(id) > MaxRefLen {
+		return false
+	}
+	c := id[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}
+
+// Decode parses one client frame without reflection: json.Valid checks the
+// whole frame (iteratively, with encoding/json's nesting limit), then a
+// small scanner walks the top-level object and keeps the raw bytes of each
+// known field. This is several times cheaper than json.Unmarshal into a
 // struct and keeps the reader's stack shallow. Unknown fields are ignored; a
-// repeated field's last value wins. The returned request keeps a valid "id"
-// even when another field is wrong, so the error can carry the ref.
-func decodeRequest(data []byte) (request, error) {
-	var r request
+// repeated field's last value wins. The returned Request keeps a valid "id"
+// even when another field is wrong, so the error can carry the ref. A type
+// the protocol does not know is no error (the caller answers unknown_type).
+// The Request's raw fields (ID, Data, Since) alias data.
+func Decode(data []byte) (Request, error) {
+	var r Request
 	if !objectShaped(data) || !json.Valid(data) {
-		return r, errNotObject
+		return r, ErrNotObject
 	}
 	s := scanner{b: data}
 	s.space()
 	if !s.take('{') {
-		return r, errNotObject
+		return r, ErrNotObject
 	}
 	var ferr error
 	for s.space(); !s.take('}'); s.space() {
@@ -45,7 +81,7 @@ func decodeRequest(data []byte) (request, error) {
 	case ferr != nil:
 		return r, ferr
 	case r.Type == "":
-		return r, errMissingType
+		return r, ErrMissingType
 	}
 	return r, nil
 }
@@ -71,10 +107,10 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 var echoTrue, echoFalse = true, false
 
 // set stores one top-level field; key and val are raw JSON.
-func (r *request) set(rawKey, val []byte) error {
+func (r *Request) set(rawKey, val []byte) error {
 	key, err := rawKeyString(rawKey)
 	if err != nil {
-		return errNotObject
+		return ErrNotObject
 	}
 	var dst *string
 	switch key {
@@ -95,7 +131,7 @@ func (r *request) set(rawKey, val []byte) error {
 		}
 		if !validRef(val) {
 			r.ID = nil
-			return errBadRef
+			return ErrBadRef
 		}
 		r.ID = json.RawMessage(val)
 		return nil
@@ -136,7 +172,7 @@ func (r *request) set(rawKey, val []byte) error {
 		return nil
 	}
 	if dst == &r.Type && len(val) >= 2 && val[0] == '"' {
-		if t := known(val[1:len(val)-1], frameTypes[:]); t != "" {
+		if t := known(val[1:len(val)-1], requestTypes[:]); t != "" {
 			*dst = t
 			return nil
 		}
@@ -167,10 +203,15 @@ func hasEscape(raw []byte) bool {
 	return false
 }
 
+// requestKeys are the fields of a Request, and requestTypes the frame types
+// a client sends, most frequent first: known scans them in order.
 var (
-	requestKeys = [...]string{"type", "token", "room", "to_user", "to_conn", "id", "data", "echo", "since", "limit"}
-	frameTypes  = [...]string{typeMessage, typeDirect, typePing, typePong, typeJoin, typeLeave, typeAuth, typeBroadcast, typeHistory}
+	requestKeys  = [...]string{"type", "token", "room", "to_user", "to_conn", "id", "data", "echo", "since", "limit"}
+	requestTypes = [...]string{TypeMessage, TypeDirect, TypePing, TypePong, TypeJoin, TypeLeave, TypeAuth, TypeBroadcast, TypeHistory}
 )
+
+// RequestTypes returns the frame types a client may send (a new slice).
+func RequestTypes() []string { return slices.Clone(requestTypes[:]) }
 
 // known returns the element of list equal to b, or "". Comparing
 // string(b) does not allocate, so known keys and types cost nothing.
@@ -190,7 +231,7 @@ func wrongType(field string) error {
 // jsonString decodes a JSON string value (already validated).
 func jsonString(raw []byte) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", errNotObject
+		return "", ErrNotObject
 	}
 	inner := raw[1 : len(raw)-1]
 	for _, c := range inner {

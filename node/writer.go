@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -17,7 +19,7 @@ func (c *Conn) writeLoop() {
 	for {
 		c.qmu.Lock()
 		batch := c.queue
-		if len(batch) == 0 || failed || (c.closing() && c.closeCode == CloseSlowConsumer) {
+		if len(batch) == 0 || failed || (c.closing() && c.closeCode == protocol.CloseSlowConsumer) {
 			c.exitWriter()
 			c.qmu.Unlock()
 			return
@@ -50,7 +52,8 @@ func (c *Conn) exitWriter() {
 
 // writeBatch writes the frames of one round and returns the bytes written
 // and whether every write succeeded. Frames are gathered into socket writes
-// of at most maxCork bytes (corkConn); a frame that large goes out alone.
+// of at most socket.MaxCork bytes (socket.Conn); a frame that large goes
+// out alone.
 func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 	cork := c.cork
 	if len(batch) < 2 {
@@ -59,15 +62,15 @@ func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 	gathered := 0 // bytes gathered since the last cork
 	for _, f := range batch {
 		n := f.wireSize()
-		if cork != nil && gathered > 0 && gathered+n > maxCork {
+		if cork != nil && gathered > 0 && gathered+n > socket.MaxCork {
 			if !c.uncork(cork) {
 				return sent, false
 			}
 			gathered = 0
 		}
-		small := cork != nil && n < maxCork
+		small := cork != nil && n < socket.MaxCork
 		if small && gathered == 0 {
-			cork.cork()
+			cork.Cork()
 		}
 		if !c.writeFrame(f) {
 			c.uncork(cork) // whatever it returns, the connection is closing
@@ -83,12 +86,12 @@ func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 
 // uncork writes the gathered frames, if any, and reports success; a failure
 // starts the close like any failed write.
-func (c *Conn) uncork(cork *corkConn) bool {
+func (c *Conn) uncork(cork *socket.Conn) bool {
 	if cork == nil {
 		return true
 	}
 	c.writeSince.Store(time.Now().UnixNano())
-	err := cork.uncork()
+	err := cork.Uncork()
 	c.writeSince.Store(0)
 	if err != nil {
 		c.writeFailed()
@@ -108,11 +111,11 @@ func (c *Conn) writeFrame(f outFrame) bool {
 
 // wrote accounts for a write of f that ended with err and reports success:
 // a data frame is counted, a failure starts the close. After the close
-// frame (errCloseSent) the writer just stops: the socket is closing already
+// frame (socket.ErrCloseSent) the writer just stops: the socket is closing already
 // (by finishClose or the peer), not failing.
 func (c *Conn) wrote(f outFrame, err error) bool {
 	if err != nil {
-		if !errors.Is(err, errCloseSent) {
+		if !errors.Is(err, socket.ErrCloseSent) {
 			c.writeFailed()
 		}
 		return false
@@ -126,16 +129,16 @@ func (c *Conn) wrote(f outFrame, err error) bool {
 	return true
 }
 
-// sendFrame writes f's frames to the socket through its corkConn: a pong,
+// sendFrame writes f's frames to the socket through its socket.Conn: a pong,
 // or a ping followed by its data, or just data. Every connection with a
-// socket has a corkConn (bufferedHijacker sets it up in the upgrade).
+// socket has one (socket.Hijacker sets it up in the upgrade).
 func (c *Conn) sendFrame(f outFrame) error {
 	if f.ping {
-		if err := c.cork.writeFrame(opPing, nil); err != nil {
+		if err := c.cork.WriteFrame(socket.OpPing, nil); err != nil {
 			return err
 		}
 	}
-	return c.cork.writeFrame(f.opcode(), f.data)
+	return c.cork.WriteFrame(f.opcode(), f.data)
 }
 
 // writeStuck aborts a data write that has run longer than WriteTimeout
@@ -154,11 +157,7 @@ func (c *Conn) writeStuck() {
 // writeFailed closes the connection after a failed or stuck write and
 // counts it once, unless it was already closing.
 func (c *Conn) writeFailed() {
-	if c.closeWith(CloseNormal, "") {
+	if c.closeWith(protocol.CloseNormal, "") {
 		c.n.stats.Error(stats.ErrWriteFailed)
 	}
-}
-
-func appPing() []byte {
-	return mustJSON(replyFrame{Type: typePing, TS: nowMS()})
 }

@@ -3,18 +3,18 @@ package node
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/protocol"
+	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -42,90 +42,6 @@ func (r *recConn) calls() [][]byte {
 	return r.writes
 }
 
-func TestCorkGathersIntoOneWrite(t *testing.T) {
-	rc := &recConn{}
-	c := &corkConn{Conn: rc}
-	if _, err := c.Write([]byte("a")); err != nil { // not corked: straight through
-		t.Fatal(err)
-	}
-	c.cork()
-	for _, s := range []string{"b", "cd", "e"} {
-		if n, err := c.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("corked Write = %d, %v", n, err)
-		}
-	}
-	if got := len(rc.calls()); got != 1 {
-		t.Fatalf("%d writes reached the socket while corked, want only the first", got)
-	}
-	if err := c.uncork(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.uncork(); err != nil { // not corked: nothing to do
-		t.Fatal(err)
-	}
-	got := fmt.Sprintf("%q", rc.calls())
-	if want := `["a" "bcde"]`; got != want {
-		t.Fatalf("socket writes %s, want %s", got, want)
-	}
-}
-
-func TestCorkUncorkReportsWriteError(t *testing.T) {
-	boom := errors.New("boom")
-	rc := &recConn{failWith: boom}
-	c := &corkConn{Conn: rc}
-	c.cork()
-	if _, err := c.Write([]byte("x")); err != nil {
-		t.Fatalf("corked Write = %v; errors belong to uncork", err)
-	}
-	if err := c.uncork(); !errors.Is(err, boom) {
-		t.Fatalf("uncork = %v, want %v", err, boom)
-	}
-}
-
-// gateConn blocks its first Write until gate is closed, and tells entered
-// when that Write has begun; later writes are recorded at once.
-type gateConn struct {
-	recConn
-	gate, entered chan struct{}
-	started       atomic.Bool
-}
-
-func (g *gateConn) Write(p []byte) (int, error) {
-	if g.started.CompareAndSwap(false, true) {
-		close(g.entered)
-		<-g.gate
-	}
-	return g.recConn.Write(p)
-}
-
-// A frame written by another goroutine while the gathered frames are on
-// their way to the socket (the close frame) must wait for them: uncork
-// holds the lock across its write.
-func TestCorkKeepsOrderWithConcurrentWrite(t *testing.T) {
-	g := &gateConn{gate: make(chan struct{}), entered: make(chan struct{})}
-	c := &corkConn{Conn: g}
-	c.cork()
-	_, _ = c.Write([]byte("data"))
-	uncorked := make(chan error, 1)
-	go func() { uncorked <- c.uncork() }()
-	<-g.entered // uncork is inside the socket write, holding the lock
-	wrote := make(chan struct{})
-	go func() { defer close(wrote); _, _ = c.Write([]byte("next")) }()
-	select {
-	case <-wrote:
-		t.Fatal("a concurrent Write reached the socket while the gathered frames were being written")
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(g.gate)
-	if err := <-uncorked; err != nil {
-		t.Fatal(err)
-	}
-	<-wrote
-	if got := fmt.Sprintf("%q", g.calls()); got != `["data" "next"]` {
-		t.Fatalf("socket writes %s, want the gathered frames first", got)
-	}
-}
-
 // splitFrames splits b into unmasked server frames and returns each one's
 // opcode and length on the wire, and the bytes after the last whole frame.
 func splitFrames(b []byte) (ops []byte, sizes []int, rest []byte) {
@@ -142,28 +58,28 @@ func splitFrames(b []byte) (ops []byte, sizes []int, rest []byte) {
 		if len(b) < h+n {
 			break
 		}
-		ops, sizes = append(ops, b[0]&frameOpcode), append(sizes, h+n)
+		ops, sizes = append(ops, b[0]&socket.Opcode), append(sizes, h+n)
 		b = b[h+n:]
 	}
 	return ops, sizes, b
 }
 
-// writeBatch gathers at most maxCork bytes per socket write and writes a
+// writeBatch gathers at most socket.MaxCork bytes per socket write and writes a
 // frame of that size or more on its own, without splitting any frame.
 func TestWriteBatchRespectsCorkCap(t *testing.T) {
 	rc := &recConn{}
-	c := &Conn{cork: &corkConn{Conn: rc}}
+	c := &Conn{cork: &socket.Conn{Conn: rc}}
 	var batch []outFrame
 	add := func(size int) {
 		data := bytes.Repeat([]byte{'x'}, size)
 		batch = append(batch, outFrame{data: data, size: int64(size)})
 	}
 	add(15 << 10)
-	add(60 << 10) // larger than maxCork: alone
+	add(60 << 10) // larger than socket.MaxCork: alone
 	for range 200 {
 		add(100)
 	}
-	add(maxCork)
+	add(socket.MaxCork)
 	add(10)
 	if _, ok := c.writeBatch(batch); !ok {
 		t.Fatal("writeBatch failed")
@@ -174,8 +90,8 @@ func TestWriteBatchRespectsCorkCap(t *testing.T) {
 		if len(rest) > 0 {
 			t.Fatalf("write %d (%d bytes) splits a frame", i, len(w))
 		}
-		if len(w) > maxCork && len(sizes) > 1 {
-			t.Fatalf("write %d: %d bytes in %d frames; more than maxCork (%d) must be one frame", i, len(w), len(sizes), maxCork)
+		if len(w) > socket.MaxCork && len(sizes) > 1 {
+			t.Fatalf("write %d: %d bytes in %d frames; more than socket.MaxCork (%d) must be one frame", i, len(w), len(sizes), socket.MaxCork)
 		}
 		frames += len(sizes)
 		total += len(w)
@@ -188,7 +104,7 @@ func TestWriteBatchRespectsCorkCap(t *testing.T) {
 	}
 }
 
-// A batch larger than maxCork is written in several gathered writes, and
+// A batch larger than socket.MaxCork is written in several gathered writes, and
 // the client reads every frame, in order.
 func TestWriteBatchLargerThanCork(t *testing.T) {
 	n, url, _ := mustReaderNodeN(t)
@@ -245,7 +161,7 @@ func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *Conn) {
 	}
 	_ = resp.Body.Close()
 	t.Cleanup(func() { _ = ws.Close() })
-	var welcome welcomeFrame
+	var welcome protocol.Welcome
 	if err := ws.ReadJSON(&welcome); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +172,7 @@ func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *Conn) {
 	return ws, c
 }
 
-// The node frames its own messages (appendFrame): every length encoding,
+// The node frames its own messages (socket.AppendFrame): every length encoding,
 // pings and pongs must read back through gorilla's client unchanged, corked
 // (a batch) and not (one frame per round).
 func TestWriterFramesReadByGorilla(t *testing.T) {
@@ -299,40 +215,6 @@ func TestWriterFramesReadByGorilla(t *testing.T) {
 	}
 }
 
-// closeFrame is a close frame as gorilla's WriteControl writes it.
-var closeFrame = appendFrame(nil, opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-
-// Nothing may follow a close frame (RFC 6455 5.5.1): once gorilla has
-// written or gathered one, the writer's frames are refused.
-func TestCorkNothingAfterClose(t *testing.T) {
-	for _, corked := range []bool{true, false} {
-		rc := &recConn{}
-		c := &corkConn{Conn: rc}
-		if corked {
-			c.cork()
-		}
-		if err := c.writeFrame(opText, []byte("a")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Write(closeFrame); err != nil { // gorilla's close
-			t.Fatal(err)
-		}
-		if err := c.writeFrame(opText, []byte("b")); !errors.Is(err, errCloseSent) {
-			t.Fatalf("corked %v: data frame after the close frame: err %v, want errCloseSent", corked, err)
-		}
-		if err := c.uncork(); err != nil {
-			t.Fatal(err)
-		}
-		var all []byte
-		for _, w := range rc.calls() {
-			all = append(all, w...)
-		}
-		if want := append(appendFrame(nil, opText, []byte("a")), closeFrame...); !bytes.Equal(all, want) {
-			t.Fatalf("corked %v: socket got % x, want % x", corked, all, want)
-		}
-	}
-}
-
 // opsAfterClose reads server frames until the socket closes or goes quiet
 // and counts the data frames before and after the first close frame.
 func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClose bool) {
@@ -342,11 +224,11 @@ func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClos
 	ops, _, _ := splitFrames(data)
 	for _, op := range ops {
 		switch {
-		case op == opClose:
+		case op == socket.OpClose:
 			sawClose = true
-		case op == opText && sawClose:
+		case op == socket.OpText && sawClose:
 			after++
-		case op == opText:
+		case op == socket.OpText:
 			before++
 		}
 	}
@@ -383,28 +265,6 @@ func TestNoDataAfterClientClose(t *testing.T) {
 	}
 }
 
-// countingStats counts errors by kind.
-type countingStats struct {
-	fzStats
-	mu   sync.Mutex
-	errs map[string]int
-}
-
-func (s *countingStats) Error(kind string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.errs == nil {
-		s.errs = map[string]int{}
-	}
-	s.errs[kind]++
-}
-
-func (s *countingStats) errors(kind string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.errs[kind]
-}
-
 // waitUntil polls cond until it holds or readerTestTimeout passes.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -439,7 +299,7 @@ func TestUpgradeResponseCarriesWelcome(t *testing.T) {
 	if !found || !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
 		t.Fatalf("first read: %q", buf[:k])
 	}
-	if len(frame) < 2 || frame[0] != frameFin|opText || !bytes.Contains(frame, []byte(`"type":"welcome"`)) {
+	if len(frame) < 2 || frame[0] != socket.Fin|socket.OpText || !bytes.Contains(frame, []byte(`"type":"welcome"`)) {
 		t.Fatalf("the first read ends with the 101 response; the welcome frame came apart (% x)", frame)
 	}
 }

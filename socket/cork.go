@@ -1,7 +1,6 @@
-package node
+package socket
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -9,74 +8,63 @@ import (
 	"syscall"
 )
 
-// maxCork is the most bytes the writer gathers into one socket write; a
-// frame of that size or more is written on its own. With ~200-byte frames,
-// 16 KiB already turns 80 system calls into one.
-const maxCork = 16 << 10
-
-// maxFrameHeader is the longest header of a server frame (RFC 6455 5.2).
-const maxFrameHeader = 10
-
-// wireSize bounds the bytes f's frames take on the wire.
-func (f outFrame) wireSize() int {
-	n := maxFrameHeader + len(f.data)
-	if f.ping {
-		n += maxFrameHeader
-	}
-	return n
-}
+// MaxCork is the most bytes a writer should gather into one socket write;
+// a frame of that size or more is better written on its own. With
+// ~200-byte frames, 16 KiB already turns 80 system calls into one.
+const MaxCork = 16 << 10
 
 // corkBufs holds the gather buffers, so an idle socket keeps none.
 var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
-// errCloseSent reports a data frame refused because the close frame has
+// ErrCloseSent reports a data frame refused because the close frame has
 // gone out: RFC 6455 (5.5.1) allows nothing after it.
-var errCloseSent = errors.New("node: close frame already sent")
+var ErrCloseSent = errors.New("socket: close frame already sent")
 
-// corkConn is the socket the writer writes frames to, and lets it turn a
-// batch of queued frames into one socket write: while corked, frames (and
-// what gorilla writes, such as the close frame) are gathered, and uncork
-// writes them at once. A burst of n frames to a socket then costs one write
+// Conn is the socket a connection's writer writes frames to, and lets it
+// turn a batch of queued frames into one socket write: while corked, frames
+// (and what gorilla writes, such as the close frame) are gathered, and
+// Uncork writes them at once. A burst of n frames to a socket then costs one write
 // system call instead of n.
 //
 // gorilla serialises its own writes (the handshake response, and close
 // frames from finishClose or from its reader, which answers a client's
 // close); the mutex orders them against the writer, which does not go
 // through gorilla. Once a close frame has been written or gathered, the
-// writer's frames are refused with errCloseSent, so nothing follows it on
-// the wire. A write error of gathered frames surfaces from uncork.
+// writer's frames are refused with ErrCloseSent, so nothing follows it on
+// the wire. A write error of gathered frames surfaces from Uncork.
 //
-// A frame written without waiting (tryFrame) that the socket took only in
+// A frame written without waiting (TryFrame) that the socket took only in
 // part leaves the rest in rest; every later write sends it first, so frames
 // never interleave on the wire.
 //
 // gorilla's WriteControl also sets a socket write deadline, which the
-// writer (it sets none; see writeStuck) never clears. That is safe because
+// writer (node sets none; see its writeStuck) never clears. That is safe because
 // WriteControl is used only for close frames, after which the writer stops;
 // a ping or pong must go through the writer, never WriteControl.
-type corkConn struct {
+type Conn struct {
 	net.Conn
 	nowait    syscall.RawConn // the socket, for writes that must not wait; nil: none (nowait_unix.go)
 	mu        sync.Mutex
 	buf       *[]byte // non-nil while corked
 	closeSent bool    // a close frame is on the wire or gathered
-	// rest is the unwritten tail of a frame tryFrame wrote in part, from
+	// rest is the unwritten tail of a frame TryFrame wrote in part, from
 	// restOff on. Set and cleared under mu; atomic so that the writer can
 	// see without the lock that there is none.
 	rest    atomic.Pointer[[]byte]
 	restOff int
 }
 
-// newCorkConn wraps nc, corked.
-func newCorkConn(nc net.Conn) *corkConn {
-	c := &corkConn{Conn: nc, nowait: noWaitConn(nc)}
-	c.cork()
+// New wraps nc, corked. The zero Conn with Conn set is usable too: not
+// corked, and without the non-blocking path (TryFrame writes nothing).
+func New(nc net.Conn) *Conn {
+	c := &Conn{Conn: nc, nowait: noWaitConn(nc)}
+	c.Cork()
 	return c
 }
 
 // Write is gorilla's path to the socket: it gathers p while corked and
 // writes it through otherwise.
-func (c *corkConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if isCloseFrame(p) {
@@ -92,10 +80,10 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// writeRest writes what a short tryFrame left, waiting as long as it
+// writeRest writes what a short TryFrame left, waiting as long as it
 // takes (the caller's deadline or the writer's sweep bounds it). Called
 // with mu held.
-func (c *corkConn) writeRest() error {
+func (c *Conn) writeRest() error {
 	b := c.rest.Swap(nil)
 	if b == nil {
 		return nil
@@ -105,8 +93,15 @@ func (c *corkConn) writeRest() error {
 	return err
 }
 
-// flushRest writes the unwritten tail of a short tryFrame, if any.
-func (c *corkConn) flushRest() error {
+// HasRest reports whether a short TryFrame left a tail for FlushRest.
+func (c *Conn) HasRest() bool { return c.rest.Load() != nil }
+
+// NoWait reports whether the socket has the non-blocking path TryFrame
+// writes through.
+func (c *Conn) NoWait() bool { return c.nowait != nil }
+
+// FlushRest writes the unwritten tail of a short TryFrame, if any.
+func (c *Conn) FlushRest() error {
 	if c.rest.Load() == nil {
 		return nil
 	}
@@ -115,49 +110,50 @@ func (c *corkConn) flushRest() error {
 	return c.writeRest()
 }
 
-// tryResult says what tryFrame did with a frame.
-type tryResult uint8
+// TryResult says what TryFrame did with a frame.
+type TryResult uint8
 
+// TryFrame's results.
 const (
-	tryNot     tryResult = iota // nothing written: the caller's writer goroutine must write it
-	tryWritten                  // the whole frame is on the socket
-	tryPartial                  // part is; the rest waits in rest for flushRest
+	TryNot     TryResult = iota // nothing written: the caller's writer goroutine must write it
+	TryWritten                  // the whole frame is on the socket
+	TryPartial                  // part is; the rest waits for FlushRest (or the next write)
 )
 
-// tryFrame writes one frame without waiting for the socket, the way
-// writeFrame would, and reports how far it got. It writes nothing (tryNot)
+// TryFrame writes one frame without waiting for the socket, the way
+// WriteFrame would, and reports how far it got. It writes nothing (TryNot)
 // while corked, while an earlier rest is pending, on a socket without a
 // non-blocking path, when the socket's buffer is full, or while another
 // write holds the lock (gorilla's close frame, which may wait for the
 // socket): it never waits for anything.
-func (c *corkConn) tryFrame(op byte, payload []byte) (tryResult, error) {
+func (c *Conn) TryFrame(op byte, payload []byte) (TryResult, error) {
 	if !c.mu.TryLock() {
-		return tryNot, nil
+		return TryNot, nil
 	}
 	defer c.mu.Unlock()
 	if c.closeSent {
-		return tryNot, errCloseSent
+		return TryNot, ErrCloseSent
 	}
 	if c.nowait == nil || c.buf != nil || c.rest.Load() != nil {
-		return tryNot, nil
+		return TryNot, nil
 	}
 	b := corkBufs.Get().(*[]byte)
-	*b = appendFrame((*b)[:0], op, payload)
+	*b = AppendFrame((*b)[:0], op, payload)
 	n, err := writeNoWait(c.nowait, *b)
 	switch {
 	case err != nil:
 		putCorkBuf(b)
-		return tryNot, err
+		return TryNot, err
 	case n == len(*b):
 		putCorkBuf(b)
-		return tryWritten, nil
+		return TryWritten, nil
 	case n == 0:
 		putCorkBuf(b)
-		return tryNot, nil
+		return TryNot, nil
 	default:
 		c.restOff = n
 		c.rest.Store(b)
-		return tryPartial, nil
+		return TryPartial, nil
 	}
 }
 
@@ -165,11 +161,11 @@ func (c *corkConn) tryFrame(op byte, payload []byte) (tryResult, error) {
 // writes each control frame with one Write call; the handshake response
 // starts with "HTTP/".
 func isCloseFrame(p []byte) bool {
-	return len(p) >= 2 && p[0] == frameFin|opClose
+	return len(p) >= 2 && p[0] == Fin|OpClose
 }
 
-// cork starts gathering writes.
-func (c *corkConn) cork() {
+// Cork starts gathering writes.
+func (c *Conn) Cork() {
 	c.mu.Lock()
 	if c.buf == nil {
 		c.buf = corkBufs.Get().(*[]byte)
@@ -177,10 +173,10 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
-// uncork stops gathering and writes what was gathered in one call. The
+// Uncork stops gathering and writes what was gathered in one call. The
 // lock is held across the write, so a frame written meanwhile (the close
 // frame) goes out after the gathered ones, never between or before them.
-func (c *corkConn) uncork() error {
+func (c *Conn) Uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.buf
@@ -196,50 +192,34 @@ func (c *corkConn) uncork() error {
 	return err
 }
 
-// writeFrame writes one final, unmasked (server-to-client) frame: gathered
+// WriteFrame writes one final, unmasked (server-to-client) frame: gathered
 // while corked, else at once. The node frames its own messages rather than
 // going through gorilla's WriteMessage, which copies each payload into a
 // pooled buffer and boxes that buffer (an allocation) on every frame;
 // gorilla still reads, and writes the close frame through Write.
-func (c *corkConn) writeFrame(op byte, payload []byte) error {
+func (c *Conn) WriteFrame(op byte, payload []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
-		return errCloseSent
+		return ErrCloseSent
 	}
 	if c.buf != nil {
-		*c.buf = appendFrame(*c.buf, op, payload)
+		*c.buf = AppendFrame(*c.buf, op, payload)
 		return nil
 	}
 	if err := c.writeRest(); err != nil {
 		return err
 	}
 	b := corkBufs.Get().(*[]byte)
-	*b = appendFrame((*b)[:0], op, payload)
+	*b = AppendFrame((*b)[:0], op, payload)
 	_, err := c.Conn.Write(*b)
 	putCorkBuf(b)
 	return err
 }
 
-// appendFrame appends a final frame with the given opcode and payload, as a
-// server sends it: no mask, the shortest length encoding.
-func appendFrame(b []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		b = append(b, frameFin|op, byte(n))
-	case n <= 0xFFFF:
-		b = append(b, frameFin|op, 126, byte(n>>8), byte(n))
-	default:
-		b = append(b, frameFin|op, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	return append(b, payload...)
-}
-
 // putCorkBuf returns b to the pool unless it grew too large to keep.
 func putCorkBuf(b *[]byte) {
-	if cap(*b) <= 2*maxCork {
+	if cap(*b) <= 2*MaxCork {
 		*b = (*b)[:0]
 		corkBufs.Put(b)
 	}

@@ -1,6 +1,10 @@
 package node
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/wsnode/wsnode/protocol"
+)
 
 func TestPayloadPosition(t *testing.T) {
 	cases := []struct {
@@ -31,7 +35,7 @@ func FuzzPayloadPosition(f *testing.F) {
 	f.Add([]byte(`,"epoch":""}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pos, ok := payloadPosition(b)
-		if ok && (pos.offset == 0 || pos.epoch == "" || len(pos.epoch) > maxEpochLen) {
+		if ok && (pos.offset == 0 || pos.epoch == "" || len(pos.epoch) > protocol.MaxEpochLen) {
 			t.Fatalf("accepted %+v from %q", pos, b)
 		}
 	})
