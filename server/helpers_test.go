@@ -168,6 +168,32 @@ func (c *client) expect(typ string) frame {
 	return nil
 }
 
+// expectEither returns the next two frames, one of type a and one of type
+// b, in whichever order they arrive: a sender's echo comes through pub/sub
+// and its ack from the PUBLISH reply, two connections with no order between
+// them.
+func (c *client) expectEither(a, b string) (fa, fb frame) {
+	c.tb.Helper()
+	for fa == nil || fb == nil {
+		select {
+		case f, ok := <-c.frames:
+			switch {
+			case !ok:
+				c.tb.Fatalf("connection closed while waiting for %q and %q", a, b)
+			case f.str("type") == a && fa == nil:
+				fa = f
+			case f.str("type") == b && fb == nil:
+				fb = f
+			default:
+				c.tb.Fatalf("got frame %v, want %q and %q", f, a, b)
+			}
+		case <-time.After(5 * time.Second):
+			c.tb.Fatalf("timed out waiting for %q and %q", a, b)
+		}
+	}
+	return fa, fb
+}
+
 // expectNone asserts that no frame arrives within d.
 func (c *client) expectNone(d time.Duration) {
 	c.tb.Helper()
