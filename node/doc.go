@@ -75,7 +75,8 @@
 //   - Serving requests: dispatch.go (decode, rate limit, strikes),
 //     handlers.go, history.go, recovery.go (history rooms' replay),
 //     ack.go (acks and error frames of routed messages), envelope.go.
-//   - Cluster upkeep: membership.go (auth, join, leave), route.go,
+//   - Cluster upkeep: membership.go (auth, join, leave), userlimit.go (a
+//     per-user limit refusal held while a crashed node may free it), route.go,
 //     sequencer.go and position.go (history rooms' order), index.go (the
 //     local index), maintenance.go, inactive.go, opctx.go (Redis deadlines).
 //   - The public API: node.go, config.go, deps.go, api.go, queries.go,
