@@ -232,6 +232,11 @@ func (r *churnReceiver) onJoined(f churnFrame) {
 }
 
 func (r *churnReceiver) onMessage(f churnFrame) {
+	if r.epoch == "" {
+		// Joined before the room had history: its first message tells the
+		// epoch, so that the next join can ask to recover.
+		r.epoch = f.Epoch
+	}
 	switch {
 	case f.Epoch != r.epoch && r.epoch != "":
 		r.st.unrecovered.Add(1) // Redis lost the room's history: a new epoch

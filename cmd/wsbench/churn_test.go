@@ -31,6 +31,21 @@ func TestChurnCountsFromOffsets(t *testing.T) {
 	if r.offset != 41 {
 		t.Fatalf("last offset %d, want 41", r.offset)
 	}
+
+	// Joined before the room had history (no epoch): the first message
+	// tells the epoch, so the next join recovers and a gap counts as loss.
+	st2 := &churnStats{}
+	e := &churnReceiver{st: st2}
+	e.onJoined(churnFrame{Type: "joined"})
+	e.onMessage(churnFrame{Type: "message", Offset: 1, Epoch: "e2"})
+	if e.epoch != "e2" {
+		t.Fatalf("epoch after the first message %q", e.epoch)
+	}
+	e.onJoined(churnFrame{Type: "joined", Offset: 5, Epoch: "e2", Recovered: &yes})
+	e.onMessage(churnFrame{Type: "message", Offset: 3, Epoch: "e2"})
+	if st2.recovered.Load() != 1 || st2.lost.Load() != 1 {
+		t.Fatalf("recovered %d lost %d, want 1 and 1", st2.recovered.Load(), st2.lost.Load())
+	}
 }
 
 // TestSoakplotFlatness: totals within the limit pass, a leak fails, and
