@@ -2,72 +2,25 @@ package node
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/internal/wiretest"
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/socket"
 	"github.com/wsnode/wsnode/stats"
 )
 
-// recConn records each Write call; it fails them once failWith is set.
-type recConn struct {
-	net.Conn
-	mu       sync.Mutex
-	writes   [][]byte
-	failWith error
-}
-
-func (r *recConn) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.failWith != nil {
-		return 0, r.failWith
-	}
-	r.writes = append(r.writes, bytes.Clone(p))
-	return len(p), nil
-}
-
-func (r *recConn) calls() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.writes
-}
-
-// splitFrames splits b into unmasked server frames and returns each one's
-// opcode and length on the wire, and the bytes after the last whole frame.
-func splitFrames(b []byte) (ops []byte, sizes []int, rest []byte) {
-	for len(b) >= 2 {
-		h, n := 2, int(b[1]&0x7f)
-		switch {
-		case n == 126 && len(b) >= 4:
-			h, n = 4, int(binary.BigEndian.Uint16(b[2:]))
-		case n == 127 && len(b) >= 10:
-			h, n = 10, int(binary.BigEndian.Uint64(b[2:]))
-		case n >= 126:
-			return ops, sizes, b
-		}
-		if len(b) < h+n {
-			break
-		}
-		ops, sizes = append(ops, b[0]&socket.Opcode), append(sizes, h+n)
-		b = b[h+n:]
-	}
-	return ops, sizes, b
-}
-
 // writeBatch gathers at most socket.MaxCork bytes per socket write and writes a
 // frame of that size or more on its own, without splitting any frame.
 func TestWriteBatchRespectsCorkCap(t *testing.T) {
-	rc := &recConn{}
+	rc := &wiretest.Recorder{}
 	c := &Conn{cork: &socket.Conn{Conn: rc}}
 	var batch []outFrame
 	add := func(size int) {
@@ -85,8 +38,8 @@ func TestWriteBatchRespectsCorkCap(t *testing.T) {
 		t.Fatal("writeBatch failed")
 	}
 	frames, total := 0, 0
-	for i, w := range rc.calls() {
-		_, sizes, rest := splitFrames(w)
+	for i, w := range rc.Calls() {
+		_, sizes, rest := wiretest.SplitFrames(w)
 		if len(rest) > 0 {
 			t.Fatalf("write %d (%d bytes) splits a frame", i, len(w))
 		}
@@ -99,7 +52,7 @@ func TestWriteBatchRespectsCorkCap(t *testing.T) {
 	if frames != len(batch) {
 		t.Fatalf("%d frames reached the socket, want %d", frames, len(batch))
 	}
-	if writes := len(rc.calls()); writes > 8 {
+	if writes := len(rc.Calls()); writes > 8 {
 		t.Fatalf("%d socket writes for %d frames; the small ones were not gathered", writes, len(batch))
 	}
 }
@@ -221,7 +174,7 @@ func opsAfterClose(t *testing.T, ws *websocket.Conn) (before, after int, sawClos
 	t.Helper()
 	_ = ws.NetConn().SetReadDeadline(time.Now().Add(3 * time.Second))
 	data, _ := io.ReadAll(ws.NetConn()) // ends at EOF or the deadline
-	ops, _, _ := splitFrames(data)
+	ops, _, _ := wiretest.SplitFrames(data)
 	for _, op := range ops {
 		switch {
 		case op == socket.OpClose:

@@ -2,50 +2,26 @@ package socket
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/wsnode/wsnode/internal/wiretest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testTimeout = 5 * time.Second
 
-// recConn records each Write call; it fails them once failWith is set.
-type recConn struct {
-	net.Conn
-	mu       sync.Mutex
-	writes   [][]byte
-	failWith error
-}
-
-func (r *recConn) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.failWith != nil {
-		return 0, r.failWith
-	}
-	r.writes = append(r.writes, bytes.Clone(p))
-	return len(p), nil
-}
-
-func (r *recConn) calls() [][]byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.writes
-}
-
 func TestCorkGathersIntoOneWrite(t *testing.T) {
-	rc := &recConn{}
+	rc := &wiretest.Recorder{}
 	c := &Conn{Conn: rc}
 	if _, err := c.Write([]byte("a")); err != nil { // not corked: straight through
 		t.Fatal(err)
@@ -56,7 +32,7 @@ func TestCorkGathersIntoOneWrite(t *testing.T) {
 			t.Fatalf("corked Write = %d, %v", n, err)
 		}
 	}
-	if got := len(rc.calls()); got != 1 {
+	if got := len(rc.Calls()); got != 1 {
 		t.Fatalf("%d writes reached the socket while corked, want only the first", got)
 	}
 	if err := c.Uncork(); err != nil {
@@ -65,7 +41,7 @@ func TestCorkGathersIntoOneWrite(t *testing.T) {
 	if err := c.Uncork(); err != nil { // not corked: nothing to do
 		t.Fatal(err)
 	}
-	got := fmt.Sprintf("%q", rc.calls())
+	got := fmt.Sprintf("%q", rc.Calls())
 	if want := `["a" "bcde"]`; got != want {
 		t.Fatalf("socket writes %s, want %s", got, want)
 	}
@@ -73,7 +49,7 @@ func TestCorkGathersIntoOneWrite(t *testing.T) {
 
 func TestCorkUncorkReportsWriteError(t *testing.T) {
 	boom := errors.New("boom")
-	rc := &recConn{failWith: boom}
+	rc := &wiretest.Recorder{FailWith: boom}
 	c := &Conn{Conn: rc}
 	c.Cork()
 	if _, err := c.Write([]byte("x")); err != nil {
@@ -87,7 +63,7 @@ func TestCorkUncorkReportsWriteError(t *testing.T) {
 // gateConn blocks its first Write until gate is closed, and tells entered
 // when that Write has begun; later writes are recorded at once.
 type gateConn struct {
-	recConn
+	wiretest.Recorder
 	gate, entered chan struct{}
 	started       atomic.Bool
 }
@@ -97,7 +73,7 @@ func (g *gateConn) Write(p []byte) (int, error) {
 		close(g.entered)
 		<-g.gate
 	}
-	return g.recConn.Write(p)
+	return g.Recorder.Write(p)
 }
 
 // A frame written by another goroutine while the gathered frames are on
@@ -123,31 +99,9 @@ func TestCorkKeepsOrderWithConcurrentWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-wrote
-	if got := fmt.Sprintf("%q", g.calls()); got != `["data" "next"]` {
+	if got := fmt.Sprintf("%q", g.Calls()); got != `["data" "next"]` {
 		t.Fatalf("socket writes %s, want the gathered frames first", got)
 	}
-}
-
-// splitFrames splits b into unmasked server frames and returns each one's
-// opcode and length on the wire, and the bytes after the last whole frame.
-func splitFrames(b []byte) (ops []byte, sizes []int, rest []byte) {
-	for len(b) >= 2 {
-		h, n := 2, int(b[1]&0x7f)
-		switch {
-		case n == 126 && len(b) >= 4:
-			h, n = 4, int(binary.BigEndian.Uint16(b[2:]))
-		case n == 127 && len(b) >= 10:
-			h, n = 10, int(binary.BigEndian.Uint64(b[2:]))
-		case n >= 126:
-			return ops, sizes, b
-		}
-		if len(b) < h+n {
-			break
-		}
-		ops, sizes = append(ops, b[0]&Opcode), append(sizes, h+n)
-		b = b[h+n:]
-	}
-	return ops, sizes, b
 }
 
 // closeFrame is a close frame as gorilla's WriteControl writes it.
@@ -157,7 +111,7 @@ var closeFrame = AppendFrame(nil, OpClose, websocket.FormatCloseMessage(websocke
 // written or gathered one, the writer's frames are refused.
 func TestCorkNothingAfterClose(t *testing.T) {
 	for _, corked := range []bool{true, false} {
-		rc := &recConn{}
+		rc := &wiretest.Recorder{}
 		c := &Conn{Conn: rc}
 		if corked {
 			c.Cork()
@@ -175,7 +129,7 @@ func TestCorkNothingAfterClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		var all []byte
-		for _, w := range rc.calls() {
+		for _, w := range rc.Calls() {
 			all = append(all, w...)
 		}
 		if want := append(AppendFrame(nil, OpText, []byte("a")), closeFrame...); !bytes.Equal(all, want) {
@@ -311,7 +265,7 @@ func TestTryFrameWritesNothing(t *testing.T) {
 		}
 	})
 	t.Run("no non-blocking path", func(t *testing.T) {
-		rc := &recConn{}
+		rc := &wiretest.Recorder{}
 		cc := New(rc)
 		if err := cc.Uncork(); err != nil {
 			t.Fatal(err)
@@ -319,7 +273,7 @@ func TestTryFrameWritesNothing(t *testing.T) {
 		if res, err := cc.TryFrame(OpText, []byte("x")); res != TryNot || err != nil {
 			t.Fatalf("TryFrame on a %T = %d, %v; want TryNot, nil", rc, res, err)
 		}
-		if w := rc.calls(); len(w) != 0 {
+		if w := rc.Calls(); len(w) != 0 {
 			t.Fatalf("TryFrame wrote %q to a socket without a non-blocking path", w)
 		}
 	})
@@ -385,8 +339,8 @@ func TestTryFramePartialKeepsFramesWhole(t *testing.T) {
 			}
 			_ = server.Close()
 			if all := wait(); !bytes.Equal(all, want) {
-				ops, sizes, rest := splitFrames(all)
-				wops, wsizes, _ := splitFrames(want)
+				ops, sizes, rest := wiretest.SplitFrames(all)
+				wops, wsizes, _ := wiretest.SplitFrames(want)
 				t.Fatalf("client read %d bytes: ops %v, sizes %v, %d stray bytes;\nwant %d bytes: ops %v, sizes %v",
 					len(all), ops, sizes, len(rest), len(want), wops, wsizes)
 			}
