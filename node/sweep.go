@@ -20,9 +20,10 @@ const sweepSlices = 10
 // besides its reader.
 func (n *Node) sweepLoop(ctx context.Context) {
 	every, parts := n.sweepTick()
+	perTick := sweepSlices / parts // several consecutive slices per tick when the interval is short
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for i := 0; ; i = (i + 1) % sweepSlices {
+	for part := 0; ; part = (part + 1) % parts {
 		select {
 		case <-ctx.Done():
 			return
@@ -30,10 +31,9 @@ func (n *Node) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		// With fewer parts than slices (short intervals), one tick visits
-		// several consecutive slices.
-		for k := range sweepSlices / parts {
-			n.sweepSlice((i*(sweepSlices/parts)+k)%sweepSlices, nowMS(), time.Now().UnixNano())
+		now, nowNS := nowMS(), time.Now().UnixNano()
+		for slice := part * perTick; slice < (part+1)*perTick; slice++ {
+			n.sweepSlice(slice, now, nowNS)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"os"
 	"strings"
@@ -75,8 +74,6 @@ func printSpikes(w io.Writer, label string, tl *TimelineSnapshot, mark float64) 
 	fmt.Fprintf(w, "%s: %d of %d slices worse than %g ms %s\n", label, len(at), len(tl.Worst), mark, strings.Join(at, " "))
 }
 
-var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"}
-
 // writeSVG draws the series on a linear millisecond axis that always shows
 // the mark, with a dashed line at it.
 func writeSVG(w io.Writer, title string, series []plotSeries, mark float64) {
@@ -91,30 +88,26 @@ func writeSVG(w io.Writer, title string, series []plotSeries, mark float64) {
 	topMS = niceCeil(topMS)
 	x := func(sec float64) float64 { return left + sec/span*(width-left-right) }
 	y := func(ms float64) float64 { return height - bottom - ms/topMS*(height-top-bottom) }
-	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/><text x="%.0f" y="20" font-size="14">%s</text>`+"\n", left, html.EscapeString(title))
+	svgStart(w, width, height)
+	svgText(w, left, 20, ` font-size="14"`, title)
 	for i := 0; i <= 4; i++ {
 		ms := topMS * float64(i) / 4
-		fmt.Fprintf(w, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" text-anchor="end">%g ms</text>`+"\n",
-			left, width-right, y(ms), y(ms), left-4, y(ms)+4, ms)
+		svgGridLine(w, left, width-right, y(ms), fmt.Sprintf("%g ms", ms))
 	}
 	for sec := 0.0; sec <= span; sec += niceCeil(span / 10) {
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle">%gs</text>`+"\n", x(sec), height-bottom+16, sec)
+		svgText(w, x(sec), height-bottom+16, ` text-anchor="middle"`, fmt.Sprintf("%gs", sec))
 	}
 	fmt.Fprintf(w, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#888" stroke-dasharray="4 3"/>`+"\n", left, width-right, y(mark), y(mark))
 	for k, s := range series {
-		color := plotColors[k%len(plotColors)]
-		var pts strings.Builder
+		var pts [][2]float64
 		for i, v := range s.tl.Worst {
-			if s.tl.Count[i] == 0 {
-				continue
+			if s.tl.Count[i] > 0 {
+				pts = append(pts, [2]float64{x(float64(int64(i)*s.tl.StepMS) / 1000), y(float64(v) / 1e6)})
 			}
-			fmt.Fprintf(&pts, "%.1f,%.1f ", x(float64(int64(i)*s.tl.StepMS)/1000), y(float64(v)/1e6))
 		}
-		fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>`+"\n", color, strings.TrimSpace(pts.String()))
-		fmt.Fprintf(w, `<text x="%.1f" y="%.1f" fill="%s">%s</text>`+"\n", width-right-200, top+14*float64(k+1), color, html.EscapeString(s.label))
+		svgSeries(w, k, pts, width-right-200, top+14*float64(k+1), s.label)
 	}
-	fmt.Fprintln(w, "</svg>")
+	svgEnd(w)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
-	"html"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -166,9 +166,7 @@ func median(vs []float64) float64 {
 func writeSoakSVG(w io.Writer, samples map[string][]sample) {
 	kinds := []string{"goroutines", "heap_mib", "deliveries"}
 	const width, panel, left, right, top = 900.0, 220.0, 70.0, 20.0, 30.0
-	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="12">`+"\n",
-		width, top+panel*float64(len(kinds)))
-	fmt.Fprintln(w, `<rect width="100%" height="100%" fill="white"/>`)
+	svgStart(w, width, top+panel*float64(len(kinds)))
 	span := 1.0
 	for _, ss := range samples {
 		for _, s := range ss {
@@ -186,29 +184,19 @@ func writeSoakSVG(w io.Writer, samples map[string][]sample) {
 		hi = niceCeil(hi)
 		x := func(t float64) float64 { return left + t/span*(width-left-right) }
 		y := func(v float64) float64 { return y0 + panel - 30 - v/hi*(panel-60) }
-		fmt.Fprintf(w, `<text x="%.0f" y="%.0f" font-size="14">%s</text>`+"\n", left, y0+16, html.EscapeString(kind))
+		svgText(w, left, y0+16, ` font-size="14"`, kind)
 		for i := 0; i <= 2; i++ {
 			v := hi * float64(i) / 2
-			fmt.Fprintf(w, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%g</text>`+"\n",
-				left, width-right, y(v), y(v), left-4, y(v)+4, v)
+			svgGridLine(w, left, width-right, y(v), fmt.Sprintf("%g", v))
 		}
-		names := slices.Sorted(func(yield func(string) bool) {
-			for n := range byNode {
-				if !yield(n) {
-					return
-				}
+		for i, n := range slices.Sorted(maps.Keys(byNode)) {
+			pts := make([][2]float64, len(byNode[n]))
+			for j, s := range byNode[n] {
+				pts[j] = [2]float64{x(s.t), y(s.value)}
 			}
-		})
-		for i, n := range names {
-			var pts strings.Builder
-			for _, s := range byNode[n] {
-				fmt.Fprintf(&pts, "%.1f,%.1f ", x(s.t), y(s.value))
-			}
-			color := plotColors[i%len(plotColors)]
-			fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>`+"\n", color, strings.TrimSpace(pts.String()))
-			fmt.Fprintf(w, `<text x="%.0f" y="%.0f" fill="%s">%s</text>`+"\n", width-right-60, y0+16+14*float64(i), color, html.EscapeString(n))
+			svgSeries(w, i, pts, width-right-60, y0+16+14*float64(i), n)
 		}
-		fmt.Fprintf(w, `<text x="%.0f" y="%.0f" text-anchor="end">%.0f s</text>`+"\n", width-right, y0+panel-12, span)
+		svgText(w, width-right, y0+panel-12, ` text-anchor="end"`, fmt.Sprintf("%.0f s", span))
 	}
-	fmt.Fprintln(w, "</svg>")
+	svgEnd(w)
 }
