@@ -13,10 +13,10 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/socket"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // ServeHTTP accepts a WebSocket connection (GET /ws). Every refusal happens
@@ -127,7 +127,7 @@ func (n *Node) admit() bool {
 }
 
 func (n *Node) refuse(w http.ResponseWriter, status int, msg string) {
-	n.stats.Add(stats.CtrRejected, 1)
+	n.stats.Add(counter.CtrRejected, 1)
 	http.Error(w, msg, status)
 }
 
@@ -148,7 +148,7 @@ func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, 
 	}
 	cl, err := n.verifier.Verify(tok)
 	if err != nil {
-		n.stats.Error(stats.ErrAuthFailed)
+		n.stats.Error(counter.ErrAuthFailed)
 		n.refuse(w, http.StatusUnauthorized, "invalid token")
 		return auth.Claims{}, false, false
 	}
@@ -179,7 +179,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	err := n.reg.Register(n.opCtx(), c.record())
 	if err != nil {
-		n.stats.Error(stats.ErrRegistryFailed)
+		n.stats.Error(counter.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(protocol.CloseNodeUnavailable, "node unavailable"), time.Now().Add(closeWriteTimeout))
@@ -192,7 +192,7 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 	// reachable: no room or broadcast frame can be written ahead of it.
 	c.welcome()
 	n.idx.add(c)
-	n.stats.Add(stats.CtrConnections, 1)
+	n.stats.Add(counter.CtrConnections, 1)
 	if n.draining.Load() {
 		c.closeWith(protocol.CloseGoingAway, "node shutting down") // drain may have missed it
 	}
@@ -218,7 +218,7 @@ func (c *Conn) welcome() {
 
 func (c *Conn) authExpired() {
 	if _, _, st := c.snapshot(); st != StateAuthenticated {
-		c.n.stats.Error(stats.ErrAuthTimeout)
+		c.n.stats.Error(counter.ErrAuthTimeout)
 		c.sendError(nil, protocol.CodeAuthTimeout, "no auth frame within the auth timeout")
 		c.closeWith(protocol.CloseAuthTimeout, "auth timeout")
 	}
@@ -243,12 +243,12 @@ func (n *Node) cleanup(c *Conn) {
 		n.retryUnregister(c.id, "")
 	}
 	for _, r := range rooms {
-		n.unsubscribe(pubsub.KindRoom, r)
+		n.unsubscribe(envelope.KindRoom, r)
 	}
 	if user != "" {
-		n.unsubscribe(pubsub.KindUser, user)
+		n.unsubscribe(envelope.KindUser, user)
 	}
-	n.stats.Add(stats.CtrDisconnections, 1)
+	n.stats.Add(counter.CtrDisconnections, 1)
 	c.debug("disconnected", "code", c.closeCode, "duration", time.Since(c.connectedAt).Round(time.Millisecond),
 		"msgs_in", c.msgsIn.Load(), "msgs_out", c.msgsOut.Load())
 }

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // Error frames for routed messages that may not have reached everyone.
@@ -25,7 +25,7 @@ const (
 //     message may still have been delivered; it is never re-sent);
 //   - Redis accepted it, but this node's receive connection was lost or not
 //     fully resubscribed at any point between queueing and the reply
-//     (pubsub.ErrLossWindow): error "unavailable";
+//     (envelope.ErrLossWindow): error "unavailable";
 //   - Redis counted 0 receivers for a room or broadcast, although this
 //     node is subscribed to that channel (the sender is a member), or for
 //     a direct to a connection whose node therefore does not listen:
@@ -35,16 +35,16 @@ const (
 //
 // Every error frame carries "ref" (when the request had an id) and
 // "msg_id", so a sender can recognise its message if it arrives after all.
-func (c *Conn) confirm(ref json.RawMessage, msgID string, kind pubsub.Kind, r pubsub.Result) {
+func (c *Conn) confirm(ref json.RawMessage, msgID string, kind envelope.Kind, r envelope.Result) {
 	switch {
-	case r.Offset > 0 && (r.Err == nil || errors.Is(r.Err, pubsub.ErrLossWindow)):
+	case r.Offset > 0 && (r.Err == nil || errors.Is(r.Err, envelope.ErrLossWindow)):
 		// Stored in the room's history: every node that missed it reads it
 		// back (gap repair), so neither a loss window nor 0 receivers
 		// loses it.
 		if ref != nil {
 			c.sendBytes(protocol.Ack{Ref: ref, MsgID: msgID, Offset: r.Offset, Epoch: r.Epoch}.Frame())
 		}
-	case r.Err != nil && !errors.Is(r.Err, pubsub.ErrLossWindow):
+	case r.Err != nil && !errors.Is(r.Err, envelope.ErrLossWindow):
 		c.routeError(ref, msgID, protocol.CodeUnavailable, msgRouteFailed)
 	case r.Err != nil:
 		c.logger().Debug("message may be lost", "msg_id", msgID, "err", r.Err)
@@ -53,14 +53,14 @@ func (c *Conn) confirm(ref json.RawMessage, msgID string, kind pubsub.Kind, r pu
 		if ref != nil {
 			c.sendBytes(protocol.Ack{Ref: ref, MsgID: msgID}.Frame())
 		}
-	case kind == pubsub.KindUser:
-		c.n.stats.Error(stats.ErrNotFound)
+	case kind == envelope.KindUser:
+		c.n.stats.Error(counter.ErrNotFound)
 		c.routeError(ref, msgID, protocol.CodeOffline, msgOffline)
-	case kind == pubsub.KindNode:
-		c.n.stats.Error(stats.ErrPublishFailed)
+	case kind == envelope.KindNode:
+		c.n.stats.Error(counter.ErrPublishFailed)
 		c.routeError(ref, msgID, protocol.CodeUnavailable, msgNodeGone)
 	default:
-		c.n.stats.Error(stats.ErrPublishFailed)
+		c.n.stats.Error(counter.ErrPublishFailed)
 		c.routeError(ref, msgID, protocol.CodeUnavailable, msgLossWindow)
 	}
 }

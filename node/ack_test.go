@@ -10,8 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
 )
 
 // resultBroker delivers like fakeBroker and completes every publish with a
@@ -19,16 +19,16 @@ import (
 type resultBroker struct {
 	fakeBroker
 	mu sync.Mutex
-	r  pubsub.Result
+	r  envelope.Result
 }
 
-func (b *resultBroker) set(r pubsub.Result) {
+func (b *resultBroker) set(r envelope.Result) {
 	b.mu.Lock()
 	b.r = r
 	b.mu.Unlock()
 }
 
-func (b *resultBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
+func (b *resultBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result)) {
 	b.mu.Lock()
 	r := b.r
 	b.mu.Unlock()
@@ -47,7 +47,7 @@ type ackTestFrame struct {
 
 func ackTestNode(t *testing.T) (*resultBroker, *websocket.Conn) {
 	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
-	b := &resultBroker{fakeBroker: fakeBroker{n: n}, r: pubsub.Result{Receivers: 1}}
+	b := &resultBroker{fakeBroker: fakeBroker{n: n}, r: envelope.Result{Receivers: 1}}
 	n.broker = b
 	ws := mustDial(t, mustServe(t, n))
 	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
@@ -102,16 +102,16 @@ func TestAckCarriesMsgID(t *testing.T) {
 func TestAckErrors(t *testing.T) {
 	cases := []struct {
 		name, frame, code string
-		r                 pubsub.Result
+		r                 envelope.Result
 	}{
 		{"publish failed", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
-			pubsub.Result{Err: errors.New("i/o timeout")}},
+			envelope.Result{Err: errors.New("i/o timeout")}},
 		{"loss window", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
-			pubsub.Result{Receivers: 2, Err: fmt.Errorf("publish: %w", pubsub.ErrLossWindow)}},
+			envelope.Result{Receivers: 2, Err: fmt.Errorf("publish: %w", envelope.ErrLossWindow)}},
 		{"own subscription missing", `{"type":"message","room":"r","id":"x","data":1}`, "unavailable",
-			pubsub.Result{}},
+			envelope.Result{}},
 		{"user offline", `{"type":"direct","to_user":"bob","id":"x","data":1}`, "offline",
-			pubsub.Result{}},
+			envelope.Result{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

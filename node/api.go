@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
 )
 
 // systemFrom marks messages sent through the Go or admin API.
@@ -41,20 +41,20 @@ func (n *Node) SendToUser(ctx context.Context, user string, data json.RawMessage
 // BroadcastRoom delivers data to every member of a room on every node,
 // except the connection exclude (may be empty).
 func (n *Node) BroadcastRoom(ctx context.Context, room string, data json.RawMessage, exclude string) error {
-	if err := registry.ValidateName("room", room); err != nil {
+	if err := cluster.ValidateName("room", room); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	env := pubsub.Envelope{Kind: pubsub.KindRoom, Target: room, Exclude: exclude}
+	env := envelope.Envelope{Kind: envelope.KindRoom, Target: room, Exclude: exclude}
 	return n.sendSystem(ctx, env, protocol.TypeMessage, room, data)
 }
 
 // BroadcastAll delivers data to every connection in the cluster except
 // exclude (may be empty).
 func (n *Node) BroadcastAll(ctx context.Context, data json.RawMessage, exclude string) error {
-	return n.sendSystem(ctx, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: exclude}, protocol.TypeBroadcast, "", data)
+	return n.sendSystem(ctx, envelope.Envelope{Kind: envelope.KindAll, Exclude: exclude}, protocol.TypeBroadcast, "", data)
 }
 
-func (n *Node) sendSystem(ctx context.Context, env pubsub.Envelope, typ, room string, data json.RawMessage) error {
+func (n *Node) sendSystem(ctx context.Context, env envelope.Envelope, typ, room string, data json.RawMessage) error {
 	if env.Exclude != "" && !validConnID(env.Exclude) {
 		// Checked here: the envelope would carry it, and every receiving node
 		// would drop an over-long one as malformed, so nobody would get it.
@@ -91,7 +91,7 @@ func (n *Node) Disconnect(ctx context.Context, connID string, code int, reason s
 	if err != nil {
 		return err
 	}
-	return n.route(ctx, pubsub.Envelope{Kind: pubsub.KindNode, Target: nodeID, Op: pubsub.OpDisconnect,
+	return n.route(ctx, envelope.Envelope{Kind: envelope.KindNode, Target: nodeID, Op: envelope.OpDisconnect,
 		ConnID: connID, Code: code, Reason: reason})
 }
 
@@ -158,9 +158,9 @@ func (n *Node) Ping() int {
 }
 
 // ConnInfo returns the cluster-wide record of a connection.
-func (n *Node) ConnInfo(ctx context.Context, connID string) (registry.Conn, error) {
-	c, err := n.reg.Conn(ctx, connID)
-	if errors.Is(err, registry.ErrNotFound) {
+func (n *Node) ConnInfo(ctx context.Context, connID string) (cluster.Conn, error) {
+	c, err := n.dir.Conn(ctx, connID)
+	if errors.Is(err, cluster.ErrNotFound) {
 		return c, ErrNotFound
 	}
 	return c, err

@@ -17,8 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/socket"
 )
 
@@ -70,12 +70,12 @@ func benchPayload(tb testing.TB) []byte {
 // benchEnvelopeMsg is the pub/sub body a receiving node gets for one room
 // message sent with echo:false (so Exclude is set, as in pubsub's benchmarks).
 func benchEnvelopeMsg(tb testing.TB) []byte {
-	return pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom, Op: pubsub.OpDeliver,
+	return envelope.Encode(envelope.Envelope{Kind: envelope.KindRoom, Target: benchRoom, Op: envelope.OpDeliver,
 		Exclude: benchSenderID, Payload: benchPayload(tb)})
 }
 
 // BenchmarkEncodeOnce is what Conn.publish does once per message at its
-// origin: protocol.MessageFrame of the routed frame, then pubsub.Encode of the
+// origin: protocol.MessageFrame of the routed frame, then envelope.Encode of the
 // envelope body. "uuid" includes the msg_id generation (uuid.NewString) and
 // the clock read that publish does; "fixed-id" isolates the encoding.
 func BenchmarkEncodeOnce(b *testing.B) {
@@ -96,8 +96,8 @@ func BenchmarkEncodeOnce(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				body := pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom,
-					Op: pubsub.OpDeliver, Exclude: benchSenderID, Payload: payload})
+				body := envelope.Encode(envelope.Envelope{Kind: envelope.KindRoom, Target: benchRoom,
+					Op: envelope.OpDeliver, Exclude: benchSenderID, Payload: payload})
 				size = len(body)
 			}
 			b.SetBytes(int64(size))
@@ -123,7 +123,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 
 // BenchmarkRouteEnvelope is what a receiving node does per incoming pub/sub
 // message for a room with N local members, without socket writes:
-// pubsub.Decode, then handleEnvelope, which enqueues the shared payload on
+// envelope.Decode, then handleEnvelope, which enqueues the shared payload on
 // every member. The members have no socket; writing is set so enqueue never
 // starts a writer, and the benchmark empties each queue after every message
 // (under qmu, as the writer would), which is included in the time.
@@ -142,7 +142,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 			}
 			msg := benchEnvelopeMsg(b)
 			route := func() {
-				env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+				env, err := envelope.Decode(envelope.KindRoom, benchRoom, msg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -155,7 +155,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 				}
 			}
 			// Sanity check: every member gets the frame queued.
-			env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+			env, err := envelope.Decode(envelope.KindRoom, benchRoom, msg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func reportPerDelivery(b *testing.B, members int, allocs uint64) {
 // BenchmarkFanout1000 is the full receive path with real sockets: one
 // in-process Node holds 1,000 WebSocket connections (over loopback TCP,
 // upgraded with the node's own upgrader) in one room, and each iteration
-// hands it one room message (pubsub.Decode + handleEnvelope); writer
+// hands it one room message (envelope.Decode + handleEnvelope); writer
 // goroutines write it to every socket. The clients only count the bytes they
 // read. The timer stops once every client has received every frame of every
 // iteration, so the socket writes are included.
@@ -229,7 +229,7 @@ func benchFanout(b *testing.B, paced bool) {
 	})
 	payload := benchPayload(b)
 	frameLen := int64(len(payload)) + wsServerHeaderLen(len(payload))
-	msg := pubsub.Encode(pubsub.Envelope{Kind: pubsub.KindRoom, Target: benchRoom, Op: pubsub.OpDeliver,
+	msg := envelope.Encode(envelope.Envelope{Kind: envelope.KindRoom, Target: benchRoom, Op: envelope.OpDeliver,
 		Exclude: benchSenderID, Payload: payload})
 	f := newFanoutFixture(b, n, members)
 	perMsg := members * frameLen
@@ -238,7 +238,7 @@ func benchFanout(b *testing.B, paced bool) {
 	b.ResetTimer()
 	m0 := mallocs()
 	for i := range b.N {
-		env, err := pubsub.Decode(pubsub.KindRoom, benchRoom, msg)
+		env, err := envelope.Decode(envelope.KindRoom, benchRoom, msg)
 		if err != nil {
 			b.Fatal(err)
 		}

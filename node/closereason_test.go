@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/wsnode/wsnode/pubsub"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // readClose reads until the socket ends and returns the close error; it
@@ -43,8 +42,8 @@ func TestCloseFrameReasonIsAlwaysSendable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws, c := dialConn(t, n, url)
-			n.handleEnvelope(pubsub.Envelope{Kind: pubsub.KindNode, Target: n.cfg.NodeID,
-				Op: pubsub.OpDisconnect, ConnID: c.id, Code: 4100, Reason: tc.reason})
+			n.handleEnvelope(envelope.Envelope{Kind: envelope.KindNode, Target: n.cfg.NodeID,
+				Op: envelope.OpDisconnect, ConnID: c.id, Code: 4100, Reason: tc.reason})
 			ce := readClose(t, ws)
 			if ce.Code != 4100 || ce.Text != tc.want {
 				t.Fatalf("close %d %q, want 4100 %q", ce.Code, ce.Text, tc.want)

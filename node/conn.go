@@ -12,10 +12,10 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/registry"
 	"github.com/wsnode/wsnode/socket"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // closeWriteTimeout bounds writing the close frame; closeGrace is how long
@@ -186,11 +186,11 @@ func (c *Conn) closing() bool {
 }
 
 // record is the registry view of the connection, used by re-assertion.
-func (c *Conn) record() registry.Conn {
+func (c *Conn) record() cluster.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rooms := slices.Clone(c.rooms)
-	return registry.Conn{
+	return cluster.Conn{
 		ID: c.id, NodeID: c.n.cfg.NodeID, User: c.user, Type: string(c.typ), State: string(c.state),
 		IP: c.ip, ConnectedAt: c.connectedAt, AuthenticatedAt: c.authAt,
 		LastActivity: time.UnixMilli(c.lastActivity.Load()),
@@ -258,7 +258,7 @@ var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); re
 
 func (c *Conn) slow() {
 	if c.closeWith(protocol.CloseSlowConsumer, "slow consumer") {
-		c.n.stats.Error(stats.ErrSlowConsumer)
+		c.n.stats.Error(counter.ErrSlowConsumer)
 	}
 }
 

@@ -1,16 +1,16 @@
 package node
 
-import "github.com/wsnode/wsnode/registry"
+import "github.com/wsnode/wsnode/cluster"
 
 // State is a connection's lifecycle state; the values are the registry's.
 type State string
 
 // Connection states.
 const (
-	StateConnected     State = registry.StateConnected     // open, not authenticated
-	StateAuthenticated State = registry.StateAuthenticated // bound to a user
-	StateDisconnected  State = registry.StateDisconnected  // closed
-	StateInactive      State = registry.StateInactive      // closed for inactivity
+	StateConnected     State = cluster.StateConnected     // open, not authenticated
+	StateAuthenticated State = cluster.StateAuthenticated // bound to a user
+	StateDisconnected  State = cluster.StateDisconnected  // closed
+	StateInactive      State = cluster.StateInactive      // closed for inactivity
 )
 
 // ConnType is the kind of client; the values are the registry's, and the
@@ -20,8 +20,8 @@ type ConnType string
 
 // Connection types.
 const (
-	TypeUser        ConnType = registry.TypeUser
-	TypeAIAssistant ConnType = registry.TypeAIAssistant
-	TypeSystem      ConnType = registry.TypeSystem
-	TypeGuest       ConnType = registry.TypeGuest // not authenticated
+	TypeUser        ConnType = cluster.TypeUser
+	TypeAIAssistant ConnType = cluster.TypeAIAssistant
+	TypeSystem      ConnType = cluster.TypeSystem
+	TypeGuest       ConnType = cluster.TypeGuest // not authenticated
 )

@@ -4,27 +4,27 @@ import (
 	"context"
 	"time"
 
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // Membership is the part of the cluster registry that records this node's
 // connections.
 type Membership interface {
-	Register(ctx context.Context, c registry.Conn) error
+	Register(ctx context.Context, c cluster.Conn) error
 	Authenticate(ctx context.Context, connID, user, connType string, at time.Time) error
 	Join(ctx context.Context, connID, room string, at time.Time) error
 	Leave(ctx context.Context, connID, room string, at time.Time) error
 	SetState(ctx context.Context, connID, state string) error
 	Unregister(ctx context.Context, connID string) error
-	Touch(ctx context.Context, conns []registry.Activity) error
+	Touch(ctx context.Context, conns []cluster.Activity) error
 }
 
 // Liveness keeps this node's heartbeat and reaps dead nodes.
 type Liveness interface {
-	Heartbeat(ctx context.Context, n registry.Node) (lost bool, err error)
-	Reassert(ctx context.Context, conns []registry.Conn) error
+	Heartbeat(ctx context.Context, n cluster.Node) (lost bool, err error)
+	Reassert(ctx context.Context, conns []cluster.Conn) error
 	Deregister(ctx context.Context) error
 	NodeConnCount(ctx context.Context) (int64, error)
 	ReapDead(ctx context.Context) (int, error)
@@ -33,35 +33,37 @@ type Liveness interface {
 // Directory answers cluster-wide queries.
 type Directory interface {
 	ConnNode(ctx context.Context, id string) (string, error)
-	Conn(ctx context.Context, id string) (registry.Conn, error)
-	Room(ctx context.Context, name string) (registry.Room, error)
-	Rooms(ctx context.Context) ([]registry.RoomSummary, error)
-	User(ctx context.Context, name string) (registry.User, error)
-	Nodes(ctx context.Context) ([]registry.Node, error)
-	Counts(ctx context.Context) (registry.Counts, error)
+	Conn(ctx context.Context, id string) (cluster.Conn, error)
+	Room(ctx context.Context, name string) (cluster.Room, error)
+	Rooms(ctx context.Context) ([]cluster.RoomSummary, error)
+	User(ctx context.Context, name string) (cluster.User, error)
+	Nodes(ctx context.Context) ([]cluster.Node, error)
+	Counts(ctx context.Context) (cluster.Counts, error)
 	Activity(ctx context.Context) (map[string]time.Time, error)
 }
 
-// Registry is everything node needs from the cluster registry.
+// Registry is the write side of the cluster registry that node needs: its
+// own connections and its liveness. The read side is Directory; package
+// registry's *Registry is both.
 type Registry interface {
 	Membership
 	Liveness
-	Directory
 }
 
 // Broker routes envelopes between nodes.
 type Broker interface {
-	Publish(ctx context.Context, e pubsub.Envelope) error
+	Publish(ctx context.Context, e envelope.Envelope) error
 	// PublishAsync queues e and calls done (if not nil, without blocking)
-	// exactly once with the outcome of its PUBLISH (see pubsub.Result);
+	// exactly once with the outcome of its PUBLISH (see envelope.Result);
 	// queued publishes are pipelined in order.
-	PublishAsync(e pubsub.Envelope, done func(pubsub.Result))
-	Subscribe(ctx context.Context, kind pubsub.Kind, target string) error
-	Unsubscribe(ctx context.Context, kind pubsub.Kind, target string) error
+	PublishAsync(e envelope.Envelope, done func(envelope.Result))
+	Subscribe(ctx context.Context, kind envelope.Kind, target string) error
+	Unsubscribe(ctx context.Context, kind envelope.Kind, target string) error
 	Ready() bool
 }
 
-// Counters records statistics; see package stats.
+// Counters records statistics by the names of package counter; package
+// stats implements it.
 type Counters interface {
 	Message(typ string)
 	Error(kind string)
@@ -71,7 +73,7 @@ type Counters interface {
 // Stats is Counters plus the read side used by the stats API.
 type Stats interface {
 	Counters
-	Local() stats.Snapshot
-	Cluster(ctx context.Context) (stats.Snapshot, error)
+	Local() counter.Snapshot
+	Cluster(ctx context.Context) (counter.Snapshot, error)
 	MessagesPerSecond() float64
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // handle processes one text frame from the client (readFrame checks the
@@ -23,7 +23,7 @@ func (c *Conn) limited() bool {
 	if c.limiter == nil || c.limiter.Allow() {
 		return false
 	}
-	c.n.stats.Error(stats.ErrRateLimited)
+	c.n.stats.Error(counter.ErrRateLimited)
 	c.strike(protocol.CloseRateLimited, "rate limit exceeded")
 	c.sendError(nil, protocol.CodeRateLimited, "too many messages; slow down")
 	return true
@@ -33,8 +33,8 @@ func (c *Conn) limited() bool {
 func (c *Conn) serve(data []byte) {
 	req, err := protocol.Decode(data)
 	if err != nil {
-		c.n.stats.Message(stats.MsgInvalid)
-		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), stats.ErrBadRequest)
+		c.n.stats.Message(counter.MsgInvalid)
+		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), counter.ErrBadRequest)
 		return
 	}
 	c.n.stats.Message(req.Type)
@@ -66,7 +66,7 @@ func (c *Conn) dispatch(req protocol.Request) bool {
 	case protocol.TypePong:
 		return true // answer to our application ping
 	default:
-		c.reject(req.ID, protocol.CodeUnknownType, "unknown frame type", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeUnknownType, "unknown frame type", counter.ErrBadRequest)
 		return false
 	}
 }
@@ -111,9 +111,9 @@ func (c *Conn) may(act protocol.Action, ref json.RawMessage) bool {
 		return true
 	}
 	if state == StateConnected && c.n.cfg.Guests == GuestsOff {
-		c.reject(ref, protocol.CodeUnauthorized, "authenticate first", stats.ErrUnauthorized)
+		c.reject(ref, protocol.CodeUnauthorized, "authenticate first", counter.ErrUnauthorized)
 		return false
 	}
-	c.reject(ref, protocol.CodeForbidden, "connection type "+string(typ)+" may not "+string(act), stats.ErrForbidden)
+	c.reject(ref, protocol.CodeForbidden, "connection type "+string(typ)+" may not "+string(act), counter.ErrForbidden)
 	return false
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/wsnode/wsnode/auth"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // The fake cluster services that node's tests and benchmarks share, and the
@@ -31,7 +31,11 @@ func fakeNode(tb testing.TB, tweak func(*Config), reg Registry, st Stats) *Node 
 		tweak(&cfg)
 	}
 	br := &fakeBroker{}
-	n, err := New(cfg, Deps{Registry: reg, Broker: br, Stats: st})
+	dir, ok := reg.(Directory)
+	if !ok {
+		dir = fakeRegistry{}
+	}
+	n, err := New(cfg, Deps{Registry: reg, Directory: dir, Broker: br, Stats: st})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -44,7 +48,7 @@ func fakeNode(tb testing.TB, tweak func(*Config), reg Registry, st Stats) *Node 
 // (fzOtherConnID, on "fz-other-node").
 type fakeRegistry struct{}
 
-func (fakeRegistry) Register(context.Context, registry.Conn) error { return nil }
+func (fakeRegistry) Register(context.Context, cluster.Conn) error { return nil }
 func (fakeRegistry) Authenticate(context.Context, string, string, string, time.Time) error {
 	return nil
 }
@@ -52,9 +56,9 @@ func (fakeRegistry) Join(context.Context, string, string, time.Time) error  { re
 func (fakeRegistry) Leave(context.Context, string, string, time.Time) error { return nil }
 func (fakeRegistry) SetState(context.Context, string, string) error         { return nil }
 func (fakeRegistry) Unregister(context.Context, string) error               { return nil }
-func (fakeRegistry) Touch(context.Context, []registry.Activity) error       { return nil }
-func (fakeRegistry) Heartbeat(context.Context, registry.Node) (bool, error) { return false, nil }
-func (fakeRegistry) Reassert(context.Context, []registry.Conn) error        { return nil }
+func (fakeRegistry) Touch(context.Context, []cluster.Activity) error        { return nil }
+func (fakeRegistry) Heartbeat(context.Context, cluster.Node) (bool, error)  { return false, nil }
+func (fakeRegistry) Reassert(context.Context, []cluster.Conn) error         { return nil }
 func (fakeRegistry) Deregister(context.Context) error                       { return nil }
 func (fakeRegistry) NodeConnCount(context.Context) (int64, error)           { return 0, nil }
 func (fakeRegistry) ReapDead(context.Context) (int, error)                  { return 0, nil }
@@ -62,48 +66,48 @@ func (fakeRegistry) ConnNode(_ context.Context, id string) (string, error) {
 	if id == fzOtherConnID {
 		return "fz-other-node", nil
 	}
-	return "", registry.ErrNotFound
+	return "", cluster.ErrNotFound
 }
-func (fakeRegistry) Conn(context.Context, string) (registry.Conn, error) {
-	return registry.Conn{}, registry.ErrNotFound
+func (fakeRegistry) Conn(context.Context, string) (cluster.Conn, error) {
+	return cluster.Conn{}, cluster.ErrNotFound
 }
-func (fakeRegistry) Room(context.Context, string) (registry.Room, error) {
-	return registry.Room{}, registry.ErrNotFound
+func (fakeRegistry) Room(context.Context, string) (cluster.Room, error) {
+	return cluster.Room{}, cluster.ErrNotFound
 }
-func (fakeRegistry) Rooms(context.Context) ([]registry.RoomSummary, error) { return nil, nil }
-func (fakeRegistry) User(context.Context, string) (registry.User, error) {
-	return registry.User{}, registry.ErrNotFound
+func (fakeRegistry) Rooms(context.Context) ([]cluster.RoomSummary, error) { return nil, nil }
+func (fakeRegistry) User(context.Context, string) (cluster.User, error) {
+	return cluster.User{}, cluster.ErrNotFound
 }
-func (fakeRegistry) Nodes(context.Context) ([]registry.Node, error)         { return nil, nil }
-func (fakeRegistry) Counts(context.Context) (registry.Counts, error)        { return registry.Counts{}, nil }
+func (fakeRegistry) Nodes(context.Context) ([]cluster.Node, error)          { return nil, nil }
+func (fakeRegistry) Counts(context.Context) (cluster.Counts, error)         { return cluster.Counts{}, nil }
 func (fakeRegistry) Activity(context.Context) (map[string]time.Time, error) { return nil, nil }
 
 // fakeBroker delivers every envelope straight back to its node, like a
 // one-node cluster.
 type fakeBroker struct{ n *Node }
 
-func (b *fakeBroker) Publish(_ context.Context, e pubsub.Envelope) error {
+func (b *fakeBroker) Publish(_ context.Context, e envelope.Envelope) error {
 	b.n.handleEnvelope(e)
 	return nil
 }
-func (b *fakeBroker) PublishAsync(e pubsub.Envelope, done func(pubsub.Result)) {
+func (b *fakeBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result)) {
 	b.n.handleEnvelope(e)
 	if done != nil {
-		done(pubsub.Result{Receivers: 1})
+		done(envelope.Result{Receivers: 1})
 	}
 }
-func (b *fakeBroker) Subscribe(context.Context, pubsub.Kind, string) error   { return nil }
-func (b *fakeBroker) Unsubscribe(context.Context, pubsub.Kind, string) error { return nil }
-func (b *fakeBroker) Ready() bool                                            { return true }
+func (b *fakeBroker) Subscribe(context.Context, envelope.Kind, string) error   { return nil }
+func (b *fakeBroker) Unsubscribe(context.Context, envelope.Kind, string) error { return nil }
+func (b *fakeBroker) Ready() bool                                              { return true }
 
 type fakeStats struct{}
 
-func (fakeStats) Message(string)                                  {}
-func (fakeStats) Error(string)                                    {}
-func (fakeStats) Add(string, int64)                               {}
-func (fakeStats) Local() stats.Snapshot                           { return stats.Snapshot{} }
-func (fakeStats) Cluster(context.Context) (stats.Snapshot, error) { return stats.Snapshot{}, nil }
-func (fakeStats) MessagesPerSecond() float64                      { return 0 }
+func (fakeStats) Message(string)                                    {}
+func (fakeStats) Error(string)                                      {}
+func (fakeStats) Add(string, int64)                                 {}
+func (fakeStats) Local() counter.Snapshot                           { return counter.Snapshot{} }
+func (fakeStats) Cluster(context.Context) (counter.Snapshot, error) { return counter.Snapshot{}, nil }
+func (fakeStats) MessagesPerSecond() float64                        { return 0 }
 
 // countingStats counts errors by kind.
 type countingStats struct {

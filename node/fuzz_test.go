@@ -168,7 +168,7 @@ func newFzHarness(f *testing.F) *fzHarness {
 		b := &fakeBroker{}
 		n, err := New(Config{NodeID: "fz-node", Verifier: v, Guests: g,
 			PingInterval: time.Hour, AuthTimeout: time.Hour, RedisTimeout: time.Second,
-			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fakeRegistry{}, Broker: b, Stats: fakeStats{}})
+			Logger: slog.New(slog.DiscardHandler)}, Deps{Registry: fakeRegistry{}, Directory: fakeRegistry{}, Broker: b, Stats: fakeStats{}})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -4,16 +4,16 @@ import (
 	"errors"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
 )
 
 func (c *Conn) handleAuth(req protocol.Request) bool {
 	cl, err := c.n.verifier.Verify(req.Token)
 	if err != nil {
-		c.n.stats.Error(stats.ErrAuthFailed)
+		c.n.stats.Error(counter.ErrAuthFailed)
 		msg := "invalid token"
 		if errors.Is(err, auth.ErrExpired) {
 			msg = "token expired"
@@ -33,15 +33,15 @@ func (c *Conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
 		c.sendBytes(protocol.AuthenticatedFrame(req.ID, cl.User, cl.ConnType))
 		return true
 	case errors.Is(err, ErrAuthed):
-		c.reject(req.ID, protocol.CodeAlreadyAuthenticated, "connection is already authenticated", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeAlreadyAuthenticated, "connection is already authenticated", counter.ErrBadRequest)
 		return false
 	case errors.Is(err, ErrInvalidInput):
-		c.n.stats.Error(stats.ErrAuthFailed)
+		c.n.stats.Error(counter.ErrAuthFailed)
 		c.sendError(req.ID, protocol.CodeAuthFailed, err.Error())
 		c.closeWith(protocol.CloseAuthFailed, "invalid user name")
 		return false
 	case errors.Is(err, ErrUserLimit):
-		c.n.stats.Error(stats.ErrLimit)
+		c.n.stats.Error(counter.ErrLimit)
 		c.sendError(req.ID, protocol.CodeConnectionLimit, "too many connections for this user")
 		c.closeWith(protocol.CloseUserLimit, "connection limit")
 		return false
@@ -52,7 +52,7 @@ func (c *Conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
 
 func (c *Conn) unavailable(req protocol.Request, err error) bool {
 	c.logger().Warn("request failed", "type", req.Type, "err", err)
-	return c.fail(req.ID, protocol.CodeUnavailable, "cluster state temporarily unavailable; retry", stats.ErrRegistryFailed)
+	return c.fail(req.ID, protocol.CodeUnavailable, "cluster state temporarily unavailable; retry", counter.ErrRegistryFailed)
 }
 
 func (c *Conn) handleJoin(req protocol.Request) bool {
@@ -78,10 +78,10 @@ func (c *Conn) handleJoin(req protocol.Request) bool {
 func (c *Conn) joinFailed(req protocol.Request, err error) bool {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), stats.ErrInvalidName)
+		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), counter.ErrInvalidName)
 		return false
 	case errors.Is(err, ErrRoomLimit):
-		return c.fail(req.ID, protocol.CodeRoomLimit, "too many rooms for this connection", stats.ErrLimit)
+		return c.fail(req.ID, protocol.CodeRoomLimit, "too many rooms for this connection", counter.ErrLimit)
 	case errors.Is(err, ErrClosed):
 		return true
 	default:
@@ -99,7 +99,7 @@ func (c *Conn) handleLeave(req protocol.Request) bool {
 		c.reply(protocol.TypeLeft, req.ID, req.Room)
 		return true
 	case errors.Is(err, ErrNotMember):
-		c.reject(req.ID, protocol.CodeNotMember, "not a member of this room", stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeNotMember, "not a member of this room", counter.ErrBadRequest)
 		return false
 	default:
 		c.reply(protocol.TypeLeft, req.ID, req.Room) // left locally; Redis is repaired later
@@ -112,10 +112,10 @@ func (c *Conn) handleMessage(req protocol.Request) bool {
 		return false
 	}
 	if !c.inRoom(req.Room) {
-		c.reject(req.ID, protocol.CodeNotMember, "join the room before sending to it", stats.ErrForbidden)
+		c.reject(req.ID, protocol.CodeNotMember, "join the room before sending to it", counter.ErrForbidden)
 		return false
 	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, protocol.TypeMessage, req.Room)
+	return c.publish(req, envelope.Envelope{Kind: envelope.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, protocol.TypeMessage, req.Room)
 }
 
 func (c *Conn) handleDirect(req protocol.Request) bool {
@@ -123,17 +123,17 @@ func (c *Conn) handleDirect(req protocol.Request) bool {
 		return false
 	}
 	if (req.ToUser == "") == (req.ToConn == "") {
-		c.reject(req.ID, protocol.CodeBadRequest, `give exactly one of "to_user" or "to_conn"`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `give exactly one of "to_user" or "to_conn"`, counter.ErrBadRequest)
 		return false
 	}
 	ctx := c.n.opCtx()
 	env, err := c.n.directEnvelope(ctx, req.ToUser, req.ToConn)
 	switch {
 	case errors.Is(err, ErrInvalidInput):
-		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), stats.ErrInvalidName)
+		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), counter.ErrInvalidName)
 		return false
 	case errors.Is(err, ErrNotFound):
-		return c.fail(req.ID, protocol.CodeNotFound, "no such connection", stats.ErrNotFound)
+		return c.fail(req.ID, protocol.CodeNotFound, "no such connection", counter.ErrNotFound)
 	case err != nil:
 		return c.unavailable(req, err)
 	}
@@ -144,7 +144,7 @@ func (c *Conn) handleBroadcast(req protocol.Request) bool {
 	if !c.may(protocol.ActBroadcast, req.ID) {
 		return false
 	}
-	return c.publish(req, pubsub.Envelope{Kind: pubsub.KindAll, Exclude: c.echoExclude(req)}, protocol.TypeBroadcast, "")
+	return c.publish(req, envelope.Envelope{Kind: envelope.KindAll, Exclude: c.echoExclude(req)}, protocol.TypeBroadcast, "")
 }
 
 // echoExclude is the connection to leave out of the sender's own message:
@@ -159,21 +159,21 @@ func (c *Conn) echoExclude(req protocol.Request) string {
 // publish encodes the client's message once and routes it. The sender hears
 // back once the PUBLISH completed: an ack when it carried an "id", an error
 // frame whenever the message may not have reached everyone (ack.go).
-func (c *Conn) publish(req protocol.Request, env pubsub.Envelope, typ, room string) bool {
+func (c *Conn) publish(req protocol.Request, env envelope.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
 	env, msgID, err := newMessageID(env, typ, room, protocol.From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {
-		c.reject(req.ID, protocol.CodeBadRequest, `"data" is not valid JSON`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `"data" is not valid JSON`, counter.ErrBadRequest)
 		return false
 	}
 	ref, kind := req.ID, env.Kind
-	c.n.routeAsync(env, func(r pubsub.Result) { c.confirm(ref, msgID, kind, r) })
+	c.n.routeAsync(env, func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })
 	return true
 }
 
 // inputMessage names the rule an invalid name broke.
 func inputMessage(err error) string {
-	var ne *registry.NameError
+	var ne *cluster.NameError
 	if errors.As(err, &ne) {
 		return ne.Error()
 	}

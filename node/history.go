@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // History is the room history store (package history) as node uses it. A
@@ -52,7 +52,7 @@ func (c *Conn) since(req protocol.Request) (since *Position, ok bool) {
 	}
 	p, err := protocol.ParseSince(req.Since)
 	if err != nil {
-		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), counter.ErrBadRequest)
 		return nil, false
 	}
 	pos := Position(p)
@@ -73,11 +73,11 @@ func (c *Conn) handleHistory(req protocol.Request) bool {
 		return false
 	}
 	if req.Limit < 0 {
-		c.reject(req.ID, protocol.CodeBadRequest, `"limit" must be >= 0`, stats.ErrBadRequest)
+		c.reject(req.ID, protocol.CodeBadRequest, `"limit" must be >= 0`, counter.ErrBadRequest)
 		return false
 	}
 	if !c.inRoom(req.Room) {
-		c.reject(req.ID, protocol.CodeNotMember, "join the room before reading its history", stats.ErrForbidden)
+		c.reject(req.ID, protocol.CodeNotMember, "join the room before reading its history", counter.ErrForbidden)
 		return false
 	}
 	page, err := c.n.History(c.n.opCtx(), req.Room, req.Limit, since)

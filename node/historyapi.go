@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
 )
 
 // HistoryPage is one read of a room's history.
@@ -28,7 +28,7 @@ type HistoryPage struct {
 // holds). A room that keeps no history has an empty page. Safe for
 // concurrent use; it reads Redis once or twice.
 func (n *Node) History(ctx context.Context, room string, limit int, since *Position) (HistoryPage, error) {
-	if err := registry.ValidateName("room", room); err != nil {
+	if err := cluster.ValidateName("room", room); err != nil {
 		return HistoryPage{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	if limit < 0 || (since != nil && !protocol.ValidEpoch(since.Epoch)) {
@@ -48,7 +48,7 @@ func (n *Node) History(ctx context.Context, room string, limit int, since *Posit
 	}
 	page.Position, page.Recovered = cur, recovered
 	for _, e := range entries {
-		if env, err := pubsub.Decode(pubsub.KindRoom, room, e.Body); err == nil {
+		if env, err := envelope.Decode(envelope.KindRoom, room, e.Body); err == nil {
 			page.Messages = append(page.Messages, env.Payload)
 		}
 	}

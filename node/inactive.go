@@ -4,9 +4,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // CleanupInactive closes every local connection that sent nothing for
@@ -29,13 +29,13 @@ func (n *Node) CleanupInactive(maxIdle time.Duration) int {
 	for _, c := range idle {
 		c.setState(StateInactive)
 		if redisOK {
-			if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, registry.ErrNotFound) {
+			if err := n.reg.SetState(ctx, c.id, string(StateInactive)); err != nil && !errors.Is(err, cluster.ErrNotFound) {
 				c.debug("could not mark inactive in Redis", "err", err)
 				redisOK = false
 			}
 		}
 		c.closeWith(protocol.CloseInactive, "inactive")
 	}
-	n.stats.Add(stats.CtrInactiveClosed, int64(len(idle)))
+	n.stats.Add(counter.CtrInactiveClosed, int64(len(idle)))
 	return len(idle)
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
 )
 
 // driftCheckEvery is how many heartbeats apart the node compares its own
@@ -75,7 +75,7 @@ func (n *Node) cleanupInterval() time.Duration {
 // resyncAfterReconnect asks the node to re-assert its whole state in Redis
 // now; the broker calls it (through Receiver) after it reconnected.
 func (n *Node) resyncAfterReconnect() {
-	n.stats.Add(stats.CtrReconnects, 1)
+	n.stats.Add(counter.CtrReconnects, 1)
 	if n.history != nil {
 		n.seq.repairAll() // what was published while disconnected
 	}
@@ -106,11 +106,11 @@ func (n *Node) beat(parent context.Context, force bool) {
 	ctx, cancel := context.WithTimeout(parent, n.cfg.RedisTimeout)
 	defer cancel()
 	conns, _, _, _ := n.idx.counts()
-	lost, err := n.reg.Heartbeat(ctx, registry.Node{
+	lost, err := n.reg.Heartbeat(ctx, cluster.Node{
 		ID: n.cfg.NodeID, Addr: n.cfg.Addr, Version: n.cfg.Version, StartedAt: n.started,
 		Connections: conns, MessagesPerSec: n.stats.MessagesPerSecond(), Interval: n.cfg.HeartbeatInterval,
 	})
-	if errors.Is(err, registry.ErrNodeIDConflict) {
+	if errors.Is(err, cluster.ErrNodeIDConflict) {
 		// The beat was written; the registry leaves the other process's
 		// connections alone until it stops beating.
 		n.log.Error("another live process uses this node id; give every process its own --node-id", "node_id", n.cfg.NodeID)
@@ -143,7 +143,7 @@ func (n *Node) reassert(parent context.Context, lost bool) bool {
 	ctx, cancel := context.WithTimeout(parent, reassertTimeout)
 	defer cancel()
 	all := n.idx.all()
-	recs := make([]registry.Conn, 0, len(all))
+	recs := make([]cluster.Conn, 0, len(all))
 	for _, c := range all {
 		if !c.closing() {
 			recs = append(recs, c.record())
@@ -153,7 +153,7 @@ func (n *Node) reassert(parent context.Context, lost bool) bool {
 		n.log.Warn("re-assertion failed; will retry", "err", err)
 		return false
 	}
-	n.stats.Add(stats.CtrReasserts, 1)
+	n.stats.Add(counter.CtrReasserts, 1)
 	// A socket that closed while the snapshot was being written may have been
 	// re-created after its cleanup unregistered it: undo that now.
 	for _, rec := range recs {
@@ -176,7 +176,7 @@ func (n *Node) reap(ctx context.Context) {
 		return
 	}
 	if count > 0 {
-		n.stats.Add(stats.CtrReaped, int64(count))
+		n.stats.Add(counter.CtrReaped, int64(count))
 		n.log.Info("reaped connections of dead nodes", "connections", count)
 	}
 }
@@ -230,9 +230,9 @@ func (n *Node) flushActivity(ctx context.Context, withOut bool) {
 	if len(dirty) == 0 {
 		return
 	}
-	acts := make([]registry.Activity, len(dirty))
+	acts := make([]cluster.Activity, len(dirty))
 	for i, c := range dirty {
-		acts[i] = registry.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
+		acts[i] = cluster.Activity{ConnID: c.id, LastActivity: time.UnixMilli(c.lastActivity.Load()),
 			MessagesIn: c.msgsIn.Load(), MessagesOut: c.msgsOut.Load()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)

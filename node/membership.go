@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
 )
 
 // authenticate binds the connection to a verified identity: it subscribes
@@ -18,7 +18,7 @@ import (
 // limit there) and updates the local index, in that order, undoing the
 // subscription if Redis refuses.
 func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
-	if err := registry.ValidateName("user", cl.User); err != nil {
+	if err := cluster.ValidateName("user", cl.User); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	c.opMu.Lock()
@@ -29,13 +29,13 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 		return ErrClosed
 	}
 	n := c.n
-	if err := n.broker.Subscribe(ctx, pubsub.KindUser, cl.User); err != nil {
+	if err := n.broker.Subscribe(ctx, envelope.KindUser, cl.User); err != nil {
 		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
 	now := time.Now()
 	if err := c.registerAuth(ctx, cl.User, cl.ConnType, now); err != nil {
-		n.unsubscribe(pubsub.KindUser, cl.User)
-		if errors.Is(err, registry.ErrUserLimit) {
+		n.unsubscribe(envelope.KindUser, cl.User)
+		if errors.Is(err, cluster.ErrUserLimit) {
 			return ErrUserLimit
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -61,7 +61,7 @@ func (c *Conn) tokenExpired() {
 // join adds the connection to a room: subscription first (confirmed by
 // Redis), then the registry, then the local index.
 func (c *Conn) join(ctx context.Context, room string) error {
-	if err := registry.ValidateName("room", room); err != nil {
+	if err := cluster.ValidateName("room", room); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	c.opMu.Lock()
@@ -76,11 +76,11 @@ func (c *Conn) join(ctx context.Context, room string) error {
 		return ErrRoomLimit
 	}
 	n := c.n
-	if err := n.broker.Subscribe(ctx, pubsub.KindRoom, room); err != nil {
+	if err := n.broker.Subscribe(ctx, envelope.KindRoom, room); err != nil {
 		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
 	if err := n.reg.Join(ctx, c.id, room, time.Now()); err != nil {
-		n.unsubscribe(pubsub.KindRoom, room)
+		n.unsubscribe(envelope.KindRoom, room)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.mu.Lock()
@@ -105,7 +105,7 @@ func (c *Conn) leave(ctx context.Context, room string) error {
 	c.recovs.stop(room)
 	n.forgetEmptyRooms(room)
 	err := n.reg.Leave(ctx, c.id, room, time.Now())
-	n.unsubscribe(pubsub.KindRoom, room)
+	n.unsubscribe(envelope.KindRoom, room)
 	if err != nil {
 		n.retryUnregister(c.id, room)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -115,7 +115,7 @@ func (c *Conn) leave(ctx context.Context, room string) error {
 
 // unsubscribe drops one interest reference; failures are logged because the
 // broker keeps its reference count regardless and re-syncs on reconnect.
-func (n *Node) unsubscribe(kind pubsub.Kind, target string) {
+func (n *Node) unsubscribe(kind envelope.Kind, target string) {
 	ctx := n.opCtx()
 	if err := n.broker.Unsubscribe(ctx, kind, target); err != nil {
 		n.log.Warn("unsubscribe failed", "kind", kind, "err", err)

@@ -17,9 +17,10 @@ import (
 
 // Deps are the cluster services a Node is built on.
 type Deps struct {
-	Registry Registry
-	Broker   Broker
-	Stats    Stats
+	Registry  Registry  // writes: this node's connections and heartbeat
+	Directory Directory // reads: cluster-wide queries
+	Broker    Broker
+	Stats     Stats
 	// History is optional: nil means no room keeps history.
 	History History
 }
@@ -28,6 +29,7 @@ type Deps struct {
 type Node struct {
 	cfg      Config
 	reg      Registry
+	dir      Directory
 	broker   Broker
 	stats    Stats
 	history  History    // nil: no history rooms
@@ -70,12 +72,12 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if deps.Registry == nil || deps.Broker == nil || deps.Stats == nil {
-		return nil, errors.New("node: Registry, Broker and Stats are required")
+	if deps.Registry == nil || deps.Directory == nil || deps.Broker == nil || deps.Stats == nil {
+		return nil, errors.New("node: Registry, Directory, Broker and Stats are required")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, reg: deps.Registry, broker: deps.Broker, stats: deps.Stats, history: deps.History,
+		cfg: cfg, reg: deps.Registry, dir: deps.Directory, broker: deps.Broker, stats: deps.Stats, history: deps.History,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
 		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),

@@ -8,14 +8,14 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/registry"
 )
 
 // downRegistry fails every registration, like a Redis that is unreachable.
 type downRegistry struct{ fakeRegistry }
 
-func (downRegistry) Register(context.Context, registry.Conn) error {
+func (downRegistry) Register(context.Context, cluster.Conn) error {
 	return errors.New("redis: connection refused")
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
 )
 
 // ConnectionStats is the seed's get_connection_stats, for the cluster or
@@ -22,7 +22,7 @@ type ConnectionStats struct {
 	Nodes             int64   `json:"nodes"`
 	MessagesPerSecond float64 `json:"messages_per_second"`
 	UptimeSeconds     float64 `json:"uptime_seconds"`
-	stats.Snapshot
+	counter.Snapshot
 	// Activity maps connection id to its last activity; filled only when asked for.
 	Activity map[string]time.Time `json:"activity,omitempty"`
 }
@@ -46,14 +46,14 @@ func (n *Node) LocalActivity() map[string]time.Time {
 
 // ClusterActivity returns the last activity of every connection in the cluster.
 func (n *Node) ClusterActivity(ctx context.Context) (map[string]time.Time, error) {
-	return n.reg.Activity(ctx)
+	return n.dir.Activity(ctx)
 }
 
 // ClusterStats returns exact cluster-wide figures read from Redis: counts
 // from the registry, counters as of every node's last flush (at most one
 // flush interval old) and the message rate summed over live nodes.
 func (n *Node) ClusterStats(ctx context.Context) (ConnectionStats, error) {
-	counts, err := n.reg.Counts(ctx)
+	counts, err := n.dir.Counts(ctx)
 	if err != nil {
 		return ConnectionStats{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -61,7 +61,7 @@ func (n *Node) ClusterStats(ctx context.Context) (ConnectionStats, error) {
 	if err != nil {
 		return ConnectionStats{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	nodes, err := n.reg.Nodes(ctx)
+	nodes, err := n.dir.Nodes(ctx)
 	if err != nil {
 		return ConnectionStats{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -78,31 +78,31 @@ func (n *Node) ClusterStats(ctx context.Context) (ConnectionStats, error) {
 }
 
 // RoomStats is the seed's get_room_stats, cluster-wide.
-func (n *Node) RoomStats(ctx context.Context, room string) (registry.Room, error) {
-	if err := registry.ValidateName("room", room); err != nil {
-		return registry.Room{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+func (n *Node) RoomStats(ctx context.Context, room string) (cluster.Room, error) {
+	if err := cluster.ValidateName("room", room); err != nil {
+		return cluster.Room{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	r, err := n.reg.Room(ctx, room)
-	if errors.Is(err, registry.ErrNotFound) {
+	r, err := n.dir.Room(ctx, room)
+	if errors.Is(err, cluster.ErrNotFound) {
 		return r, ErrNotFound
 	}
 	return r, err
 }
 
 // Rooms lists every room in the cluster with its connection count.
-func (n *Node) Rooms(ctx context.Context) ([]registry.RoomSummary, error) { return n.reg.Rooms(ctx) }
+func (n *Node) Rooms(ctx context.Context) ([]cluster.RoomSummary, error) { return n.dir.Rooms(ctx) }
 
 // User returns every connection of a user in the cluster.
-func (n *Node) User(ctx context.Context, user string) (registry.User, error) {
-	if err := registry.ValidateName("user", user); err != nil {
-		return registry.User{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+func (n *Node) User(ctx context.Context, user string) (cluster.User, error) {
+	if err := cluster.ValidateName("user", user); err != nil {
+		return cluster.User{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
-	u, err := n.reg.User(ctx, user)
-	if errors.Is(err, registry.ErrNotFound) {
+	u, err := n.dir.User(ctx, user)
+	if errors.Is(err, cluster.ErrNotFound) {
 		return u, ErrNotFound
 	}
 	return u, err
 }
 
 // Nodes lists the cluster's nodes with their last heartbeat.
-func (n *Node) Nodes(ctx context.Context) ([]registry.Node, error) { return n.reg.Nodes(ctx) }
+func (n *Node) Nodes(ctx context.Context) ([]cluster.Node, error) { return n.dir.Nodes(ctx) }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // The reader of a connection is split in two so that an idle socket pins
@@ -170,7 +170,7 @@ func (c *Conn) readFailed(err error) {
 		// The close that stopped the reader is under way.
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has already sent 1009.
-		c.n.stats.Error(stats.ErrTooBig)
+		c.n.stats.Error(counter.ErrTooBig)
 		c.closeWith(protocol.CloseTooBig, "message too big")
 	case errors.As(err, &ne) && ne.Timeout():
 		c.closeWith(protocol.ClosePingTimeout, "ping timeout")

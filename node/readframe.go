@@ -8,9 +8,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/socket"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // Rejecting a frame must cost less than serving one, or a client sending
@@ -72,7 +72,7 @@ func (c *Conn) readFrame() (int, error) {
 	}
 	c.touch()
 	if typ != websocket.TextMessage {
-		c.reject(nil, protocol.CodeUnsupportedFrame, "only JSON text frames are accepted", stats.ErrBadRequest)
+		c.reject(nil, protocol.CodeUnsupportedFrame, "only JSON text frames are accepted", counter.ErrBadRequest)
 		return 0, c.skip(r)
 	}
 	if c.limited() {
@@ -83,7 +83,7 @@ func (c *Conn) readFrame() (int, error) {
 		return len(data), err
 	}
 	if !utf8.Valid(data) {
-		c.n.stats.Error(stats.ErrInvalidUTF8)
+		c.n.stats.Error(counter.ErrInvalidUTF8)
 		c.closeWith(protocol.CloseInvalidUTF8, "invalid UTF-8")
 		return len(data), nil
 	}

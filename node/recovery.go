@@ -5,8 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/protocol"
-	"github.com/wsnode/wsnode/pubsub"
 )
 
 // recovery is a connection's switch from replay to live messages in one
@@ -152,7 +152,7 @@ func (c *Conn) joinHistory(req protocol.Request, since *Position) bool {
 	}
 	c.sendBytes(reply.Frame())
 	for _, e := range entries {
-		if env, err := pubsub.Decode(pubsub.KindRoom, req.Room, e.Body); err == nil {
+		if env, err := envelope.Decode(envelope.KindRoom, req.Room, e.Body); err == nil {
 			c.enqueue(outFrame{data: env.Payload, size: int64(len(env.Payload))})
 		}
 	}

@@ -5,20 +5,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/registry"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // route sends an envelope to wherever its recipients are. A connection
 // held by this node is served without a Redis round trip.
-func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
-	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
+func (n *Node) route(ctx context.Context, env envelope.Envelope) error {
+	if env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID {
 		n.handleEnvelope(env)
 		return nil
 	}
 	if err := n.broker.Publish(ctx, env); err != nil {
-		n.stats.Error(stats.ErrPublishFailed)
+		n.stats.Error(counter.ErrPublishFailed)
 		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -29,15 +29,15 @@ func (n *Node) route(ctx context.Context, env pubsub.Envelope) error {
 // once, from the publishing goroutine (or this one), with the outcome; a
 // connection held by this node is served at once and reported as one
 // receiver. Failures and loss windows count as publish_failed.
-func (n *Node) routeAsync(env pubsub.Envelope, done func(pubsub.Result)) {
-	if env.Kind == pubsub.KindNode && env.Target == n.cfg.NodeID {
+func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
+	if env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID {
 		n.handleEnvelope(env)
-		done(pubsub.Result{Receivers: 1})
+		done(envelope.Result{Receivers: 1})
 		return
 	}
-	n.broker.PublishAsync(env, func(r pubsub.Result) {
+	n.broker.PublishAsync(env, func(r envelope.Result) {
 		if r.Err != nil {
-			n.stats.Error(stats.ErrPublishFailed)
+			n.stats.Error(counter.ErrPublishFailed)
 		}
 		done(r)
 	})
@@ -45,18 +45,18 @@ func (n *Node) routeAsync(env pubsub.Envelope, done func(pubsub.Result)) {
 
 // directEnvelope addresses a direct message to a user or to one connection,
 // looking up which node holds the connection.
-func (n *Node) directEnvelope(ctx context.Context, toUser, toConn string) (pubsub.Envelope, error) {
+func (n *Node) directEnvelope(ctx context.Context, toUser, toConn string) (envelope.Envelope, error) {
 	if toUser != "" {
-		if err := registry.ValidateName("user", toUser); err != nil {
-			return pubsub.Envelope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		if err := cluster.ValidateName("user", toUser); err != nil {
+			return envelope.Envelope{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 		}
-		return pubsub.Envelope{Kind: pubsub.KindUser, Target: toUser}, nil
+		return envelope.Envelope{Kind: envelope.KindUser, Target: toUser}, nil
 	}
 	nodeID, err := n.connNode(ctx, toConn)
 	if err != nil {
-		return pubsub.Envelope{}, err
+		return envelope.Envelope{}, err
 	}
-	return pubsub.Envelope{Kind: pubsub.KindNode, Target: nodeID, ConnID: toConn}, nil
+	return envelope.Envelope{Kind: envelope.KindNode, Target: nodeID, ConnID: toConn}, nil
 }
 
 // connNode finds the node holding a connection.
@@ -67,9 +67,9 @@ func (n *Node) connNode(ctx context.Context, connID string) (string, error) {
 	if n.idx.get(connID) != nil {
 		return n.cfg.NodeID, nil
 	}
-	nodeID, err := n.reg.ConnNode(ctx, connID)
+	nodeID, err := n.dir.ConnNode(ctx, connID)
 	switch {
-	case errors.Is(err, registry.ErrNotFound):
+	case errors.Is(err, cluster.ErrNotFound):
 		return "", ErrNotFound
 	case err != nil:
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -88,30 +88,39 @@ func (n *Node) mayReceive(c *Conn) bool {
 // Receiver returns the handler to pass to the broker's Run: it delivers
 // every envelope the broker receives to this node's sockets, and makes the
 // node re-assert its state in Redis after the broker reconnected.
-func (n *Node) Receiver() pubsub.Handler { return receiver{n} }
+func (n *Node) Receiver() Receiver { return receiver{n} }
 
-// receiver is the node as a pubsub.Handler.
+// Receiver is what the broker hands received envelopes to (the broker's
+// Handler interface, declared here so that node does not import it).
+type Receiver interface {
+	// HandleEnvelope delivers one envelope; it never blocks.
+	HandleEnvelope(env envelope.Envelope)
+	// Reconnected is called after the broker replaced its connection.
+	Reconnected()
+}
+
+// receiver is the node as a Receiver.
 type receiver struct{ n *Node }
 
-func (r receiver) HandleEnvelope(env pubsub.Envelope) { r.n.handleEnvelope(env) }
-func (r receiver) Reconnected()                       { r.n.resyncAfterReconnect() }
+func (r receiver) HandleEnvelope(env envelope.Envelope) { r.n.handleEnvelope(env) }
+func (r receiver) Reconnected()                         { r.n.resyncAfterReconnect() }
 
 // handleEnvelope delivers a routed envelope to the local recipients. It is
 // the pub/sub handler and never blocks: it queues the frame for each
 // recipient and hands the sockets whose writer must start to workers, in
 // chunks of fanoutChunk, after releasing the index lock.
-func (n *Node) handleEnvelope(env pubsub.Envelope) {
+func (n *Node) handleEnvelope(env envelope.Envelope) {
 	switch env.Op {
-	case pubsub.OpDisconnect:
+	case envelope.OpDisconnect:
 		if c := n.idx.get(env.ConnID); c != nil {
 			c.closeWith(env.Code, env.Reason)
 		}
 		return
-	case pubsub.OpDeliver:
+	case envelope.OpDeliver:
 	default:
 		return
 	}
-	if env.Kind == pubsub.KindRoom && n.history != nil {
+	if env.Kind == envelope.KindRoom && n.history != nil {
 		if pos, ok := payloadPosition(env.Payload); ok {
 			n.seq.accept(env, pos) // history room: in offset order, gaps repaired
 			return
@@ -122,7 +131,7 @@ func (n *Node) handleEnvelope(env pubsub.Envelope) {
 
 // deliverLocal queues a message for its local recipients; pos is its place
 // in the room's history (zero for other messages).
-func (n *Node) deliverLocal(env pubsub.Envelope, pos position) {
+func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	// Every local recipient shares the payload bytes; writers only read them.
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
@@ -147,17 +156,17 @@ func (n *Node) deliverLocal(env pubsub.Envelope, pos position) {
 		}
 	}
 	switch env.Kind {
-	case pubsub.KindRoom:
+	case envelope.KindRoom:
 		n.idx.eachRoom(env.Target, deliver)
-	case pubsub.KindUser:
+	case envelope.KindUser:
 		n.idx.eachUser(env.Target, deliver)
-	case pubsub.KindAll:
+	case envelope.KindAll:
 		n.idx.eachConn(func(c *Conn) {
 			if n.mayReceive(c) {
 				deliver(c)
 			}
 		})
-	case pubsub.KindNode:
+	case envelope.KindNode:
 		if c := n.idx.get(env.ConnID); c != nil && n.mayReceive(c) {
 			deliver(c)
 		}
@@ -167,5 +176,5 @@ func (n *Node) deliverLocal(env pubsub.Envelope, pos position) {
 	} else {
 		writerStartsPool.Put(starts)
 	}
-	n.stats.Add(stats.CtrDelivered, delivered)
+	n.stats.Add(counter.CtrDelivered, delivered)
 }

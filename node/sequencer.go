@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // sequencer puts the messages of history rooms in offset order on this node
@@ -38,7 +38,7 @@ type roomSeq struct {
 }
 
 type heldMsg struct {
-	env pubsub.Envelope
+	env envelope.Envelope
 	pos position
 }
 
@@ -80,7 +80,7 @@ func (n *Node) forgetEmptyRooms(rooms ...string) {
 }
 
 // accept delivers env (a message of a history room at pos) in order.
-func (s *sequencer) accept(env pubsub.Envelope, pos position) {
+func (s *sequencer) accept(env envelope.Envelope, pos position) {
 	r := s.room(env.Target)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -93,7 +93,7 @@ func (s *sequencer) accept(env pubsub.Envelope, pos position) {
 	}
 	switch {
 	case pos.offset <= r.last:
-		s.n.stats.Add(stats.CtrHistoryDuplicates, 1) // already delivered (by a repair)
+		s.n.stats.Add(counter.CtrHistoryDuplicates, 1) // already delivered (by a repair)
 	case pos.offset == r.last+1:
 		r.last = pos.offset
 		s.n.deliverLocal(env, pos)
@@ -146,18 +146,18 @@ func (s *sequencer) repair(room string, r *roomSeq, epoch string, last uint64) {
 	case cur.Epoch != epoch:
 		entries = nil // the history was lost: what was missed is gone
 	case len(entries) > 0 && entries[0].Offset > last+1:
-		n.stats.Add(stats.CtrHistoryLost, int64(entries[0].Offset-last-1)) // trimmed
+		n.stats.Add(counter.CtrHistoryLost, int64(entries[0].Offset-last-1)) // trimmed
 	}
 	for _, e := range entries {
 		if e.Offset <= r.last {
 			continue
 		}
-		env, err := pubsub.Decode(pubsub.KindRoom, room, e.Body)
+		env, err := envelope.Decode(envelope.KindRoom, room, e.Body)
 		if err != nil {
 			continue
 		}
 		r.last = e.Offset
-		n.stats.Add(stats.CtrHistoryRepaired, 1)
+		n.stats.Add(counter.CtrHistoryRepaired, 1)
 		n.deliverLocal(env, position{offset: e.Offset, epoch: epoch})
 	}
 	for _, h := range r.held {
@@ -167,7 +167,7 @@ func (s *sequencer) repair(room string, r *roomSeq, epoch string, last uint64) {
 		case h.pos.offset <= r.last:
 			continue
 		case h.pos.offset > r.last+1:
-			n.stats.Add(stats.CtrHistoryLost, int64(h.pos.offset-r.last-1))
+			n.stats.Add(counter.CtrHistoryLost, int64(h.pos.offset-r.last-1))
 			fallthrough
 		default:
 			r.last = h.pos.offset

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/wsnode/wsnode/registry"
+	"github.com/wsnode/wsnode/cluster"
 )
 
 // userLimitPoll is how often an authentication refused for the per-user
@@ -31,7 +31,7 @@ func (n *Node) userLimitWait() time.Duration {
 func (c *Conn) registerAuth(ctx context.Context, user, typ string, at time.Time) error {
 	n := c.n
 	err := n.reg.Authenticate(ctx, c.id, user, typ, at)
-	if !errors.Is(err, registry.ErrUserLimit) {
+	if !errors.Is(err, cluster.ErrUserLimit) {
 		return err
 	}
 	deadline := time.Now().Add(n.userLimitWait())
@@ -45,7 +45,7 @@ func (c *Conn) registerAuth(ctx context.Context, user, typ string, at time.Time)
 			return err
 		case <-t.C:
 		}
-		if err = n.reg.Authenticate(n.opCtx(), c.id, user, typ, time.Now()); !errors.Is(err, registry.ErrUserLimit) {
+		if err = n.reg.Authenticate(n.opCtx(), c.id, user, typ, time.Now()); !errors.Is(err, cluster.ErrUserLimit) {
 			return err
 		}
 		t.Reset(userLimitPoll)

@@ -11,10 +11,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/internal/wiretest"
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/socket"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // writeBatch gathers at most socket.MaxCork bytes per socket write and writes a
@@ -213,7 +213,7 @@ func TestNoDataAfterClientClose(t *testing.T) {
 	}
 	// Stopping at the close frame is not a failed write.
 	waitUntil(t, func() bool { return n.idx.get(c.id) == nil })
-	if got := st.errors(stats.ErrWriteFailed); got != 0 {
+	if got := st.errors(counter.ErrWriteFailed); got != 0 {
 		t.Fatalf("%d write failures counted for a connection the client closed", got)
 	}
 }

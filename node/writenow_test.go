@@ -9,8 +9,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/wsnode/wsnode/pubsub"
-	"github.com/wsnode/wsnode/stats"
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // Tests of the "write now" path (writenow.go): the goroutine that queues a
@@ -165,7 +165,7 @@ func TestWriteNowPartialWrite(t *testing.T) {
 			t.Fatalf("round %d: msgs_out grew by %d, want %d; closing %v", round, got, len(want), c.closing())
 		}
 	}
-	if got := st.errors(stats.ErrWriteFailed); got != 0 {
+	if got := st.errors(counter.ErrWriteFailed); got != 0 {
 		t.Fatalf("%d write failures, want none", got)
 	}
 }
@@ -192,7 +192,7 @@ func TestFanoutChunks(t *testing.T) {
 	}
 	payload := func(m int) []byte { return fmt.Appendf(nil, `{"type":"message","room":%q,"m":%d}`, room, m) }
 	for m := range messages {
-		n.handleEnvelope(pubsub.Envelope{Op: pubsub.OpDeliver, Kind: pubsub.KindRoom, Target: room, Payload: payload(m)})
+		n.handleEnvelope(envelope.Envelope{Op: envelope.OpDeliver, Kind: envelope.KindRoom, Target: room, Payload: payload(m)})
 	}
 	for i, ws := range clients {
 		_ = ws.SetReadDeadline(time.Now().Add(readerTestTimeout))

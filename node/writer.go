@@ -4,9 +4,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/socket"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // writeLoop is the connection's only data writer. It runs while the queue
@@ -158,6 +158,6 @@ func (c *Conn) writeStuck() {
 // counts it once, unless it was already closing.
 func (c *Conn) writeFailed() {
 	if c.closeWith(protocol.CloseNormal, "") {
-		c.n.stats.Error(stats.ErrWriteFailed)
+		c.n.stats.Error(counter.ErrWriteFailed)
 	}
 }

@@ -30,7 +30,7 @@ func (b *Broker) Channel(kind Kind, target string) string {
 }
 
 func (b *Broker) channel(kind Kind, target string) (string, error) {
-	if !kind.valid() || (kind == KindAll) != (target == "") {
+	if !kind.Valid() || (kind == KindAll) != (target == "") {
 		return "", fmt.Errorf("%w: kind %s, target %q", ErrInvalidTarget, kind, target)
 	}
 	if kind == KindAll {

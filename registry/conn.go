@@ -9,38 +9,6 @@ import (
 	"time"
 )
 
-// Connection types (Conn.Type).
-const (
-	TypeUser        = "user"
-	TypeAIAssistant = "ai_assistant"
-	TypeSystem      = "system"
-	TypeGuest       = "guest"
-)
-
-// Connection states (Conn.State).
-const (
-	StateConnected     = "connected"
-	StateAuthenticated = "authenticated"
-	StateInactive      = "inactive"
-	StateDisconnected  = "disconnected"
-)
-
-// Conn is one connection as recorded in Redis.
-type Conn struct {
-	ID              string    `json:"id"`
-	NodeID          string    `json:"node_id"`
-	User            string    `json:"user,omitempty"`
-	Type            string    `json:"type"`  // TypeUser, TypeAIAssistant, TypeSystem or TypeGuest
-	State           string    `json:"state"` // StateConnected, ...
-	IP              string    `json:"ip,omitempty"`
-	ConnectedAt     time.Time `json:"connected_at"`
-	AuthenticatedAt time.Time `json:"authenticated_at"`
-	LastActivity    time.Time `json:"last_activity"`
-	MessagesIn      int64     `json:"messages_in"`
-	MessagesOut     int64     `json:"messages_out"`
-	Rooms           []string  `json:"rooms"` // sorted
-}
-
 func validType(t string) bool {
 	switch t {
 	case TypeUser, TypeAIAssistant, TypeSystem, TypeGuest:
@@ -58,7 +26,7 @@ func validState(s string) bool {
 }
 
 // normalize fills Type and State defaults and validates every name in c.
-func (c *Conn) normalize() error {
+func normalize(c *Conn) error {
 	if c.Type == "" {
 		c.Type = TypeGuest
 		if c.User != "" {
@@ -110,7 +78,7 @@ func (r *Registry) registerArgs(c Conn, now time.Time) []any {
 // Idempotent. An empty Type/State defaults to guest/connected (user/
 // authenticated when c.User is set).
 func (r *Registry) Register(ctx context.Context, c Conn) error {
-	if err := c.normalize(); err != nil {
+	if err := normalize(&c); err != nil {
 		return wrap("register", err)
 	}
 	args := r.registerArgs(c, r.now())
@@ -191,16 +159,6 @@ func (r *Registry) validConnAnd(connID, kind, name string) error {
 		return err
 	}
 	return ValidateName(kind, name)
-}
-
-// Activity is a batched activity update of one connection. The counters are
-// the connection's totals (the node holds them), not deltas, so a retried or
-// repeated Touch never double counts.
-type Activity struct {
-	ConnID       string
-	LastActivity time.Time
-	MessagesIn   int64 // total frames received from the client
-	MessagesOut  int64 // total frames written to the client
 }
 
 // touchBatch bounds the fields of one HSET: about 0.1 ms of Redis time, so

@@ -3,15 +3,8 @@ package registry
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 )
-
-// ErrNodeIDConflict is returned (wrapped) by Heartbeat when the heartbeat key
-// held another process's incarnation on two beats in a row: two live
-// processes run with the same node id. The beat itself succeeded. Neither
-// process removes the other's connections while the conflict lasts.
-var ErrNodeIDConflict = errors.New("registry: another live process heartbeats with this node id")
 
 // newIncarnation returns a random id for one Registry, that is one process
 // of a node: a node that crashes and restarts with the same id gets a new

@@ -11,24 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Node is a node's heartbeat record.
-type Node struct {
-	ID             string    `json:"id"`
-	Addr           string    `json:"addr,omitempty"`
-	Version        string    `json:"version,omitempty"`
-	StartedAt      time.Time `json:"started_at"`
-	LastSeen       time.Time `json:"last_seen"`
-	Connections    int       `json:"connections"`      // local connection count reported in the heartbeat
-	MessagesPerSec float64   `json:"messages_per_sec"` // reported by the node
-	Alive          bool      `json:"alive"`            // heartbeat key present (filled by Nodes)
-	// Incarnation identifies the process that wrote the heartbeat (set by
-	// Heartbeat; see Registry.Incarnation).
-	Incarnation string `json:"incarnation,omitempty"`
-	// Interval is how often the node beats. Heartbeat records it (default
-	// HeartbeatTTL/3) so that peers can tell a node that missed a beat.
-	Interval time.Duration `json:"-"`
-}
-
 // nodeJSON is the stored heartbeat value; times are unix ms.
 type nodeJSON struct {
 	ID             string  `json:"id"`
@@ -141,7 +123,7 @@ func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
 	}
 	held := make(map[string]struct{}, len(conns))
 	for i := range conns {
-		if err := conns[i].normalize(); err != nil {
+		if err := normalize(&conns[i]); err != nil {
 			return wrap("reassert", err)
 		}
 		held[conns[i].ID] = struct{}{}

@@ -50,16 +50,6 @@ func (r *Registry) ConnNode(ctx context.Context, id string) (string, error) {
 	return node, wrap("conn node", err)
 }
 
-// Room is a room with its members.
-type Room struct {
-	Name         string    `json:"name"`
-	ConnIDs      []string  `json:"conn_ids"` // sorted
-	Users        []string  `json:"users"`    // distinct users of members, sorted
-	Connections  int       `json:"connections"`
-	CreatedAt    time.Time `json:"created_at"`
-	LastActivity time.Time `json:"last_activity"`
-}
-
 // Room returns the room's members, their distinct users and its metadata.
 // ErrNotFound when it has no members. Not a snapshot: the members are read
 // in pages (SSCAN) and a member leaving meanwhile may still be listed.
@@ -103,12 +93,6 @@ func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 	}, nil
 }
 
-// RoomSummary is a room name with its connection count.
-type RoomSummary struct {
-	Name        string `json:"name"`
-	Connections int    `json:"connections"`
-}
-
 // Rooms lists the rooms with at least one member, sorted by name.
 func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
 	names, err := r.scanSet(ctx, r.keys.Rooms()) // sorted
@@ -132,12 +116,6 @@ func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
 		}
 	}
 	return out, nil
-}
-
-// User is a user with its connections.
-type User struct {
-	Name  string `json:"name"`
-	Conns []Conn `json:"conns"` // sorted by ID
 }
 
 // User returns the user's connections. ErrNotFound if it has none.
@@ -224,15 +202,6 @@ func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// Counts are the cluster-wide totals.
-type Counts struct {
-	Active int64 `json:"active"` // SCARD P:conns
-	Peak   int64 `json:"peak"`
-	Users  int64 `json:"users"`
-	Rooms  int64 `json:"rooms"`
-	Nodes  int64 `json:"nodes"`
 }
 
 // Counts reads the cluster-wide totals in one pipeline.

@@ -13,13 +13,6 @@ import (
 	"github.com/wsnode/wsnode/internal/defaults"
 )
 
-// ErrNotFound is returned when a connection, room or user does not exist.
-var ErrNotFound = errors.New("registry: not found")
-
-// ErrUserLimit is returned by Authenticate when the user already holds
-// Config.MaxConnsPerUser connections cluster-wide.
-var ErrUserLimit = errors.New("registry: per-user connection limit reached")
-
 // Defaults applied by New to zero-valued Config fields.
 const (
 	// DefaultPrefix starts every key and channel of a cluster when no prefix

@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/internal/settings"
 	"github.com/wsnode/wsnode/node"
-	"github.com/wsnode/wsnode/stats"
 )
 
 // TestNewKeepsNodeLogger: server fills Node.Logger only when the caller
@@ -82,7 +82,7 @@ func TestBrokerReconnectReachesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "node counts the reconnect", func() bool {
-		return n.srv.Stats.Local().Counters[stats.CtrReconnects] >= 1
+		return n.srv.Stats.Local().Counters[counter.CtrReconnects] >= 1
 	})
 	// Routing works again through the new subscriptions.
 	alice.send(map[string]any{"type": "message", "room": "lobby", "data": "back"})

@@ -71,7 +71,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
 		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
 		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout}
-	deps := node.Deps{Registry: reg, Stats: st}
+	deps := node.Deps{Registry: reg, Directory: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
 		if s.History, err = history.New(rdb, cfg.History); err != nil {

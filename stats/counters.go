@@ -5,23 +5,23 @@ import (
 	"sync/atomic"
 )
 
-// counter is a monotonically increasing total plus the part of it that has
+// total is a monotonically increasing total plus the part of it that has
 // reached Redis. flushed is touched only by the flushing goroutine.
-type counter struct {
+type total struct {
 	total   atomic.Int64
 	flushed int64
 }
 
 // counterSet is a fixed, read-only map of counters; only values change.
 type counterSet struct {
-	byName   map[string]*counter
-	fallback *counter
+	byName   map[string]*total
+	fallback *total
 }
 
 func newCounterSet(names []string, fallback string) counterSet {
-	cs := counterSet{byName: make(map[string]*counter, len(names))}
+	cs := counterSet{byName: make(map[string]*total, len(names))}
 	for _, n := range names {
-		cs.byName[n] = &counter{}
+		cs.byName[n] = &total{}
 	}
 	cs.fallback = cs.byName[fallback]
 	return cs

@@ -8,6 +8,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/protocol"
 	"github.com/wsnode/wsnode/stats"
 )
 
@@ -27,13 +29,13 @@ func Example() {
 	b, _ := stats.New(rdb, cfg)
 
 	for range 3 {
-		a.Message(stats.MsgMessage)
+		a.Message(protocol.TypeMessage)
 	}
-	b.Message(stats.MsgMessage)
+	b.Message(protocol.TypeMessage)
 	b.Message("made-up-type") // counted as "unknown": the label set is fixed
-	a.Error(stats.ErrRateLimited)
+	a.Error(counter.ErrRateLimited)
 	b.Error("weird") // counted as "other"
-	a.Add(stats.CtrDelivered, 10)
+	a.Add(counter.CtrDelivered, 10)
 	a.Add("not-a-counter", 99) // ignored
 
 	// Nothing reaches Redis until a flush (Run does this every FlushInterval).
@@ -49,17 +51,17 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("messages:", c.MessagesByType[stats.MsgMessage], "unknown:", c.MessagesByType[stats.MsgUnknown], "total:", c.MessagesTotal)
-	fmt.Println("errors:", c.ErrorsByKind[stats.ErrRateLimited], c.ErrorsByKind[stats.ErrOther], "total:", c.ErrorsTotal)
+	fmt.Println("messages:", c.MessagesByType[protocol.TypeMessage], "unknown:", c.MessagesByType[counter.MsgUnknown], "total:", c.MessagesTotal)
+	fmt.Println("errors:", c.ErrorsByKind[counter.ErrRateLimited], c.ErrorsByKind[counter.ErrOther], "total:", c.ErrorsTotal)
 	fmt.Println("counters:", c.Counters)
 	fmt.Println("node a alone:", a.Local().MessagesTotal)
 
 	// A second flush sends only what changed since the first.
-	a.Message(stats.MsgMessage)
+	a.Message(protocol.TypeMessage)
 	_ = a.Flush(ctx)
 	_ = a.Flush(ctx)
 	c, _ = b.Cluster(ctx)
-	fmt.Println("after more traffic:", c.MessagesByType[stats.MsgMessage])
+	fmt.Println("after more traffic:", c.MessagesByType[protocol.TypeMessage])
 	// Output:
 	// before flush: 0
 	// messages: 4 unknown: 1 total: 5

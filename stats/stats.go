@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/internal/defaults"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
@@ -43,14 +44,8 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Snapshot is a point-in-time view of the counters.
-type Snapshot struct {
-	MessagesByType map[string]int64 `json:"messages_by_type"`
-	ErrorsByKind   map[string]int64 `json:"errors_by_kind"`
-	Counters       map[string]int64 `json:"counters"`
-	MessagesTotal  int64            `json:"messages_total"`
-	ErrorsTotal    int64            `json:"errors_total"`
-}
+// Snapshot is counter.Snapshot.
+type Snapshot = counter.Snapshot
 
 // Stats counts events locally and flushes them to Redis.
 type Stats struct {
@@ -77,9 +72,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Stats, error) {
 	return &Stats{
 		rdb:    rdb,
 		cfg:    cfg,
-		msgs:   newCounterSet(messageNames, MsgUnknown),
-		errs:   newCounterSet(errorNames, ErrOther),
-		ctrs:   newCounterSet(counterNames, ""),
+		msgs:   newCounterSet(counter.MessageNames(), counter.MsgUnknown),
+		errs:   newCounterSet(counter.ErrorNames(), counter.ErrOther),
+		ctrs:   newCounterSet(counter.CounterNames(), ""),
 		lastAt: time.Now(),
 	}, nil
 }
@@ -170,7 +165,7 @@ func (s *Stats) Flush(ctx context.Context) error {
 		key string
 	}{{s.msgs, s.key("msgs")}, {s.errs, s.key("errors")}, {s.ctrs, s.key("counters")}}
 	type pending struct {
-		c    *counter
+		c    *total
 		seen int64
 		res  *redis.IntCmd
 	}

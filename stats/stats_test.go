@@ -13,7 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/wsnode/wsnode/counter"
 	"github.com/wsnode/wsnode/internal/resptest"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -42,16 +44,16 @@ func TestFlushSumsNodes(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				a.Message(MsgMessage)
-				b.Message(MsgMessage)
+				a.Message(protocol.TypeMessage)
+				b.Message(protocol.TypeMessage)
 			}
 		}()
 	}
 	wg.Wait()
 	a.Message("no-such-type")
-	b.Error(ErrSlowConsumer)
+	b.Error(counter.ErrSlowConsumer)
 	b.Error("weird")
-	a.Add(CtrDelivered, 7)
+	a.Add(counter.CtrDelivered, 7)
 	a.Add("not-a-counter", 1)
 	ctx := context.Background()
 	for _, s := range []*Stats{a, b} {
@@ -67,19 +69,19 @@ func TestFlushSumsNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MessagesByType[MsgMessage] != 1600 || c.MessagesByType[MsgUnknown] != 1 || c.MessagesTotal != 1601 {
+	if c.MessagesByType[protocol.TypeMessage] != 1600 || c.MessagesByType[counter.MsgUnknown] != 1 || c.MessagesTotal != 1601 {
 		t.Fatalf("messages = %v total %d", c.MessagesByType, c.MessagesTotal)
 	}
-	if c.ErrorsByKind[ErrSlowConsumer] != 1 || c.ErrorsByKind[ErrOther] != 1 || c.ErrorsTotal != 2 {
+	if c.ErrorsByKind[counter.ErrSlowConsumer] != 1 || c.ErrorsByKind[counter.ErrOther] != 1 || c.ErrorsTotal != 2 {
 		t.Fatalf("errors = %v", c.ErrorsByKind)
 	}
-	if c.Counters[CtrDelivered] != 7 || len(c.Counters) != 1 {
+	if c.Counters[counter.CtrDelivered] != 7 || len(c.Counters) != 1 {
 		t.Fatalf("counters = %v", c.Counters)
 	}
-	if got := m.HGet("t:stats:msgs", MsgMessage); got != "1600" {
+	if got := m.HGet("t:stats:msgs", protocol.TypeMessage); got != "1600" {
 		t.Fatalf("redis hash = %q", got)
 	}
-	if l := a.Local(); l.MessagesByType[MsgMessage] != 800 {
+	if l := a.Local(); l.MessagesByType[protocol.TypeMessage] != 800 {
 		t.Fatalf("local = %v", l.MessagesByType)
 	}
 }
@@ -87,7 +89,7 @@ func TestFlushSumsNodes(t *testing.T) {
 func TestFailedFlushIsRetriedWithoutLoss(t *testing.T) {
 	s, m, _ := mustStats(t)
 	ctx := context.Background()
-	s.Message(MsgJoin)
+	s.Message(protocol.TypeJoin)
 	m.SetError("LOADING")
 	if err := s.Flush(ctx); err == nil {
 		t.Fatal("flush succeeded against a failing redis")
@@ -96,11 +98,11 @@ func TestFailedFlushIsRetriedWithoutLoss(t *testing.T) {
 		t.Fatalf("failures = %d", s.FlushFailures())
 	}
 	m.SetError("")
-	s.Message(MsgJoin)
+	s.Message(protocol.TypeJoin)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.HGet("t:stats:msgs", MsgJoin); got != "2" {
+	if got := m.HGet("t:stats:msgs", protocol.TypeJoin); got != "2" {
 		t.Fatalf("after retry join = %q, want 2", got)
 	}
 }
@@ -110,12 +112,12 @@ func TestRunFlushesOnStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	s.Message(MsgPing)
+	s.Message(protocol.TypePing)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := m.HGet("t:stats:msgs", MsgPing); got != "1" {
+	if got := m.HGet("t:stats:msgs", protocol.TypePing); got != "1" {
 		t.Fatalf("ping after stop = %q", got)
 	}
 	if err := s.Run(context.Background()); err == nil {
@@ -125,8 +127,8 @@ func TestRunFlushesOnStop(t *testing.T) {
 
 func TestCollector(t *testing.T) {
 	s, _, _ := mustStats(t)
-	s.Message(MsgDirect)
-	s.Error(ErrRateLimited)
+	s.Message(protocol.TypeDirect)
+	s.Error(counter.ErrRateLimited)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s.Collector("wsnode", func() []Gauge {
 		return []Gauge{{Name: "connections", Help: "Open sockets.", Value: 3}}
@@ -140,7 +142,7 @@ wsnode_connections 3
 		t.Fatal(err)
 	}
 	n, err := testutil.GatherAndCount(reg, "wsnode_messages_total")
-	if err != nil || n != len(messageNames) {
+	if err != nil || n != len(counter.MessageNames()) {
 		t.Fatalf("messages series = %d, %v", n, err)
 	}
 }
@@ -156,7 +158,7 @@ func TestLostReplyIsNotResent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Message(MsgMessage)
+	s.Message(protocol.TypeMessage)
 	if err := s.Flush(context.Background()); err == nil {
 		t.Fatal("flush succeeded against a server that never replies")
 	}

@@ -1,4 +1,4 @@
-package registry
+package cluster
 
 import "fmt"
 
@@ -54,14 +54,4 @@ func nameByte(b byte) bool {
 		return true
 	}
 	return false
-}
-
-// validateNames validates several names of one kind, stopping at the first error.
-func validateNames(kind string, names []string) error {
-	for _, n := range names {
-		if err := ValidateName(kind, n); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,23 +1,18 @@
-package stats
+package counter
 
-import "github.com/wsnode/wsnode/protocol"
+import (
+	"slices"
 
-// Message types counted per inbound frame: the frame types a client sends
-// (protocol.RequestTypes). Anything else is counted as MsgUnknown, so the
-// label set stays fixed whatever clients send; a frame that cannot be
-// decoded is counted as MsgInvalid.
+	"github.com/wsnode/wsnode/protocol"
+)
+
+// Inbound frames are counted by their type: the frame types a client sends
+// (protocol.RequestTypes, named by the protocol.TypeXxx constants). Anything
+// else is counted as MsgUnknown, so the label set stays fixed whatever
+// clients send; a frame that cannot be decoded is counted as MsgInvalid.
 const (
-	MsgAuth      = protocol.TypeAuth
-	MsgJoin      = protocol.TypeJoin
-	MsgLeave     = protocol.TypeLeave
-	MsgMessage   = protocol.TypeMessage
-	MsgDirect    = protocol.TypeDirect
-	MsgBroadcast = protocol.TypeBroadcast
-	MsgPing      = protocol.TypePing
-	MsgPong      = protocol.TypePong
-	MsgHistory   = protocol.TypeHistory
-	MsgUnknown   = "unknown"
-	MsgInvalid   = "invalid"
+	MsgUnknown = "unknown"
+	MsgInvalid = "invalid"
 )
 
 // Error kinds. Unknown kinds are counted as ErrOther.
@@ -58,9 +53,18 @@ const (
 	CtrHistoryDuplicates = "history_duplicates_total"
 )
 
+// MessageNames returns every message type that is counted: the client's
+// frame types, MsgUnknown and MsgInvalid.
+func MessageNames() []string { return append(protocol.RequestTypes(), MsgUnknown, MsgInvalid) }
+
+// ErrorNames returns every error kind that is counted; ErrOther counts the rest.
+func ErrorNames() []string { return slices.Clone(errorNames) }
+
+// CounterNames returns every event counter.
+func CounterNames() []string { return slices.Clone(counterNames) }
+
 var (
-	messageNames = []string{MsgAuth, MsgJoin, MsgLeave, MsgMessage, MsgDirect, MsgBroadcast, MsgPing, MsgPong, MsgHistory, MsgUnknown, MsgInvalid}
-	errorNames   = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
+	errorNames = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
 		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
 		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrOther}
 	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrReaped,
