@@ -26,6 +26,9 @@ const DefaultLeeway = 5 * time.Second
 var (
 	ErrInvalidToken = errors.New("auth: invalid token")
 	ErrExpired      = fmt.Errorf("%w: expired", ErrInvalidToken)
+	// ErrNoVerifier is returned by a nil *Verifier: no secret is configured,
+	// so no token is valid.
+	ErrNoVerifier = fmt.Errorf("%w: no token secret is configured", ErrInvalidToken)
 )
 
 // Claims is what wsnode reads from a verified token.
@@ -85,8 +88,12 @@ func keySet(secrets [][]byte) jwt.Keyfunc {
 // Verify parses and validates a token. The token is parsed once and its
 // signature checked against each secret in turn. The error wraps
 // ErrInvalidToken (and ErrExpired for an expired token) and never contains
-// the token itself.
+// the token itself. A nil *Verifier refuses every token (ErrNoVerifier):
+// an application that authenticates clients itself needs none.
 func (v *Verifier) Verify(token string) (Claims, error) {
+	if v == nil {
+		return Claims{}, ErrNoVerifier
+	}
 	var tc tokenClaims
 	t, err := v.parser.ParseWithClaims(token, &tc, v.keyfunc)
 	if err != nil {

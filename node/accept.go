@@ -58,7 +58,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // open registers and welcomes c, then gives it a reader goroutine of its
 // own; idle sockets cost only that shallow reader stack (reader.go).
-func (n *Node) open(c *Conn, claims auth.Claims, hasToken bool) {
+func (n *Node) open(c *conn, claims auth.Claims, hasToken bool) {
 	started := n.start(c, claims, hasToken)
 	c.uncork(c.cork) // the 101 response and the welcome frame, in one write
 	if !started {
@@ -72,7 +72,7 @@ func (n *Node) open(c *Conn, claims auth.Claims, hasToken bool) {
 
 // read runs c's reader until the socket closes, then hands the cleanup's
 // Redis calls to a worker: they would grow the reader's small stack.
-func (n *Node) read(c *Conn) {
+func (n *Node) read(c *conn) {
 	c.readPump()
 	// Before cleanup's Redis calls: finishClose may tear the socket down as
 	// soon as the reader is done, not after the registry is.
@@ -135,8 +135,12 @@ func (n *Node) handshakeError(w http.ResponseWriter, _ *http.Request, status int
 	n.refuse(w, status, reason.Error())
 }
 
-// headerAuth verifies an optional bearer token on the upgrade request.
+// headerAuth takes the identity the embedding application attached to the
+// upgrade request, or verifies an optional bearer token on it.
 func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, bool, bool) {
+	if cl, ok := auth.FromContext(r.Context()); ok {
+		return cl, true, true // the embedding application authenticated r
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return auth.Claims{}, false, true
@@ -155,9 +159,9 @@ func (n *Node) headerAuth(w http.ResponseWriter, r *http.Request) (auth.Claims, 
 	return cl, true, true
 }
 
-func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
+func (n *Node) newConn(ws *websocket.Conn, ip string) *conn {
 	id := uuid.NewString()
-	c := &Conn{
+	c := &conn{
 		n: n, id: id, ws: ws, ip: ip, connectedAt: time.Now(),
 		done: make(chan struct{}), readerDone: make(chan struct{}), torn: make(chan struct{}),
 		flushed: make(chan struct{}), typ: TypeGuest, state: StateConnected,
@@ -176,7 +180,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *Conn {
 // either binds the upgrade request's token or arms the auth timeout. It
 // reports false (the socket is closed with protocol.CloseNodeUnavailable)
 // when Redis could not record the connection.
-func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
+func (n *Node) start(c *conn, claims auth.Claims, hasToken bool) bool {
 	err := n.reg.Register(n.opCtx(), c.record())
 	if err != nil {
 		n.stats.Error(counter.ErrRegistryFailed)
@@ -207,7 +211,7 @@ func (n *Node) start(c *Conn, claims auth.Claims, hasToken bool) bool {
 // calls it before indexing c), so it is written here rather than queued:
 // on a connection still corked from the upgrade it is gathered behind the
 // 101 response, which saves the writer's wake-up and a system call.
-func (c *Conn) welcome() {
+func (c *conn) welcome() {
 	n := c.n
 	c.writeFrame(outFrame{data: protocol.Welcome{
 		ConnID: c.id, NodeID: n.cfg.NodeID,
@@ -216,7 +220,7 @@ func (c *Conn) welcome() {
 	}.Frame()})
 }
 
-func (c *Conn) authExpired() {
+func (c *conn) authExpired() {
 	if _, _, st := c.snapshot(); st != StateAuthenticated {
 		c.n.stats.Error(counter.ErrAuthTimeout)
 		c.sendError(nil, protocol.CodeAuthTimeout, "no auth frame within the auth timeout")
@@ -226,7 +230,7 @@ func (c *Conn) authExpired() {
 
 // cleanup removes every trace of a closed socket: local index,
 // pub/sub interest and the Redis registry (retried later if Redis fails).
-func (n *Node) cleanup(c *Conn) {
+func (n *Node) cleanup(c *conn) {
 	c.closeWith(protocol.CloseNormal, "")
 	c.opMu.Lock()
 	defer c.opMu.Unlock()

@@ -35,7 +35,7 @@ const (
 //
 // Every error frame carries "ref" (when the request had an id) and
 // "msg_id", so a sender can recognise its message if it arrives after all.
-func (c *Conn) confirm(ref json.RawMessage, msgID string, kind envelope.Kind, r envelope.Result) {
+func (c *conn) confirm(ref json.RawMessage, msgID string, kind envelope.Kind, r envelope.Result) {
 	switch {
 	case r.Offset > 0 && (r.Err == nil || errors.Is(r.Err, envelope.ErrLossWindow)):
 		// Stored in the room's history: every node that missed it reads it
@@ -65,6 +65,6 @@ func (c *Conn) confirm(ref json.RawMessage, msgID string, kind envelope.Kind, r 
 	}
 }
 
-func (c *Conn) routeError(ref json.RawMessage, msgID, code, msg string) {
+func (c *conn) routeError(ref json.RawMessage, msgID, code, msg string) {
 	c.sendBytes(protocol.MessageErrorFrame(ref, msgID, code, msg))
 }

@@ -105,7 +105,7 @@ func validConnID(id string) bool {
 }
 
 // local returns a connection held by this node.
-func (n *Node) local(connID string) (*Conn, error) {
+func (n *Node) local(connID string) (*conn, error) {
 	if c := n.idx.get(connID); c != nil {
 		return c, nil
 	}
@@ -149,7 +149,7 @@ func (n *Node) LeaveRoom(ctx context.Context, connID, room string) error {
 func (n *Node) Ping() int {
 	count := 0
 	frame := protocol.PingFrame(time.Now())
-	n.idx.eachConn(func(c *Conn) {
+	n.idx.eachConn(func(c *conn) {
 		if c.sendBytes(frame) {
 			count++
 		}

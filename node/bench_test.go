@@ -74,7 +74,7 @@ func benchEnvelopeMsg(tb testing.TB) []byte {
 		Exclude: benchSenderID, Payload: benchPayload(tb)})
 }
 
-// BenchmarkEncodeOnce is what Conn.publish does once per message at its
+// BenchmarkEncodeOnce is what conn.publish does once per message at its
 // origin: protocol.MessageFrame of the routed frame, then envelope.Encode of the
 // envelope body. "uuid" includes the msg_id generation (uuid.NewString) and
 // the clock read that publish does; "fixed-id" isolates the encoding.
@@ -131,7 +131,7 @@ func BenchmarkRouteEnvelope(b *testing.B) {
 	for _, members := range []int{1, 100, 1000} {
 		b.Run("N="+strconv.Itoa(members), func(b *testing.B) {
 			n := benchNode(b, nil)
-			conns := make([]*Conn, members)
+			conns := make([]*conn, members)
 			for i := range conns {
 				c := n.newConn(nil, "192.0.2.1") // no socket: no writer ever runs
 				c.writing = true
@@ -277,7 +277,7 @@ func wsServerHeaderLen(payload int) int64 {
 // fanoutFixture is members real sockets held by n, all in benchRoom, and
 // their client ends, each read by a goroutine that counts and discards bytes.
 type fanoutFixture struct {
-	conns   []*Conn
+	conns   []*conn
 	clients []*websocket.Conn
 	readers sync.WaitGroup // one per client reader goroutine
 
@@ -291,7 +291,7 @@ func newFanoutFixture(b *testing.B, n *Node, members int) *fanoutFixture {
 	b.Helper()
 	f := &fanoutFixture{reached: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
 	f.target.Store(1 << 62)
-	accepted := make(chan *Conn, members)
+	accepted := make(chan *conn, members)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hj := &socket.Hijacker{ResponseWriter: w} // as ServeHTTP does
 		ws, err := n.upgrader.Upgrade(hj, r, nil)
@@ -372,7 +372,7 @@ func (f *fanoutFixture) waitFor(b *testing.B, want int64) {
 	}
 }
 
-// close retires every server-side Conn (waiting for its writer to exit),
+// close retires every server-side conn (waiting for its writer to exit),
 // closes both ends of every socket and waits for the client readers.
 func (f *fanoutFixture) close() {
 	f.timer.Stop()

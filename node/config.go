@@ -58,8 +58,8 @@ const (
 // default). server runs the stats flush at the node's interval.
 const MaxFlushInterval = defaults.FlushInterval
 
-// Config configures a Node. The zero value of every field except NodeID and
-// Verifier means the documented default (the Default constants).
+// Config configures a Node. The zero value of every field except NodeID
+// means the documented default (the Default constants).
 type Config struct {
 	// NodeID identifies this node in the cluster. Required.
 	NodeID string
@@ -67,7 +67,9 @@ type Config struct {
 	Addr string
 	// Version is reported in the heartbeat. Informational.
 	Version string
-	// Verifier checks client tokens. Required.
+	// Verifier checks client tokens. Nil refuses every token: clients are then
+	// admitted only with an identity the embedding application attached to
+	// the upgrade request (auth.NewContext, server.WithIdentity), or as guests.
 	Verifier *auth.Verifier
 	// AllowedOrigins is the exact-match Origin allow-list for browser
 	// handshakes. Empty means same-origin only (Origin host == Host); a request
@@ -206,7 +208,7 @@ func (c *Config) setDefaults() {
 // CheckSettings reports the first setting of c, with its defaults filled
 // in, that is out of range or that does not fit with another, as a
 // *settings.Error naming the fields (wsnode turns them into flag names).
-// New checks the same, and also requires NodeID and Verifier.
+// New checks the same, and also requires NodeID.
 func (c Config) CheckSettings() error {
 	c.setDefaults()
 	if err := c.checkSettings(); err != nil {
@@ -220,8 +222,6 @@ func (c *Config) validate() error {
 	switch {
 	case c.NodeID == "":
 		return errors.New("node: NodeID is required")
-	case c.Verifier == nil:
-		return errors.New("node: Verifier is required")
 	}
 	if err := c.checkSettings(); err != nil {
 		return fmt.Errorf("node: %w", err)

@@ -36,7 +36,7 @@ const maxSpare = 32
 //
 // The writer frames data itself (socket.Conn.WriteFrame): a header and the
 // shared bytes, with no per-recipient allocation. A websocket.PreparedMessage
-// allocated a throw-away Conn and a 4 KiB buffer per message and node (64%
+// allocated a throw-away conn and a 4 KiB buffer per message and node (64%
 // of all bytes allocated in the direct benchmark), which cost more than it
 // saved.
 type outFrame struct {
@@ -63,8 +63,8 @@ func (f outFrame) wireSize() int {
 	return n
 }
 
-// Conn is one client socket held by this node.
-type Conn struct {
+// conn is one client socket held by this node.
+type conn struct {
 	n           *Node
 	id          string
 	ws          *websocket.Conn
@@ -134,7 +134,7 @@ type Conn struct {
 
 // logger returns the connection's logger with conn_id (and user). It is
 // built on demand, so that idle connections hold no logger of their own.
-func (c *Conn) logger() *slog.Logger {
+func (c *conn) logger() *slog.Logger {
 	l := c.n.log.With("conn_id", c.id)
 	if user, _, _ := c.snapshot(); user != "" {
 		l = l.With("user", user)
@@ -143,40 +143,40 @@ func (c *Conn) logger() *slog.Logger {
 }
 
 // debug logs at debug level without building a logger when it is off.
-func (c *Conn) debug(msg string, args ...any) {
+func (c *conn) debug(msg string, args ...any) {
 	if c.n.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.logger().Debug(msg, args...)
 	}
 }
 
 // ID returns the connection id (a UUID).
-func (c *Conn) ID() string { return c.id }
+func (c *conn) ID() string { return c.id }
 
-func (c *Conn) snapshot() (user string, typ ConnType, state State) {
+func (c *conn) snapshot() (user string, typ ConnType, state State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.user, c.typ, c.state
 }
 
-func (c *Conn) roomCount() int {
+func (c *conn) roomCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.rooms)
 }
 
-func (c *Conn) inRoom(room string) bool {
+func (c *conn) inRoom(room string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Contains(c.rooms, room)
 }
 
-func (c *Conn) setState(s State) {
+func (c *conn) setState(s State) {
 	c.mu.Lock()
 	c.state = s
 	c.mu.Unlock()
 }
 
-func (c *Conn) closing() bool {
+func (c *conn) closing() bool {
 	select {
 	case <-c.done:
 		return true
@@ -186,7 +186,7 @@ func (c *Conn) closing() bool {
 }
 
 // record is the registry view of the connection, used by re-assertion.
-func (c *Conn) record() cluster.Conn {
+func (c *conn) record() cluster.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rooms := slices.Clone(c.rooms)
@@ -201,7 +201,7 @@ func (c *Conn) record() cluster.Conn {
 func nowMS() int64 { return time.Now().UnixMilli() }
 
 // touch records client activity.
-func (c *Conn) touch() {
+func (c *conn) touch() {
 	c.lastActivity.Store(nowMS())
 	c.msgsIn.Add(1)
 	c.dirty.Store(true)
@@ -210,7 +210,7 @@ func (c *Conn) touch() {
 // enqueue queues a frame without ever waiting for the socket, and starts
 // the writer (startWriter) if none is running. When the queue or the byte
 // budget is full the connection is closed as a slow consumer.
-func (c *Conn) enqueue(f outFrame) bool {
+func (c *conn) enqueue(f outFrame) bool {
 	ok, start := c.push(f)
 	if start {
 		c.startWriter()
@@ -220,7 +220,7 @@ func (c *Conn) enqueue(f outFrame) bool {
 
 // push queues a frame like enqueue but does not start the writer: start
 // reports that the caller took the writer role and must call startWriter.
-func (c *Conn) push(f outFrame) (ok, start bool) {
+func (c *conn) push(f outFrame) (ok, start bool) {
 	if c.closing() {
 		return false, false
 	}
@@ -244,7 +244,7 @@ func (c *Conn) push(f outFrame) (ok, start bool) {
 
 // seal stops new writers from starting and returns a channel that is closed
 // once the writer running now (if any) has flushed and exited.
-func (c *Conn) seal() <-chan struct{} {
+func (c *conn) seal() <-chan struct{} {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	c.sealed = true
@@ -256,20 +256,20 @@ func (c *Conn) seal() <-chan struct{} {
 
 var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
-func (c *Conn) slow() {
+func (c *conn) slow() {
 	if c.closeWith(protocol.CloseSlowConsumer, "slow consumer") {
 		c.n.stats.Error(counter.ErrSlowConsumer)
 	}
 }
 
 // sendBytes queues a frame for this connection only.
-func (c *Conn) sendBytes(b []byte) bool {
+func (c *conn) sendBytes(b []byte) bool {
 	return c.enqueue(outFrame{data: b, size: int64(len(b))})
 }
 
 // closeWith starts closing the connection with a close code. It never
 // blocks and reports whether this call started the close.
-func (c *Conn) closeWith(code int, reason string) bool {
+func (c *conn) closeWith(code int, reason string) bool {
 	started := false
 	c.closeOnce.Do(func() {
 		started = true
@@ -287,7 +287,7 @@ func (c *Conn) closeWith(code int, reason string) bool {
 // the peer gets the whole closeGrace (less if the node stops) to take the
 // frames before the socket is torn down, while its own unread frames fill
 // the TCP window.
-func (c *Conn) finishClose() {
+func (c *conn) finishClose() {
 	flushed := time.NewTimer(closeWriteTimeout)
 	select {
 	case <-c.seal():

@@ -10,7 +10,7 @@ import (
 
 // handle processes one text frame from the client (readFrame checks the
 // rate limit before it reads the payload, then calls serve).
-func (c *Conn) handle(data []byte) {
+func (c *conn) handle(data []byte) {
 	if !c.limited() {
 		c.serve(data)
 	}
@@ -19,7 +19,7 @@ func (c *Conn) handle(data []byte) {
 // limited takes a token from the connection's rate limit and reports
 // whether there was none: the frame is then rejected with a rate_limited
 // error and a strike, whatever it holds.
-func (c *Conn) limited() bool {
+func (c *conn) limited() bool {
 	if c.limiter == nil || c.limiter.Allow() {
 		return false
 	}
@@ -30,7 +30,7 @@ func (c *Conn) limited() bool {
 }
 
 // serve decodes and runs one text frame that the rate limit let through.
-func (c *Conn) serve(data []byte) {
+func (c *conn) serve(data []byte) {
 	req, err := protocol.Decode(data)
 	if err != nil {
 		c.n.stats.Message(counter.MsgInvalid)
@@ -44,7 +44,7 @@ func (c *Conn) serve(data []byte) {
 }
 
 // dispatch runs one request and reports whether it was accepted.
-func (c *Conn) dispatch(req protocol.Request) bool {
+func (c *conn) dispatch(req protocol.Request) bool {
 	switch req.Type {
 	case protocol.TypeAuth:
 		return c.handleAuth(req)
@@ -74,30 +74,30 @@ func (c *Conn) dispatch(req protocol.Request) bool {
 // reject sends an error frame for a malformed or disallowed request and
 // counts a strike; too many in a row close the connection with
 // protocol.ClosePolicy.
-func (c *Conn) reject(ref json.RawMessage, code, msg, kind string) {
+func (c *conn) reject(ref json.RawMessage, code, msg, kind string) {
 	c.n.stats.Error(kind)
 	c.sendError(ref, code, msg)
 	c.strike(protocol.ClosePolicy, "too many invalid frames")
 }
 
-func (c *Conn) strike(code int, reason string) {
+func (c *conn) strike(code int, reason string) {
 	c.strikes++
 	if c.strikes > c.n.cfg.MaxStrikes {
 		c.closeWith(code, reason)
 	}
 }
 
-func (c *Conn) sendError(ref json.RawMessage, code, msg string) {
+func (c *conn) sendError(ref json.RawMessage, code, msg string) {
 	c.sendBytes(protocol.ErrorFrame(ref, code, msg))
 }
 
-func (c *Conn) reply(typ string, ref json.RawMessage, room string) {
+func (c *conn) reply(typ string, ref json.RawMessage, room string) {
 	c.sendBytes(protocol.ReplyFrame(typ, ref, room))
 }
 
 // fail sends an error frame for a well-formed request that could not be
 // served (no strike: the client did nothing wrong).
-func (c *Conn) fail(ref json.RawMessage, code, msg, kind string) bool {
+func (c *conn) fail(ref json.RawMessage, code, msg, kind string) bool {
 	c.n.stats.Error(kind)
 	c.sendError(ref, code, msg)
 	return true
@@ -105,7 +105,7 @@ func (c *Conn) fail(ref json.RawMessage, code, msg, kind string) bool {
 
 // may reports whether the connection may perform an action; it answers the
 // client with a forbidden error when it may not.
-func (c *Conn) may(act protocol.Action, ref json.RawMessage) bool {
+func (c *conn) may(act protocol.Action, ref json.RawMessage) bool {
 	_, typ, state := c.snapshot()
 	if protocol.Allowed(string(typ), state == StateAuthenticated, act, string(c.n.cfg.Guests)) {
 		return true

@@ -10,7 +10,7 @@ import (
 	"github.com/wsnode/wsnode/protocol"
 )
 
-func (c *Conn) handleAuth(req protocol.Request) bool {
+func (c *conn) handleAuth(req protocol.Request) bool {
 	cl, err := c.n.verifier.Verify(req.Token)
 	if err != nil {
 		c.n.stats.Error(counter.ErrAuthFailed)
@@ -26,7 +26,7 @@ func (c *Conn) handleAuth(req protocol.Request) bool {
 }
 
 // finishAuth binds verified claims and answers the client.
-func (c *Conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
+func (c *conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
 	ctx := c.n.opCtx()
 	switch err := c.authenticate(ctx, cl); {
 	case err == nil:
@@ -50,12 +50,12 @@ func (c *Conn) finishAuth(req protocol.Request, cl auth.Claims) bool {
 	}
 }
 
-func (c *Conn) unavailable(req protocol.Request, err error) bool {
+func (c *conn) unavailable(req protocol.Request, err error) bool {
 	c.logger().Warn("request failed", "type", req.Type, "err", err)
 	return c.fail(req.ID, protocol.CodeUnavailable, "cluster state temporarily unavailable; retry", counter.ErrRegistryFailed)
 }
 
-func (c *Conn) handleJoin(req protocol.Request) bool {
+func (c *conn) handleJoin(req protocol.Request) bool {
 	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}
@@ -75,7 +75,7 @@ func (c *Conn) handleJoin(req protocol.Request) bool {
 
 // joinFailed answers a join that failed with err and returns the handler's
 // result.
-func (c *Conn) joinFailed(req protocol.Request, err error) bool {
+func (c *conn) joinFailed(req protocol.Request, err error) bool {
 	switch {
 	case errors.Is(err, ErrInvalidInput):
 		c.reject(req.ID, protocol.CodeInvalidName, inputMessage(err), counter.ErrInvalidName)
@@ -89,7 +89,7 @@ func (c *Conn) joinFailed(req protocol.Request, err error) bool {
 	}
 }
 
-func (c *Conn) handleLeave(req protocol.Request) bool {
+func (c *conn) handleLeave(req protocol.Request) bool {
 	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}
@@ -107,7 +107,7 @@ func (c *Conn) handleLeave(req protocol.Request) bool {
 	}
 }
 
-func (c *Conn) handleMessage(req protocol.Request) bool {
+func (c *conn) handleMessage(req protocol.Request) bool {
 	if !c.may(protocol.ActSend, req.ID) {
 		return false
 	}
@@ -118,7 +118,7 @@ func (c *Conn) handleMessage(req protocol.Request) bool {
 	return c.publish(req, envelope.Envelope{Kind: envelope.KindRoom, Target: req.Room, Exclude: c.echoExclude(req)}, protocol.TypeMessage, req.Room)
 }
 
-func (c *Conn) handleDirect(req protocol.Request) bool {
+func (c *conn) handleDirect(req protocol.Request) bool {
 	if !c.may(protocol.ActSend, req.ID) {
 		return false
 	}
@@ -140,7 +140,7 @@ func (c *Conn) handleDirect(req protocol.Request) bool {
 	return c.publish(req, env, protocol.TypeDirect, "")
 }
 
-func (c *Conn) handleBroadcast(req protocol.Request) bool {
+func (c *conn) handleBroadcast(req protocol.Request) bool {
 	if !c.may(protocol.ActBroadcast, req.ID) {
 		return false
 	}
@@ -149,7 +149,7 @@ func (c *Conn) handleBroadcast(req protocol.Request) bool {
 
 // echoExclude is the connection to leave out of the sender's own message:
 // itself when it asked for "echo":false.
-func (c *Conn) echoExclude(req protocol.Request) string {
+func (c *conn) echoExclude(req protocol.Request) string {
 	if req.Echo != nil && !*req.Echo {
 		return c.id
 	}
@@ -159,7 +159,7 @@ func (c *Conn) echoExclude(req protocol.Request) string {
 // publish encodes the client's message once and routes it. The sender hears
 // back once the PUBLISH completed: an ack when it carried an "id", an error
 // frame whenever the message may not have reached everyone (ack.go).
-func (c *Conn) publish(req protocol.Request, env envelope.Envelope, typ, room string) bool {
+func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
 	env, msgID, err := newMessageID(env, typ, room, protocol.From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {

@@ -46,7 +46,7 @@ type HistoryEntry struct {
 
 // since returns the request's "since" position (nil when absent). A
 // malformed one is rejected with bad_request and ok is false.
-func (c *Conn) since(req protocol.Request) (since *Position, ok bool) {
+func (c *conn) since(req protocol.Request) (since *Position, ok bool) {
 	if len(req.Since) == 0 || string(req.Since) == "null" {
 		return nil, true
 	}
@@ -64,7 +64,7 @@ func (n *Node) historyRoom(room string) bool { return n.history != nil && n.hist
 
 // handleHistory serves {"type":"history","room":r,"limit":n,"since":{...}}
 // for members of r (see Node.History).
-func (c *Conn) handleHistory(req protocol.Request) bool {
+func (c *conn) handleHistory(req protocol.Request) bool {
 	if !c.may(protocol.ActJoin, req.ID) {
 		return false
 	}

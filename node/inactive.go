@@ -15,8 +15,8 @@ import (
 // cleans its own connections, so the cluster as a whole is covered.
 func (n *Node) CleanupInactive(maxIdle time.Duration) int {
 	cutoff := time.Now().Add(-maxIdle).UnixMilli()
-	var idle []*Conn
-	n.idx.eachConn(func(c *Conn) {
+	var idle []*conn
+	n.idx.eachConn(func(c *conn) {
 		if c.lastActivity.Load() < cutoff && !c.closing() {
 			idle = append(idle, c)
 		}

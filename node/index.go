@@ -6,9 +6,9 @@ import "sync"
 // Fan-out takes the read lock only.
 type index struct {
 	mu       sync.RWMutex
-	conns    map[string]*Conn
-	rooms    map[string]map[*Conn]struct{}
-	users    map[string]map[*Conn]struct{}
+	conns    map[string]*conn
+	rooms    map[string]map[*conn]struct{}
+	users    map[string]map[*conn]struct{}
 	perIP    map[string]int
 	reserved int // sockets admitted and not yet released
 	peak     int
@@ -16,19 +16,19 @@ type index struct {
 	// slices partitions the sockets round-robin for the sliced sweep: one
 	// sweep tick visits one slice, so per-socket work (pings above all) is
 	// spread over the sweep interval instead of landing in one burst.
-	slices [sweepSlices]map[*Conn]struct{}
+	slices [sweepSlices]map[*conn]struct{}
 	next   int // slice of the next added socket
 }
 
 func newIndex() *index {
 	x := &index{
-		conns: map[string]*Conn{},
-		rooms: map[string]map[*Conn]struct{}{},
-		users: map[string]map[*Conn]struct{}{},
+		conns: map[string]*conn{},
+		rooms: map[string]map[*conn]struct{}{},
+		users: map[string]map[*conn]struct{}{},
 		perIP: map[string]int{},
 	}
 	for i := range x.slices {
-		x.slices[i] = map[*Conn]struct{}{}
+		x.slices[i] = map[*conn]struct{}{}
 	}
 	return x
 }
@@ -58,7 +58,7 @@ func (x *index) release(ip string) {
 	}
 }
 
-func (x *index) add(c *Conn) {
+func (x *index) add(c *conn) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.conns[c.id] = c
@@ -69,7 +69,7 @@ func (x *index) add(c *Conn) {
 }
 
 // remove drops the socket and all its memberships.
-func (x *index) remove(c *Conn, user string, rooms []string) {
+func (x *index) remove(c *conn, user string, rooms []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delete(x.conns, c.id)
@@ -82,27 +82,27 @@ func (x *index) remove(c *Conn, user string, rooms []string) {
 	}
 }
 
-func (x *index) addRoom(c *Conn, room string) { x.addTo(x.rooms, room, c) }
-func (x *index) addUser(c *Conn, user string) { x.addTo(x.users, user, c) }
+func (x *index) addRoom(c *conn, room string) { x.addTo(x.rooms, room, c) }
+func (x *index) addUser(c *conn, user string) { x.addTo(x.users, user, c) }
 
-func (x *index) removeRoom(c *Conn, room string) {
+func (x *index) removeRoom(c *conn, room string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	delFrom(x.rooms, room, c)
 }
 
-func (x *index) addTo(m map[string]map[*Conn]struct{}, key string, c *Conn) {
+func (x *index) addTo(m map[string]map[*conn]struct{}, key string, c *conn) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	set := m[key]
 	if set == nil {
-		set = map[*Conn]struct{}{}
+		set = map[*conn]struct{}{}
 		m[key] = set
 	}
 	set[c] = struct{}{}
 }
 
-func delFrom(m map[string]map[*Conn]struct{}, key string, c *Conn) {
+func delFrom(m map[string]map[*conn]struct{}, key string, c *conn) {
 	if set := m[key]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
@@ -118,7 +118,7 @@ func (x *index) hasRoom(room string) bool {
 	return len(x.rooms[room]) > 0
 }
 
-func (x *index) get(id string) *Conn {
+func (x *index) get(id string) *conn {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.conns[id]
@@ -126,7 +126,7 @@ func (x *index) get(id string) *Conn {
 
 // each calls f for every member of a group (room or user) under the read
 // lock; f must not block or take the index lock.
-func (x *index) each(m map[string]map[*Conn]struct{}, key string, f func(*Conn)) {
+func (x *index) each(m map[string]map[*conn]struct{}, key string, f func(*conn)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for c := range m[key] {
@@ -134,10 +134,10 @@ func (x *index) each(m map[string]map[*Conn]struct{}, key string, f func(*Conn))
 	}
 }
 
-func (x *index) eachRoom(room string, f func(*Conn)) { x.each(x.rooms, room, f) }
-func (x *index) eachUser(user string, f func(*Conn)) { x.each(x.users, user, f) }
+func (x *index) eachRoom(room string, f func(*conn)) { x.each(x.rooms, room, f) }
+func (x *index) eachUser(user string, f func(*conn)) { x.each(x.users, user, f) }
 
-func (x *index) eachConn(f func(*Conn)) {
+func (x *index) eachConn(f func(*conn)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, c := range x.conns {
@@ -147,7 +147,7 @@ func (x *index) eachConn(f func(*Conn)) {
 
 // eachInSlice calls f for every local socket of sweep slice i under the
 // read lock; f must not block or take the index lock.
-func (x *index) eachInSlice(i int, f func(*Conn)) {
+func (x *index) eachInSlice(i int, f func(*conn)) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for c := range x.slices[i] {
@@ -156,10 +156,10 @@ func (x *index) eachInSlice(i int, f func(*Conn)) {
 }
 
 // all returns a copy of the local sockets, for work that may block.
-func (x *index) all() []*Conn {
+func (x *index) all() []*conn {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	out := make([]*Conn, 0, len(x.conns))
+	out := make([]*conn, 0, len(x.conns))
 	for _, c := range x.conns {
 		out = append(out, c)
 	}

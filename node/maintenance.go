@@ -219,8 +219,8 @@ const outFlushEvery = 10
 // the connections that were active since the last flush (and, withOut, of
 // those that were only sent frames), in one HSET whatever their number.
 func (n *Node) flushActivity(ctx context.Context, withOut bool) {
-	var dirty []*Conn
-	n.idx.eachConn(func(c *Conn) {
+	var dirty []*conn
+	n.idx.eachConn(func(c *conn) {
 		active := c.dirty.Swap(false)
 		if active || (withOut && c.outDirty.Load()) {
 			c.outDirty.Store(false) // before msgs_out is read below

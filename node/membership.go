@@ -17,7 +17,7 @@ import (
 // the user's channel, records the binding in Redis (checking the per-user
 // limit there) and updates the local index, in that order, undoing the
 // subscription if Redis refuses.
-func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
+func (c *conn) authenticate(ctx context.Context, cl auth.Claims) error {
 	if err := cluster.ValidateName("user", cl.User); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
@@ -53,14 +53,14 @@ func (c *Conn) authenticate(ctx context.Context, cl auth.Claims) error {
 // tokenExpired closes a connection whose token ran out. Re-authentication
 // on an open connection is not supported: the client reconnects with a
 // fresh token (4005 is in the reconnect range).
-func (c *Conn) tokenExpired() {
+func (c *conn) tokenExpired() {
 	c.sendError(nil, protocol.CodeTokenExpired, "token expired; reconnect with a fresh token")
 	c.closeWith(protocol.CloseTokenExpired, "token expired")
 }
 
 // join adds the connection to a room: subscription first (confirmed by
 // Redis), then the registry, then the local index.
-func (c *Conn) join(ctx context.Context, room string) error {
+func (c *conn) join(ctx context.Context, room string) error {
 	if err := cluster.ValidateName("room", room); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
@@ -91,7 +91,7 @@ func (c *Conn) join(ctx context.Context, room string) error {
 }
 
 // leave removes the connection from a room in the reverse order of join.
-func (c *Conn) leave(ctx context.Context, room string) error {
+func (c *conn) leave(ctx context.Context, room string) error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	if !c.inRoom(room) {

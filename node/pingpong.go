@@ -8,7 +8,7 @@ import "github.com/wsnode/wsnode/socket"
 // frame proves the peer alive and extends the read deadline. Anything else
 // (a data or close frame, a malformed control frame) is left to gorilla,
 // whose checks and close codes then apply.
-func (c *Conn) readControl() bool {
+func (c *conn) readControl() bool {
 	if c.br == nil {
 		return false
 	}
@@ -44,7 +44,7 @@ func (c *Conn) readControl() bool {
 
 // pong queues the answer to a client's ping. Through the queue, so a client
 // flooding pings meets the send-queue limits and only the writer writes.
-func (c *Conn) pong(payload []byte) {
+func (c *conn) pong(payload []byte) {
 	if !c.closing() {
 		c.enqueue(outFrame{data: payload, pong: true, size: int64(len(payload))})
 	}

@@ -40,7 +40,7 @@ func (n *Node) LocalStats() ConnectionStats {
 // LocalActivity returns the last activity of every local connection.
 func (n *Node) LocalActivity() map[string]time.Time {
 	out := map[string]time.Time{}
-	n.idx.eachConn(func(c *Conn) { out[c.id] = time.UnixMilli(c.lastActivity.Load()) })
+	n.idx.eachConn(func(c *conn) { out[c.id] = time.UnixMilli(c.lastActivity.Load()) })
 	return out
 }
 

@@ -23,10 +23,10 @@ import (
 // real socket whose reader is not running.
 
 // mustUnreadConn accepts one socket on n as ServeHTTP would, but starts no
-// reader for it, and returns the node's Conn and the client end.
-func mustUnreadConn(t *testing.T, n *Node) (*Conn, net.Conn) {
+// reader for it, and returns the node's conn and the client end.
+func mustUnreadConn(t *testing.T, n *Node) (*conn, net.Conn) {
 	t.Helper()
-	accepted := make(chan *Conn, 1)
+	accepted := make(chan *conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hj := &socket.Hijacker{ResponseWriter: w}
 		ws, err := n.upgrader.Upgrade(hj, r, nil)
@@ -55,7 +55,7 @@ func mustUnreadConn(t *testing.T, n *Node) (*Conn, net.Conn) {
 }
 
 // mustFillBuffer waits until the node's read buffer holds n bytes.
-func mustFillBuffer(t *testing.T, c *Conn, n int) {
+func mustFillBuffer(t *testing.T, c *conn, n int) {
 	t.Helper()
 	_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(readerTestTimeout))
 	if _, err := c.br.Peek(n); err != nil {

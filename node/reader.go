@@ -30,13 +30,13 @@ import (
 // gorilla's NextReader handles a ping or pong and then blocks for the next
 // data frame, which would keep the deep goroutine parked on an idle socket.
 
-func (c *Conn) readDeadline() time.Time {
+func (c *conn) readDeadline() time.Time {
 	return time.Now().Add(c.n.cfg.PingInterval + c.n.cfg.PongTimeout)
 }
 
 // prepareRead sets the read limit, the first read deadline and the pong
 // handler. It runs before readPump starts, so readPump's stack stays small.
-func (c *Conn) prepareRead() {
+func (c *conn) prepareRead() {
 	c.ws.SetReadLimit(c.n.cfg.MaxMessageSize)
 	c.extendRead()
 	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
@@ -47,7 +47,7 @@ func (c *Conn) prepareRead() {
 
 // extendRead moves the read deadline to a full ping interval plus pong
 // timeout from now; any frame from the peer proves it alive.
-func (c *Conn) extendRead() {
+func (c *conn) extendRead() {
 	_ = c.ws.SetReadDeadline(c.readDeadline())
 }
 
@@ -61,7 +61,7 @@ func (c *Conn) extendRead() {
 // Once a turn's frames have been served (turnFrames, turnBytes) the reader
 // yields the processor, so a client sending as fast as it can queues behind
 // the other runnable goroutines instead of monopolising a processor.
-func (c *Conn) readPump() {
+func (c *conn) readPump() {
 	for {
 		err := c.awaitReadable()
 		if err == nil {
@@ -81,7 +81,7 @@ func (c *Conn) readPump() {
 // frameRun hands one wake-up's frames from a reader to a worker. Pooled, so
 // a wake-up allocates nothing: no closure, no escaped error, no channel.
 type frameRun struct {
-	c    *Conn
+	c    *conn
 	err  error
 	done chan struct{} // capacity 1: the worker never waits on the reader
 	fn   func()        // bound once: serves c's frames, then signals done
@@ -97,7 +97,7 @@ var frameRuns = sync.Pool{New: func() any {
 }}
 
 // serveFrames runs readFrames on a pooled worker and waits for it.
-func (c *Conn) serveFrames() error {
+func (c *conn) serveFrames() error {
 	r := frameRuns.Get().(*frameRun)
 	r.c = c
 	c.n.workers.goF(r.fn)
@@ -124,13 +124,13 @@ const (
 )
 
 // turnSpent reports whether the reader's turn is over.
-func (c *Conn) turnSpent() bool {
+func (c *conn) turnSpent() bool {
 	return c.turn.frames >= turnFrames || c.turn.bytes >= turnBytes
 }
 
 // yieldIfSpent starts a new turn, yielding the processor first, once the
 // current one is spent. Only readPump calls it, between wake-ups.
-func (c *Conn) yieldIfSpent() {
+func (c *conn) yieldIfSpent() {
 	if c.turnSpent() {
 		c.turn.frames, c.turn.bytes = 0, 0
 		runtime.Gosched()
@@ -142,7 +142,7 @@ func (c *Conn) yieldIfSpent() {
 // test connections) reads until the socket fails or the turn is spent.
 // Once the connection is closing for abuse it returns errReadStopped and
 // reads nothing more.
-func (c *Conn) readFrames() error {
+func (c *conn) readFrames() error {
 	for {
 		if c.readStopped() {
 			return errReadStopped
@@ -163,7 +163,7 @@ func (c *Conn) readFrames() error {
 }
 
 // readFailed maps the reader's terminal error to a close code and counters.
-func (c *Conn) readFailed(err error) {
+func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, errReadStopped):

@@ -49,13 +49,13 @@ func stopsReading(code int) bool {
 // readStopped reports whether the connection is closing for abuse. Only the
 // goroutine serving its frames calls it (closeCode is written before done is
 // closed, so reading it after closing() is safe).
-func (c *Conn) readStopped() bool {
+func (c *conn) readStopped() bool {
 	return c.closing() && stopsReading(c.closeCode)
 }
 
 // readFrame reads and serves one frame and returns the payload bytes it
 // read (0 for a frame it skipped).
-func (c *Conn) readFrame() (int, error) {
+func (c *conn) readFrame() (int, error) {
 	if c.readControl() {
 		return 0, nil
 	}
@@ -93,7 +93,7 @@ func (c *Conn) readFrame() (int, error) {
 
 // skip moves past the payload of a rejected frame without keeping it; on a
 // connection now closing for abuse it leaves it unread (readFrames stops).
-func (c *Conn) skip(r io.Reader) error {
+func (c *conn) skip(r io.Reader) error {
 	if c.readStopped() {
 		return nil
 	}
@@ -112,7 +112,7 @@ func discard(r io.Reader) error {
 // waits for bytes. Anything else (a fragment, a control or close frame that
 // gorilla handles first, a header still in flight) reports false, and the
 // payload is read without a size (readPayload).
-func (c *Conn) textFrameSize() (int, bool) {
+func (c *conn) textFrameSize() (int, bool) {
 	if c.br == nil {
 		return 0, false
 	}

@@ -8,7 +8,7 @@ package node
 //
 // The call chain (bufio, net, internal/poll) stays shallow enough for the
 // smallest goroutine stack; TestIdleReaderKeepsMinimalStack checks that.
-func (c *Conn) awaitReadable() error {
+func (c *conn) awaitReadable() error {
 	if !c.waitBytes || c.br == nil || c.br.Buffered() > 0 {
 		return nil
 	}

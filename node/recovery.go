@@ -33,7 +33,7 @@ type heldFrame struct {
 // count lets deliveries skip the lock when there are none.
 type recoveries struct {
 	n    atomic.Int32
-	mu   sync.Mutex // guards list; taken after nothing else of the Conn
+	mu   sync.Mutex // guards list; taken after nothing else of the conn
 	list []*recovery
 }
 
@@ -107,7 +107,7 @@ func (n *Node) replayCap() int {
 // sent "since", and answers: joined (with the room's position and, when
 // since was given, whether everything after it follows), the replay, then
 // live messages. It reports whether the request succeeded.
-func (c *Conn) joinHistory(req protocol.Request, since *Position) bool {
+func (c *conn) joinHistory(req protocol.Request, since *Position) bool {
 	n := c.n
 	hist := n.historyRoom(req.Room)
 	var rec *recovery

@@ -80,7 +80,7 @@ func (n *Node) connNode(ctx context.Context, connID string) (string, error) {
 // mayReceive reports whether a connection that is not addressed through a
 // room or user it joined may receive: authenticated ones, and guests when
 // the guest policy lets them in at all.
-func (n *Node) mayReceive(c *Conn) bool {
+func (n *Node) mayReceive(c *conn) bool {
 	_, _, st := c.snapshot()
 	return st == StateAuthenticated || n.cfg.Guests != GuestsOff
 }
@@ -136,7 +136,7 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
 	starts := writerStartsPool.Get().(*writerStarts)
-	deliver := func(c *Conn) {
+	deliver := func(c *conn) {
 		if c.id == env.Exclude {
 			return
 		}
@@ -161,7 +161,7 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	case envelope.KindUser:
 		n.idx.eachUser(env.Target, deliver)
 	case envelope.KindAll:
-		n.idx.eachConn(func(c *Conn) {
+		n.idx.eachConn(func(c *conn) {
 			if n.mayReceive(c) {
 				deliver(c)
 			}

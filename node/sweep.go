@@ -76,7 +76,7 @@ func (n *Node) sweepSlice(slice int, now, nowNS int64) {
 	authBy := now - n.cfg.AuthTimeout.Milliseconds()
 	writesBy := nowNS - n.cfg.WriteTimeout.Nanoseconds()
 	var ping outFrame
-	n.idx.eachInSlice(slice, func(c *Conn) {
+	n.idx.eachInSlice(slice, func(c *conn) {
 		if ws := c.writeSince.Load(); ws != 0 && ws < writesBy {
 			c.writeStuck()
 			return

@@ -17,14 +17,14 @@ func TestSweepSpreadsPings(t *testing.T) {
 	n := benchNode(t, func(c *Config) {
 		c.PingInterval, c.WriteTimeout = interval, time.Hour
 	})
-	conns := make([]*Conn, sockets)
+	conns := make([]*conn, sockets)
 	for i := range conns {
 		c := n.newConn(nil, "192.0.2.1") // no socket: enqueue never starts a writer
 		c.writing = true
 		n.idx.add(c)
 		conns[i] = c
 	}
-	pings := func(c *Conn) int {
+	pings := func(c *conn) int {
 		c.qmu.Lock()
 		defer c.qmu.Unlock()
 		k := 0
@@ -61,16 +61,16 @@ func TestSweepSpreadsPings(t *testing.T) {
 // per pass, in parts of nearly equal size, and drops closed sockets.
 func TestSweepSlicesPartitionSockets(t *testing.T) {
 	n := benchNode(t, nil)
-	conns := make([]*Conn, 95)
+	conns := make([]*conn, 95)
 	for i := range conns {
 		conns[i] = n.newConn(nil, "192.0.2.1")
 		n.idx.add(conns[i])
 	}
 	n.idx.remove(conns[0], "", nil)
-	seen := map[*Conn]int{}
+	seen := map[*conn]int{}
 	for i := range sweepSlices {
 		size := 0
-		n.idx.eachInSlice(i, func(c *Conn) { seen[c]++; size++ })
+		n.idx.eachInSlice(i, func(c *conn) { seen[c]++; size++ })
 		if size < 9 || size > 10 {
 			t.Fatalf("slice %d holds %d of 94 sockets, want 9 or 10", i, size)
 		}

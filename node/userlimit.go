@@ -28,7 +28,7 @@ func (n *Node) userLimitWait() time.Duration {
 // userLimitWait, and stops early when the connection closes or the node
 // stops; the last answer is the result. A user really at its limit is
 // refused after that wait, which holds nothing but this connection.
-func (c *Conn) registerAuth(ctx context.Context, user, typ string, at time.Time) error {
+func (c *conn) registerAuth(ctx context.Context, user, typ string, at time.Time) error {
 	n := c.n
 	err := n.reg.Authenticate(ctx, c.id, user, typ, at)
 	if !errors.Is(err, cluster.ErrUserLimit) {

@@ -21,7 +21,7 @@ import (
 // frame of that size or more on its own, without splitting any frame.
 func TestWriteBatchRespectsCorkCap(t *testing.T) {
 	rc := &wiretest.Recorder{}
-	c := &Conn{cork: &socket.Conn{Conn: rc}}
+	c := &conn{cork: &socket.Conn{Conn: rc}}
 	var batch []outFrame
 	add := func(size int) {
 		data := bytes.Repeat([]byte{'x'}, size)
@@ -84,7 +84,7 @@ func TestWriteBatchLargerThanCork(t *testing.T) {
 
 // queueBatch hands frames to c's writer as one round, as enqueue would
 // frame by frame, once the writer of the welcome frame is done.
-func queueBatch(t *testing.T, n *Node, c *Conn, batch []outFrame) {
+func queueBatch(t *testing.T, n *Node, c *conn, batch []outFrame) {
 	t.Helper()
 	for deadline := time.Now().Add(readerTestTimeout); ; time.Sleep(time.Millisecond) {
 		c.qmu.Lock()
@@ -105,8 +105,8 @@ func queueBatch(t *testing.T, n *Node, c *Conn, batch []outFrame) {
 	n.workers.goF(c.writer)
 }
 
-// dialConn dials the node and returns the client and the node's Conn.
-func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *Conn) {
+// dialConn dials the node and returns the client and the node's conn.
+func dialConn(t *testing.T, n *Node, url string) (*websocket.Conn, *conn) {
 	t.Helper()
 	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {

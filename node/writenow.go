@@ -21,7 +21,7 @@ import (
 // startWriter runs the writer role the caller took by queueing into an
 // empty queue (push): it writes the frame at once if it can, and otherwise
 // starts a writer goroutine.
-func (c *Conn) startWriter() {
+func (c *conn) startWriter() {
 	if c.cork == nil || !c.writeNow() {
 		c.n.workers.goF(c.writer)
 	}
@@ -31,7 +31,7 @@ func (c *Conn) startWriter() {
 // waiting. It reports whether it dealt with the writer role: released it,
 // or passed it to a writer goroutine (more frames arrived, or the socket
 // took part of the frame). false leaves the queue untouched.
-func (c *Conn) writeNow() bool {
+func (c *conn) writeNow() bool {
 	c.qmu.Lock()
 	if len(c.queue) != 1 || c.queue[0].ping || c.closing() {
 		c.qmu.Unlock()
@@ -59,7 +59,7 @@ func (c *Conn) writeNow() bool {
 
 // flushRest writes what a short writeNow left before the writer goroutine
 // writes anything else, and reports success; a failure starts the close.
-func (c *Conn) flushRest() bool {
+func (c *conn) flushRest() bool {
 	if c.cork == nil || !c.cork.HasRest() {
 		return true
 	}
@@ -83,7 +83,7 @@ const fanoutChunk = 64
 // socket itself and releases the index lock before any write. Pooled, with
 // its func bound once, so a fan-out allocates nothing for it.
 type writerStarts struct {
-	conns []*Conn
+	conns []*conn
 	fn    func()
 }
 
@@ -92,7 +92,7 @@ var writerStartsPool sync.Pool
 func init() { writerStartsPool.New = newWriterStarts } // not in the declaration: fn refers to the pool
 
 func newWriterStarts() any {
-	s := &writerStarts{conns: make([]*Conn, 0, fanoutChunk)}
+	s := &writerStarts{conns: make([]*conn, 0, fanoutChunk)}
 	s.fn = func() {
 		for _, c := range s.conns {
 			c.startWriter()

@@ -41,7 +41,7 @@ func mustShrinkBuffers(tb testing.TB, server, client *net.TCPConn) (restore func
 }
 
 // mustWriterIdle waits until c's writer role is free.
-func mustWriterIdle(t *testing.T, c *Conn) {
+func mustWriterIdle(t *testing.T, c *conn) {
 	t.Helper()
 	waitUntil(t, func() bool { return !writerBusy(c) })
 	// ServeHTTP may still hold the socket's lock, writing the 101 response
@@ -56,7 +56,7 @@ func mustWriterIdle(t *testing.T, c *Conn) {
 }
 
 // writerBusy reports whether c's writer role is taken.
-func writerBusy(c *Conn) bool {
+func writerBusy(c *conn) bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return c.writing
@@ -64,7 +64,7 @@ func writerBusy(c *Conn) bool {
 
 // mustTCPConn returns the TCP socket under c and skips the test where it
 // has no non-blocking write path.
-func mustTCPConn(tb testing.TB, c *Conn) *net.TCPConn {
+func mustTCPConn(tb testing.TB, c *conn) *net.TCPConn {
 	tb.Helper()
 	tc, ok := c.cork.Conn.(*net.TCPConn)
 	if !ok {
@@ -176,7 +176,7 @@ func TestFanoutChunks(t *testing.T) {
 	n, url, _ := mustReaderNodeN(t)
 	const room, members, messages = "fanout", 2*fanoutChunk + 22, 3
 	clients := make([]*websocket.Conn, members)
-	conns := make([]*Conn, members)
+	conns := make([]*conn, members)
 	for i := range members {
 		clients[i], conns[i] = dialConn(t, n, url)
 		c := conns[i]

@@ -14,7 +14,7 @@ import (
 // goroutine wake-up. Frames queued before a close are still written (an
 // error frame explaining the close must precede the close frame), except for
 // a slow consumer, whose queue is dropped: its socket is the problem.
-func (c *Conn) writeLoop() {
+func (c *conn) writeLoop() {
 	failed := !c.flushRest()
 	for {
 		c.qmu.Lock()
@@ -39,7 +39,7 @@ func (c *Conn) writeLoop() {
 }
 
 // exitWriter is called with qmu held by the writer that is about to return.
-func (c *Conn) exitWriter() {
+func (c *conn) exitWriter() {
 	clear(c.queue) // a dropped queue must not pin its messages
 	if cap(c.queue) > maxSpare {
 		c.queue = nil
@@ -54,7 +54,7 @@ func (c *Conn) exitWriter() {
 // and whether every write succeeded. Frames are gathered into socket writes
 // of at most socket.MaxCork bytes (socket.Conn); a frame that large goes
 // out alone.
-func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
+func (c *conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 	cork := c.cork
 	if len(batch) < 2 {
 		cork = nil
@@ -86,7 +86,7 @@ func (c *Conn) writeBatch(batch []outFrame) (sent int64, ok bool) {
 
 // uncork writes the gathered frames, if any, and reports success; a failure
 // starts the close like any failed write.
-func (c *Conn) uncork(cork *socket.Conn) bool {
+func (c *conn) uncork(cork *socket.Conn) bool {
 	if cork == nil {
 		return true
 	}
@@ -102,7 +102,7 @@ func (c *Conn) uncork(cork *socket.Conn) bool {
 
 // writeFrame writes one frame (the sweep bounds how long: writeStuck); on
 // failure it starts the close.
-func (c *Conn) writeFrame(f outFrame) bool {
+func (c *conn) writeFrame(f outFrame) bool {
 	c.writeSince.Store(time.Now().UnixNano())
 	err := c.sendFrame(f)
 	c.writeSince.Store(0)
@@ -113,7 +113,7 @@ func (c *Conn) writeFrame(f outFrame) bool {
 // a data frame is counted, a failure starts the close. After the close
 // frame (socket.ErrCloseSent) the writer just stops: the socket is closing already
 // (by finishClose or the peer), not failing.
-func (c *Conn) wrote(f outFrame, err error) bool {
+func (c *conn) wrote(f outFrame, err error) bool {
 	if err != nil {
 		if !errors.Is(err, socket.ErrCloseSent) {
 			c.writeFailed()
@@ -132,7 +132,7 @@ func (c *Conn) wrote(f outFrame, err error) bool {
 // sendFrame writes f's frames to the socket through its socket.Conn: a pong,
 // or a ping followed by its data, or just data. Every connection with a
 // socket has one (socket.Hijacker sets it up in the upgrade).
-func (c *Conn) sendFrame(f outFrame) error {
+func (c *conn) sendFrame(f outFrame) error {
 	if f.ping {
 		if err := c.cork.WriteFrame(socket.OpPing, nil); err != nil {
 			return err
@@ -149,14 +149,14 @@ func (c *Conn) sendFrame(f outFrame) error {
 // deadline timer on every write that has one, which cost 10-15% of node CPU
 // in the fan-out benchmark. Instead the writer stamps writeSince around each
 // write and the node-wide sweep enforces WriteTimeout, with its resolution.
-func (c *Conn) writeStuck() {
+func (c *conn) writeStuck() {
 	c.writeFailed()
 	_ = c.ws.NetConn().SetWriteDeadline(time.Unix(1, 0))
 }
 
 // writeFailed closes the connection after a failed or stuck write and
 // counts it once, unless it was already closing.
-func (c *Conn) writeFailed() {
+func (c *conn) writeFailed() {
 	if c.closeWith(protocol.CloseNormal, "") {
 		c.n.stats.Error(counter.ErrWriteFailed)
 	}

@@ -30,12 +30,12 @@ func TestSweepAbortsStuckWrite(t *testing.T) {
 	}
 	_ = resp.Body.Close()
 	t.Cleanup(func() { _ = ws.Close() })
-	var c *Conn
+	var c *conn
 	for deadline := time.Now().Add(readerTestTimeout); c == nil; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("connection not indexed")
 		}
-		n.idx.eachConn(func(x *Conn) { c = x })
+		n.idx.eachConn(func(x *conn) { c = x })
 	}
 
 	// The client never reads: queue far more than the socket buffers hold.
@@ -118,7 +118,7 @@ func TestCleanupInactiveStopsCallingASlowRedis(t *testing.T) {
 	for range idle {
 		mustDial(t, url)
 	}
-	n.idx.eachConn(func(c *Conn) { c.lastActivity.Store(0) })
+	n.idx.eachConn(func(c *conn) { c.lastActivity.Store(0) })
 	if got := n.CleanupInactive(time.Minute); got != idle {
 		t.Fatalf("closed %d, want %d", got, idle)
 	}

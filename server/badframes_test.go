@@ -45,7 +45,7 @@ func badFrameRows() []badRow {
 		{name: "frame at the size limit passes, one byte more closes 1009",
 			run: func(t *testing.T, e *badEnv) {
 				c := e.user(e.node(), "gus", "user")
-				limit := int(e.node().srv.Node.Config().MaxMessageSize)
+				limit := int(e.node().srv.node.Config().MaxMessageSize)
 				if limit != 64<<10 {
 					t.Fatalf("default MaxMessageSize %d, want 64 KiB", limit)
 				}
@@ -314,14 +314,14 @@ func badLimitRows() []badRow {
 				const ahead = 16
 				sent := 0
 				for ; sent < 3000; sent++ {
-					if sent >= 50 && e.node().srv.Stats.Local().ErrorsByKind["slow_consumer"] > 0 {
+					if sent >= 50 && e.node().srv.stats.Local().ErrorsByKind["slow_consumer"] > 0 {
 						break
 					}
 					for sent-got >= ahead {
 						next()
 					}
 					data, _ := json.Marshal(map[string]any{"seq": sent, "pad": pad})
-					if err := e.node().srv.Node.BroadcastRoom(context.Background(), "feed", data, ""); err != nil {
+					if err := e.node().srv.node.BroadcastRoom(context.Background(), "feed", data, ""); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -331,7 +331,7 @@ func badLimitRows() []badRow {
 				if code := e.closeCode(slow); code != fmt.Sprint(protocol.CloseSlowConsumer) {
 					t.Errorf("slow client closed with %s, want %d", code, protocol.CloseSlowConsumer)
 				}
-				if got := e.node().srv.Stats.Local().ErrorsByKind["slow_consumer"]; got != 1 {
+				if got := e.node().srv.stats.Local().ErrorsByKind["slow_consumer"]; got != 1 {
 					t.Errorf("slow_consumer count %d, want 1", got)
 				}
 				e.noTraces(slow)

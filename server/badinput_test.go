@@ -215,7 +215,7 @@ func (e *badEnv) finish() {
 	t.Helper()
 	for _, n := range e.nodes {
 		if got := e.readyz(n); got != http.StatusOK {
-			t.Errorf("/readyz of %s = %d after the row, want 200", n.srv.Node.ID(), got)
+			t.Errorf("/readyz of %s = %d after the row, want 200", n.srv.node.ID(), got)
 		}
 	}
 	e.mu.Lock()

@@ -156,7 +156,7 @@ func badHTTPServer(t *testing.T, h http.Handler, d time.Duration) (string, func(
 }
 
 func badConcurrentRow(t *testing.T, e *badEnv) {
-	nd := e.node().srv.Node
+	nd := e.node().srv.node
 	target := e.user(e.node(), "tina", "user")
 	target.send(map[string]any{"type": "join", "room": "r"})
 	target.expect("joined")
@@ -308,7 +308,7 @@ func TestBadDrainingRefuses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	drained := make(chan error, 1)
-	go func() { drained <- e.node().srv.Node.Shutdown(ctx) }()
+	go func() { drained <- e.node().srv.node.Shutdown(ctx) }()
 	c.expectClose(protocol.CloseGoingAway)
 	e.refused(e.node(), nil, http.StatusServiceUnavailable)
 	e.noTraces(c.id)

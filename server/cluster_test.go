@@ -266,7 +266,7 @@ func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 		fast.expect("message")
 	}
 	waitFor(t, 10*time.Second, "slow consumer counted", func() bool {
-		return nodes[0].srv.Stats.Local().ErrorsByKind["slow_consumer"] == 1
+		return nodes[0].srv.stats.Local().ErrorsByKind["slow_consumer"] == 1
 	})
 	waitFor(t, 10*time.Second, "slow consumer unregistered", func() bool {
 		return adminJSON(t, nodes[1], "GET", "/connections/"+slow, nil, nil) == http.StatusNotFound

@@ -19,8 +19,10 @@ const DefaultMaxConnsPerUser = 16
 // by wsnode -h). Settings that depend on each other are checked together:
 // New returns an error that names both.
 type Config struct {
-	// Node configures the connection manager; Node.NodeID and Node.Verifier
-	// are required. Node.Logger defaults to Logger.
+	// Node configures the connection manager; Node.NodeID is required.
+	// Node.Verifier checks client tokens; nil means no token is accepted,
+	// for applications that authenticate clients themselves (WithIdentity).
+	// Node.Logger defaults to Logger.
 	Node node.Config
 	// Prefix is the Redis key and channel prefix. Default registry.DefaultPrefix.
 	Prefix string
@@ -62,7 +64,7 @@ type Config struct {
 // CheckSettings reports the first setting of c, with the defaults filled
 // in, that is out of range or that does not fit with another, naming the
 // fields (node's as node.Config names them). New checks the same, and also
-// requires Node.NodeID and Node.Verifier.
+// requires Node.NodeID.
 func (c Config) CheckSettings() error {
 	for _, d := range []struct {
 		name string

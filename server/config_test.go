@@ -23,11 +23,11 @@ func TestNewKeepsNodeLogger(t *testing.T) {
 	m := miniredis.RunT(t)
 	own := slog.New(slog.DiscardHandler)
 	tn := MustNode(t, m.Addr(), "n1", func(c *Config) { c.Node.Logger = own })
-	if got := tn.srv.Node.Config().Logger; got != own {
+	if got := tn.srv.node.Config().Logger; got != own {
 		t.Fatalf("Node.Logger replaced: %p, want the caller's %p", got, own)
 	}
 	base := MustNode(t, m.Addr(), "n2", nil)
-	if got := base.srv.Node.Config().Logger; got == nil || got == own {
+	if got := base.srv.node.Config().Logger; got == nil || got == own {
 		t.Fatalf("Node.Logger %p, want the server's Logger", got)
 	}
 }
@@ -77,12 +77,12 @@ func TestBrokerReconnectReachesNode(t *testing.T) {
 	alice := MustUser(t, n, "alice")
 	alice.join("lobby")
 	m.Close()
-	waitFor(t, 10*time.Second, "broker notices the loss", func() bool { return !n.srv.Broker.Ready() })
+	waitFor(t, 10*time.Second, "broker notices the loss", func() bool { return !n.srv.broker.Ready() })
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "node counts the reconnect", func() bool {
-		return n.srv.Stats.Local().Counters[counter.CtrReconnects] >= 1
+		return n.srv.stats.Local().Counters[counter.CtrReconnects] >= 1
 	})
 	// Routing works again through the new subscriptions.
 	alice.send(map[string]any{"type": "message", "room": "lobby", "data": "back"})

@@ -45,7 +45,7 @@ func Example() {
 	ctx := context.Background()
 	runDone := make(chan error, 1)
 	go func() { runDone <- srv.Run(ctx) }()
-	for deadline := time.Now().Add(5 * time.Second); srv.Node.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); srv.Ready() != nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			panic("node never became ready")
 		}

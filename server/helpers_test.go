@@ -76,7 +76,7 @@ func MustNode(tb testing.TB, addr, id string, tune func(*Config)) *testNode {
 		tn.admin.Close()
 		_ = rdb.Close()
 	})
-	waitFor(tb, 5*time.Second, "node ready", func() bool { return srv.Node.Ready() == nil })
+	waitFor(tb, 5*time.Second, "node ready", func() bool { return srv.node.Ready() == nil })
 	return tn
 }
 

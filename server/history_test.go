@@ -150,10 +150,10 @@ func TestHistoryGapRepair(t *testing.T) {
 	c.join("g")
 	c.send(map[string]any{"type": "message", "room": "g", "data": 1})
 	c.expect("message")
-	ch := srv.Broker.Channel(pubsub.KindRoom, "g")
+	ch := srv.broker.Channel(pubsub.KindRoom, "g")
 	for i := 2; i <= 3; i++ { // stored, published to a channel nobody hears
 		body := pubsub.Encode(pubsub.Envelope{Op: pubsub.OpDeliver, Payload: []byte(fmt.Sprintf(`{"type":"message","room":"g","data":%d}`, i))})
-		if _, err := srv.History.Publish(context.Background(), "g", ch+"-nobody", body); err != nil {
+		if _, err := srv.history.Publish(context.Background(), "g", ch+"-nobody", body); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -166,7 +166,7 @@ func TestHistoryGapRepair(t *testing.T) {
 	c.expectNone(quiet)
 	// 2, 3 and 4 were read back (4 had been stored by then); the live 4
 	// that arrived meanwhile was held and dropped as already delivered.
-	if n := srv.Node.LocalStats().Counters["history_repaired_total"]; n != 3 {
+	if n := srv.node.LocalStats().Counters["history_repaired_total"]; n != 3 {
 		t.Fatalf("history_repaired_total = %d, want 3", n)
 	}
 }

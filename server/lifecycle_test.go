@@ -42,11 +42,11 @@ func TestInactiveConnectionsAreClosed(t *testing.T) {
 func TestCleanupInactiveAPI(t *testing.T) {
 	nodes, _ := MustCluster(t, 1, nil) // default timeout: 5 minutes, so nothing is closed on its own
 	a := MustUser(t, nodes[0], "a")
-	if n := nodes[0].srv.Node.CleanupInactive(time.Hour); n != 0 {
+	if n := nodes[0].srv.node.CleanupInactive(time.Hour); n != 0 {
 		t.Fatalf("CleanupInactive(1h) closed %d", n)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := nodes[0].srv.Node.CleanupInactive(10 * time.Millisecond); n != 1 {
+	if n := nodes[0].srv.node.CleanupInactive(10 * time.Millisecond); n != 1 {
 		t.Fatalf("CleanupInactive(10ms) closed %d, want 1", n)
 	}
 	a.expectClose(protocol.CloseInactive)
@@ -55,7 +55,7 @@ func TestCleanupInactiveAPI(t *testing.T) {
 func TestApplicationPing(t *testing.T) {
 	nodes, _ := MustCluster(t, 1, nil)
 	c := mustSilentMemberWS(t, nodes[0], "p", "r")
-	if n := nodes[0].srv.Node.Ping(); n != 1 {
+	if n := nodes[0].srv.node.Ping(); n != 1 {
 		t.Fatalf("Ping reached %d connections, want 1", n)
 	}
 	var f frame

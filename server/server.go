@@ -21,14 +21,17 @@ import (
 	"github.com/wsnode/wsnode/stats"
 )
 
-// Server is one wired node.
+// Server is one node of a wsnode cluster, wired to Redis: the WebSocket
+// endpoint (ClientHandler), the admin API (AdminHandler) and the
+// cluster-wide Go API (SendToConn, PublishRoom, Stats, Rooms, ...). Its
+// methods are safe for concurrent use.
 type Server struct {
-	Node     *node.Node
-	Registry *registry.Registry
-	Broker   *pubsub.Broker
-	Stats    *stats.Stats
-	History  *history.Store // nil when no room keeps history
-	Metrics  *prometheus.Registry
+	node     *node.Node
+	registry *registry.Registry
+	broker   *pubsub.Broker
+	stats    *stats.Stats
+	history  *history.Store // nil when no room keeps history
+	metrics  *prometheus.Registry
 
 	admin    http.Handler
 	log      *slog.Logger
@@ -67,31 +70,31 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{Registry: reg, Stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{registry: reg, stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
 		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
 		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout}
 	deps := node.Deps{Registry: reg, Directory: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
-		if s.History, err = history.New(rdb, cfg.History); err != nil {
+		if s.history, err = history.New(rdb, cfg.History); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
-		pcfg.History, deps.History = s.History, historyAdapter{s.History}
+		pcfg.History, deps.History = s.history, historyAdapter{s.history}
 	}
-	if s.Broker, err = pubsub.New(rdb, pcfg); err != nil {
+	if s.broker, err = pubsub.New(rdb, pcfg); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	deps.Broker = s.Broker
-	s.Node, err = node.New(cfg.Node, deps)
+	deps.Broker = s.broker
+	s.node, err = node.New(cfg.Node, deps)
 	if err != nil {
-		_ = s.Broker.Close() // never ran: releases its pub/sub handle
+		_ = s.broker.Close() // never ran: releases its pub/sub handle
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.Metrics = prometheus.NewRegistry()
-	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
-	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof,
+	s.admin = admin.Handler(s.node, admin.Config{Key: cfg.AdminKey, Gatherer: s.metrics, Pprof: cfg.Pprof,
 		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
 	return s, nil
 }
@@ -99,10 +102,10 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 // gauges are the values read at scrape time. Pub/sub reconnects are not
 // among them: stats' wsnode_pubsub_reconnects_total counter counts them.
 func (s *Server) gauges() []stats.Gauge {
-	l := s.Node.LocalStats()
-	b := s.Broker.Stats()
+	l := s.node.LocalStats()
+	b := s.broker.Stats()
 	ready := 0.0
-	if s.Node.Ready() == nil {
+	if s.node.Ready() == nil {
 		ready = 1
 	}
 	return []stats.Gauge{
@@ -120,13 +123,20 @@ func (s *Server) gauges() []stats.Gauge {
 }
 
 // ClientHandler serves GET /ws (the WebSocket endpoint) and a small demo
-// page on GET /.
+// page on GET /. To mount the endpoint in an application's own mux, under a
+// path of its choosing, use SocketHandler.
 func (s *Server) ClientHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", s.Node)
+	mux.Handle("GET /ws", s.node)
 	mux.HandleFunc("GET /{$}", demoPage)
 	return mux
 }
+
+// SocketHandler is the WebSocket endpoint alone: it upgrades every request
+// it is given, on whatever path it is mounted. Wrap it in the application's
+// authentication and attach the user with WithIdentity, or let clients send
+// a token.
+func (s *Server) SocketHandler() http.Handler { return s.node }
 
 // AdminHandler serves the admin API.
 func (s *Server) AdminHandler() http.Handler { return s.admin }
@@ -150,17 +160,17 @@ func (s *Server) run(ctx context.Context) error {
 	errs := make(chan error, 3)
 	wg.Add(2)
 	// What the broker receives goes straight to the node (Receiver).
-	go func() { defer wg.Done(); errs <- s.Broker.Run(ctx, s.Node.Receiver()) }()
-	go func() { defer wg.Done(); errs <- s.Stats.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- s.broker.Run(ctx, s.node.Receiver()) }()
+	go func() { defer wg.Done(); errs <- s.stats.Run(ctx) }()
 	s.waitBroker(ctx)
 	wg.Add(1)
-	go func() { defer wg.Done(); errs <- s.Node.Run(ctx) }()
+	go func() { defer wg.Done(); errs <- s.node.Run(ctx) }()
 	select {
 	case <-ctx.Done():
 	case <-s.stop:
 	}
 	cancel()
-	_ = s.Broker.Close()
+	_ = s.broker.Close()
 	wg.Wait()
 	close(errs)
 	var all []error
@@ -172,7 +182,7 @@ func (s *Server) run(ctx context.Context) error {
 
 func (s *Server) waitBroker(ctx context.Context) {
 	deadline := time.Now().Add(readyWait)
-	for !s.Broker.Ready() && time.Now().Before(deadline) && ctx.Err() == nil {
+	for !s.broker.Ready() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -180,7 +190,7 @@ func (s *Server) waitBroker(ctx context.Context) {
 // Shutdown drains the node (1001 to every socket, entries removed from
 // Redis) and then stops the background loops, bounded by ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.Node.Shutdown(ctx)
+	err := s.node.Shutdown(ctx)
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.runOnce.Do(func() { close(s.done) }) // Run was never called
 	select {
