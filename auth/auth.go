@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,10 +37,16 @@ type Claims struct {
 	User      string
 	ConnType  string
 	ExpiresAt time.Time
+	// Rooms is the token's "rooms" claim: room names or glob patterns
+	// (path.Match syntax, e.g. "dm.alice.*") the connection may join under
+	// --rooms-policy claim. Nil means the token has no such claim; an empty
+	// list allows no room.
+	Rooms []string
 }
 
 type tokenClaims struct {
-	ConnType string `json:"conn_type,omitempty"`
+	ConnType string          `json:"conn_type,omitempty"`
+	Rooms    json.RawMessage `json:"rooms,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -109,7 +116,11 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if !validMintedType(typ) {
 		return Claims{}, fmt.Errorf("%w: unknown conn_type", ErrInvalidToken)
 	}
-	return Claims{User: tc.Subject, ConnType: typ, ExpiresAt: tc.ExpiresAt.Time}, nil
+	rooms, err := parseRooms(tc.Rooms)
+	if err != nil {
+		return Claims{}, err
+	}
+	return Claims{User: tc.Subject, ConnType: typ, ExpiresAt: tc.ExpiresAt.Time, Rooms: rooms}, nil
 }
 
 // classify maps a parse error to one wrapping ErrInvalidToken. t is the
@@ -146,6 +157,14 @@ func validMintedType(t string) bool {
 // development ("wsnode token") and tests; production tokens come from the
 // application's own auth service.
 func (v *Verifier) Mint(user, connType string, ttl time.Duration) (string, error) {
+	return v.MintClaims(Claims{User: user, ConnType: connType}, ttl)
+}
+
+// MintClaims is Mint with every claim: c.Rooms, when not nil, becomes the
+// "rooms" claim (checked as Verify checks it). c.ExpiresAt is ignored; the
+// token expires after ttl.
+func (v *Verifier) MintClaims(c Claims, ttl time.Duration) (string, error) {
+	user, connType := c.User, c.ConnType
 	if user == "" {
 		return "", errors.New("auth: empty user")
 	}
@@ -155,8 +174,15 @@ func (v *Verifier) Mint(user, connType string, ttl time.Duration) (string, error
 	if !validMintedType(connType) {
 		return "", fmt.Errorf("auth: conn_type %q is not one of user, ai_assistant, system", connType)
 	}
+	var rooms json.RawMessage
+	if c.Rooms != nil {
+		if err := CheckRoomPatterns(c.Rooms); err != nil {
+			return "", err
+		}
+		rooms, _ = json.Marshal(c.Rooms) // a []string always marshals
+	}
 	now := time.Now()
-	tc := tokenClaims{ConnType: connType, RegisteredClaims: jwt.RegisteredClaims{
+	tc := tokenClaims{ConnType: connType, Rooms: rooms, RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   user,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),

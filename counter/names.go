@@ -32,6 +32,7 @@ const (
 	ErrRegistryFailed = "registry_failed"
 	ErrInvalidUTF8    = "invalid_utf8"
 	ErrTooBig         = "too_big"
+	ErrJoinHookFailed = "join_hook_failed" // the join hook gave no decision: the join failed closed
 	ErrOther          = "other"
 )
 
@@ -66,7 +67,7 @@ func CounterNames() []string { return slices.Clone(counterNames) }
 var (
 	errorNames = []string{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrLimit,
 		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
-		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrOther}
+		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrJoinHookFailed, ErrOther}
 	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrReaped,
 		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected,
 		CtrHistoryRepaired, CtrHistoryLost, CtrHistoryDuplicates}

@@ -50,7 +50,8 @@ func (o Op) valid() bool { return o == OpDeliver || o == OpDisconnect }
 // Envelope is one routed message. Payload is the complete client frame (JSON bytes), encoded once
 // by the publisher; receivers write it to sockets as is.
 //
-// Kind and Target are not part of the encoded body: they are carried by the channel name.
+// Kind and Target are not part of the encoded body: they are carried by the channel name;
+// Event and Ephemeral are not sent at all.
 type Envelope struct {
 	Kind    Kind
 	Target  string // room, user or node id; empty for KindAll
@@ -60,6 +61,16 @@ type Envelope struct {
 	Code    int    // OpDisconnect close code
 	Reason  string // OpDisconnect close reason
 	Payload []byte
+
+	// Not encoded: what the publishing node does besides the PUBLISH.
+	//
+	// Event, when set, is a client event (cluster.Event as JSON) appended to
+	// the event stream in the same round trip as the PUBLISH (by the
+	// broker's PublishAsync, which client messages take).
+	Event []byte
+	// Ephemeral keeps a room message out of the room's history (presence
+	// frames): it is only published.
+	Ephemeral bool
 }
 
 // Wire format of an encoded envelope body (version 1):

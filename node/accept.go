@@ -252,6 +252,7 @@ func (n *Node) cleanup(c *conn) {
 	if user != "" {
 		n.unsubscribe(envelope.KindUser, user)
 	}
+	c.disconnected(user, rooms)
 	n.stats.Add(counter.CtrDisconnections, 1)
 	c.debug("disconnected", "code", c.closeCode, "duration", time.Since(c.connectedAt).Round(time.Millisecond),
 		"msgs_in", c.msgsIn.Load(), "msgs_out", c.msgsOut.Load())

@@ -80,6 +80,17 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Guests is the guest policy. Default GuestsOff.
 	Guests GuestPolicy
+	// RoomsPolicy says who may join which room (joinauth.go). Default RoomsOpen.
+	RoomsPolicy RoomsPolicy
+	// JoinAuthorizer decides joins under RoomsHook; required then.
+	JoinAuthorizer JoinAuthorizer
+	// PresenceRooms are glob patterns (path.Match) of rooms whose members
+	// receive a presence frame when a connection joins or leaves, on any
+	// node (presence.go). Default none.
+	PresenceRooms []string
+	// Events are the client event types (cluster.EventConnect, ...) the node
+	// appends to the event stream (events.go). Default none.
+	Events []string
 
 	// AuthTimeout is how long a new connection may stay unauthenticated.
 	// Default DefaultAuthTimeout.
@@ -176,6 +187,9 @@ func (c *Config) setDefaults() {
 	if c.Guests == "" {
 		c.Guests = GuestsOff
 	}
+	if c.RoomsPolicy == "" {
+		c.RoomsPolicy = RoomsOpen
+	}
 	def(&c.AuthTimeout, DefaultAuthTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
@@ -234,6 +248,15 @@ const notNegative = "%[1]s (%[2]v) must not be negative (0 means the default)"
 func (c *Config) checkSettings() *settings.Error {
 	if c.Guests != GuestsOff && c.Guests != GuestsRead && c.Guests != GuestsWrite {
 		return settings.Range("Guests", c.Guests, "%[1]s (%[2]q) must be off, read or write")
+	}
+	if err := c.checkRoomsPolicy(); err != nil {
+		return err
+	}
+	if err := checkPatterns("PresenceRooms", c.PresenceRooms); err != nil {
+		return err
+	}
+	if err := checkEventTypes(c.Events); err != nil {
+		return err
 	}
 	for _, d := range []struct {
 		name string

@@ -17,7 +17,7 @@ import (
 func TestConfigDefaultsAreTheConstants(t *testing.T) {
 	c := Config{}.WithDefaults()
 	want := Config{
-		Guests: GuestsOff, AuthTimeout: DefaultAuthTimeout, PingInterval: DefaultPingInterval,
+		Guests: GuestsOff, RoomsPolicy: RoomsOpen, AuthTimeout: DefaultAuthTimeout, PingInterval: DefaultPingInterval,
 		PongTimeout: DefaultPongTimeout, WriteTimeout: DefaultWriteTimeout, MaxMessageSize: DefaultMaxMessageSize,
 		SendQueueSize: DefaultSendQueueSize, MaxQueuedBytes: DefaultMaxQueuedBytes, MessageRate: DefaultMessageRate,
 		MessageBurst: 2 * DefaultMessageRate, MaxStrikes: DefaultMaxStrikes, MaxRoomsPerConn: DefaultMaxRoomsPerConn,

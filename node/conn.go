@@ -96,6 +96,8 @@ type conn struct {
 	state  State
 	rooms  []string // joined rooms; a slice is smaller than a map at these sizes
 	authAt time.Time
+	// allowed is the token's "rooms" claim (RoomsClaim); nil: no claim.
+	allowed []string
 
 	// recovs switch history rooms that the connection is joining from
 	// replay to live messages (recovery.go).

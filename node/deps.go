@@ -27,7 +27,9 @@ type Liveness interface {
 	Reassert(ctx context.Context, conns []cluster.Conn) error
 	Deregister(ctx context.Context) error
 	NodeConnCount(ctx context.Context) (int64, error)
-	ReapDead(ctx context.Context) (int, error)
+	// Reap removes the connections of dead nodes and returns them (ID,
+	// NodeID, User, Type and Rooms set), each exactly once cluster-wide.
+	Reap(ctx context.Context) ([]cluster.Conn, error)
 }
 
 // Directory answers cluster-wide queries.
@@ -57,6 +59,9 @@ type Broker interface {
 	// exactly once with the outcome of its PUBLISH (see envelope.Result);
 	// queued publishes are pipelined in order.
 	PublishAsync(e envelope.Envelope, done func(envelope.Result))
+	// AppendEvent queues a client event (cluster.Event as JSON) for the
+	// event stream, pipelined with the publishes; it never blocks.
+	AppendEvent(event []byte)
 	Subscribe(ctx context.Context, kind envelope.Kind, target string) error
 	Unsubscribe(ctx context.Context, kind envelope.Kind, target string) error
 	Ready() bool

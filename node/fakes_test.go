@@ -61,7 +61,7 @@ func (fakeRegistry) Heartbeat(context.Context, cluster.Node) (bool, error)  { re
 func (fakeRegistry) Reassert(context.Context, []cluster.Conn) error         { return nil }
 func (fakeRegistry) Deregister(context.Context) error                       { return nil }
 func (fakeRegistry) NodeConnCount(context.Context) (int64, error)           { return 0, nil }
-func (fakeRegistry) ReapDead(context.Context) (int, error)                  { return 0, nil }
+func (fakeRegistry) Reap(context.Context) ([]cluster.Conn, error)           { return nil, nil }
 func (fakeRegistry) ConnNode(_ context.Context, id string) (string, error) {
 	if id == fzOtherConnID {
 		return "fz-other-node", nil
@@ -96,6 +96,7 @@ func (b *fakeBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result
 		done(envelope.Result{Receivers: 1})
 	}
 }
+func (b *fakeBroker) AppendEvent([]byte)                                       {}
 func (b *fakeBroker) Subscribe(context.Context, envelope.Kind, string) error   { return nil }
 func (b *fakeBroker) Unsubscribe(context.Context, envelope.Kind, string) error { return nil }
 func (b *fakeBroker) Ready() bool                                              { return true }

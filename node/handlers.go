@@ -60,7 +60,7 @@ func (c *conn) handleJoin(req protocol.Request) bool {
 		return false
 	}
 	since, ok := c.since(req)
-	if !ok {
+	if !ok || !c.mayJoinRoom(req) {
 		return false
 	}
 	if since != nil || c.n.historyRoom(req.Room) {
@@ -165,6 +165,9 @@ func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room st
 	if err != nil {
 		c.reject(req.ID, protocol.CodeBadRequest, `"data" is not valid JSON`, counter.ErrBadRequest)
 		return false
+	}
+	if typ == protocol.TypeMessage && c.n.emits(evMessage) || typ == protocol.TypeDirect && c.n.emits(evDirect) {
+		env.Event = c.messageEvent(req, typ, msgID)
 	}
 	ref, kind := req.ID, env.Kind
 	c.n.routeAsync(env, func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/counter"
+	"github.com/wsnode/wsnode/protocol"
 )
 
 // driftCheckEvery is how many heartbeats apart the node compares its own
@@ -170,12 +171,17 @@ func (n *Node) reassert(parent context.Context, lost bool) bool {
 func (n *Node) reap(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RedisTimeout)
 	defer cancel()
-	count, err := n.reg.ReapDead(ctx)
+	reaped, err := n.reg.Reap(ctx)
+	for _, c := range reaped { // each one was removed by this call only
+		for _, room := range c.Rooms {
+			n.presence(room, protocol.PresenceLeave, c.User, c.ID, c.Type)
+		}
+	}
 	if err != nil {
 		n.log.Warn("reaping dead nodes failed", "err", err)
 		return
 	}
-	if count > 0 {
+	if count := len(reaped); count > 0 {
 		n.stats.Add(counter.CtrReaped, int64(count))
 		n.log.Info("reaped connections of dead nodes", "connections", count)
 	}

@@ -41,12 +41,13 @@ func (c *conn) authenticate(ctx context.Context, cl auth.Claims) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c.mu.Lock()
-	c.user, c.typ, c.state, c.authAt = cl.User, ConnType(cl.ConnType), StateAuthenticated, now
+	c.user, c.typ, c.state, c.authAt, c.allowed = cl.User, ConnType(cl.ConnType), StateAuthenticated, now, cl.Rooms
 	if !cl.ExpiresAt.IsZero() {
 		c.expiresAt.Store(cl.ExpiresAt.UnixMilli()) // enforced by the node's sweep
 	}
 	c.mu.Unlock()
 	n.idx.addUser(c, cl.User)
+	n.emit(evConnect, c.event(cluster.EventConnect))
 	return nil
 }
 
@@ -87,7 +88,21 @@ func (c *conn) join(ctx context.Context, room string) error {
 	c.rooms = append(c.rooms, room)
 	c.mu.Unlock()
 	n.idx.addRoom(c, room)
+	c.joinedOrLeft(room, protocol.PresenceJoin, evJoin, cluster.EventJoin)
 	return nil
+}
+
+// joinedOrLeft tells the room's members (presence) and the event stream
+// that c joined or left room.
+func (c *conn) joinedOrLeft(room, presence string, bit eventSet, typ string) {
+	n := c.n
+	user, ct, _ := c.snapshot()
+	n.presence(room, presence, user, c.id, string(ct))
+	if n.emits(bit) {
+		e := c.event(typ)
+		e.Room = room
+		n.emit(bit, e)
+	}
 }
 
 // leave removes the connection from a room in the reverse order of join.
@@ -106,6 +121,7 @@ func (c *conn) leave(ctx context.Context, room string) error {
 	n.forgetEmptyRooms(room)
 	err := n.reg.Leave(ctx, c.id, room, time.Now())
 	n.unsubscribe(envelope.KindRoom, room)
+	c.joinedOrLeft(room, protocol.PresenceLeave, evLeave, cluster.EventLeave)
 	if err != nil {
 		n.retryUnregister(c.id, room)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

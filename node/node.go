@@ -30,6 +30,7 @@ type Node struct {
 	cfg      Config
 	reg      Registry
 	dir      Directory
+	events   eventSet // Config.Events
 	broker   Broker
 	stats    Stats
 	history  History    // nil: no history rooms
@@ -77,7 +78,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, reg: deps.Registry, dir: deps.Directory, broker: deps.Broker, stats: deps.Stats, history: deps.History,
+		cfg: cfg, reg: deps.Registry, dir: deps.Directory, events: newEventSet(cfg.Events), broker: deps.Broker, stats: deps.Stats, history: deps.History,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
 		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),

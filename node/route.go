@@ -32,6 +32,9 @@ func (n *Node) route(ctx context.Context, env envelope.Envelope) error {
 func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
 	if env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID {
 		n.handleEnvelope(env)
+		if env.Event != nil {
+			n.broker.AppendEvent(env.Event)
+		}
 		done(envelope.Result{Receivers: 1})
 		return
 	}

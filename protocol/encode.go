@@ -175,6 +175,21 @@ func AuthenticatedFrame(ref json.RawMessage, user, connType string) []byte {
 	return marshal(replyFrame{Type: TypeAuthenticated, Ref: ref, User: user, ConnType: connType})
 }
 
+type presenceFrame struct {
+	Type     string `json:"type"`
+	Room     string `json:"room"`
+	Event    string `json:"event"`
+	User     string `json:"user,omitempty"`
+	ConnID   string `json:"conn_id"`
+	ConnType string `json:"conn_type"`
+}
+
+// PresenceFrame tells a room's members that a connection joined or left it
+// (event PresenceJoin or PresenceLeave); user is empty for a guest.
+func PresenceFrame(room, event, user, connID, connType string) []byte {
+	return marshal(presenceFrame{Type: TypePresence, Room: room, Event: event, User: user, ConnID: connID, ConnType: connType})
+}
+
 // PongFrame answers a client's ping frame.
 func PongFrame(ref json.RawMessage, at time.Time) []byte {
 	return marshal(replyFrame{Type: TypePong, Ref: ref, TS: at.UnixMilli()})

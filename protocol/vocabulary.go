@@ -20,6 +20,13 @@ const (
 	TypeLeft          = "left"
 	TypeAck           = "ack"
 	TypeError         = "error"
+	TypePresence      = "presence"
+)
+
+// Presence events: the "event" of a presence frame.
+const (
+	PresenceJoin  = "join"
+	PresenceLeave = "leave"
 )
 
 // Error codes: the "code" of an error frame (docs/protocol.md, "Frames").

@@ -48,6 +48,13 @@ type Config struct {
 	// History is optional: room messages of the rooms it enables are stored
 	// and published in one script (see RoomHistory).
 	History RoomHistory
+	// EventsStream, when set, is the client event stream: AppendEvent and
+	// an envelope's Event are appended to it (XADD ... MAXLEN ~ EventsMaxLen)
+	// in the publish pipeline (events.go). Default none: events are dropped.
+	EventsStream string
+	// EventsMaxLen is the approximate cap of EventsStream; defaults to
+	// 1,000,000 (registry.DefaultEventsMaxLen).
+	EventsMaxLen int64
 }
 
 func (c *Config) setDefaults() error {
@@ -68,6 +75,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = DefaultPublishTimeout
+	}
+	if c.EventsMaxLen <= 0 {
+		c.EventsMaxLen = defaultEventsMaxLen
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -134,6 +144,7 @@ type Broker struct {
 
 type counters struct {
 	published, publishErrors, received, decodeErrors, reconnects, subscriptions atomic.Int64
+	events, eventErrors                                                         atomic.Int64
 }
 
 // Stats is a snapshot of the broker's counters. Reconnects counts loss windows: every one is a
@@ -145,6 +156,8 @@ type Stats struct {
 	DecodeErrors  int64 // messages dropped because they did not decode
 	Reconnects    int64 // receive connections replaced after a loss
 	Subscriptions int64 // channels currently wanted, the two permanent ones included
+	Events        int64 // client events appended to the event stream
+	EventErrors   int64 // client events that could not be appended (lost)
 }
 
 // New returns a Broker that publishes with rdb and receives on a dedicated pub/sub connection
@@ -303,5 +316,7 @@ func (b *Broker) Stats() Stats {
 		DecodeErrors:  b.stats.decodeErrors.Load(),
 		Reconnects:    b.stats.reconnects.Load(),
 		Subscriptions: b.stats.subscriptions.Load(),
+		Events:        b.stats.events.Load(),
+		EventErrors:   b.stats.eventErrors.Load(),
 	}
 }

@@ -28,6 +28,7 @@ type pendingPublish struct {
 	ch    string
 	msg   []byte
 	room  string // set when the message goes through Config.History
+	event []byte // a client event to append (alone when ch is empty)
 	epoch uint64 // receive-connection epoch when queued (epoch.go)
 	done  func(Result)
 }
@@ -58,9 +59,18 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 		return
 	}
 	pp := pendingPublish{ch: ch, msg: Encode(e), epoch: b.epoch.Load(), done: done} // encoded outside the lock
-	if b.viaHistory(e.Kind, e.Target) {
+	if !e.Ephemeral && b.viaHistory(e.Kind, e.Target) {
 		pp.room = e.Target
 	}
+	if b.cfg.EventsStream != "" {
+		pp.event = e.Event
+	}
+	b.enqueue(pp)
+}
+
+// enqueue queues pp for the next pipeline.
+func (b *Broker) enqueue(pp pendingPublish) {
+	done := pp.done
 	p := &b.pub
 	p.mu.Lock()
 	if p.closed {
@@ -70,6 +80,10 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 	}
 	if len(p.queue) >= MaxPublishQueue {
 		p.mu.Unlock()
+		if pp.ch == "" {
+			b.stats.eventErrors.Add(1)
+			return
+		}
 		b.stats.publishErrors.Add(1)
 		b.finish(done, ErrPublishQueueFull)
 		return
@@ -135,7 +149,9 @@ func (b *Broker) sendBatch() bool {
 			var at []int
 			for i, r := range results {
 				if history.IsNoScript(r.Err) {
-					again, at = append(again, batch[i]), append(at, i)
+					retry := batch[i]
+					retry.event = nil // its XADD is no script: it ran
+					again, at = append(again, retry), append(at, i)
 				}
 			}
 			for j, r := range b.sendPipeline(ctx, again) {
@@ -144,6 +160,9 @@ func (b *Broker) sendBatch() bool {
 		}
 	}
 	for i, pp := range batch {
+		if pp.ch == "" {
+			continue // an event alone: counted by sendPipeline
+		}
 		r := results[i]
 		switch {
 		case r.Err != nil:
@@ -169,16 +188,25 @@ func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Res
 	hist := make([]func() (history.Published, error), len(batch))
 	pubs := make([]*redis.IntCmd, len(batch))
 	results := make([]Result, len(batch))
+	var events []*redis.StringCmd
 	for i, pp := range batch {
-		if pp.room != "" {
+		switch {
+		case pp.ch == "": // an event alone
+		case pp.room != "":
 			hist[i], results[i].Err = b.cfg.History.Queue(ctx, pipe, pp.room, pp.ch, pp.msg)
-			continue
+		default:
+			var c redis.Cmder
+			c, pubs[i] = noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
+			_ = pipe.Process(ctx, c)                         // queues; errors come from Exec
 		}
-		var c redis.Cmder
-		c, pubs[i] = noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
-		_ = pipe.Process(ctx, c)                         // queues; errors come from Exec
+		if pp.event != nil && results[i].Err == nil {
+			events = append(events, b.queueEvent(ctx, pipe, pp.event))
+		}
 	}
 	_, execErr := pipe.Exec(ctx) // every command has its own error
+	for _, e := range events {
+		b.countEvent(e)
+	}
 	for i := range batch {
 		r := &results[i]
 		switch {

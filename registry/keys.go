@@ -57,3 +57,6 @@ func (k Keys) NodeConns(id string) string { return k.named("nodeconns", id) }
 // Activity is the HASH connection id -> "last_activity_ms:msgs_in:msgs_out",
 // written by the batched activity flush.
 func (k Keys) Activity() string { return k.fixed("activity") }
+
+// Events is the client event stream (cluster.Event entries).
+func (k Keys) Events() string { return k.fixed("events") }

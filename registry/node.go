@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/cluster"
 )
 
 // nodeJSON is the stored heartbeat value; times are unix ms.
@@ -182,23 +184,43 @@ func (r *Registry) Deregister(ctx context.Context) error {
 }
 
 // evictAll runs evictScript in batches until the node's set is empty or, in
-// reap mode, the node turns out to be alive. It returns the number removed.
-func (r *Registry) evictAll(ctx context.Context, node, mode string) (int, error) {
-	total := 0
+// reap mode, the node turns out to be alive. It returns the connections it
+// removed.
+func (r *Registry) evictAll(ctx context.Context, node, mode string) ([]cluster.Conn, error) {
+	var removed []cluster.Conn
 	for {
-		res, err := evictScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, node, evictBatch, mode).Int64Slice()
+		res, err := evictScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, node, evictBatch, mode,
+			r.now().UnixMilli(), r.cfg.EventsStream, r.cfg.EventsMaxLen).Slice()
 		if err != nil {
-			return total, err
+			return removed, err
 		}
-		if len(res) != 2 {
-			return total, fmt.Errorf("evict: unexpected reply %v", res)
-		}
-		if res[0] < 0 { // alive again: stop, never damage it
-			return total, nil
-		}
-		total += int(res[0])
-		if res[1] == 0 {
-			return total, nil
+		conns, left, alive, err := parseEvicted(node, res)
+		removed = append(removed, conns...)
+		if err != nil || alive || left == 0 {
+			return removed, err
 		}
 	}
+}
+
+// parseEvicted reads evictScript's reply.
+func parseEvicted(node string, res []any) (conns []cluster.Conn, left int64, alive bool, err error) {
+	if len(res) < 2 || (len(res)-2)%4 != 0 {
+		return nil, 0, false, fmt.Errorf("evict: unexpected reply %v", res)
+	}
+	n, _ := res[0].(int64)
+	left, _ = res[1].(int64)
+	if n < 0 {
+		return nil, 0, true, nil // alive again: stop, never damage it
+	}
+	for i := 2; i+3 < len(res); i += 4 {
+		c := cluster.Conn{NodeID: node}
+		c.ID, _ = res[i].(string)
+		c.User, _ = res[i+1].(string)
+		c.Type, _ = res[i+2].(string)
+		if rooms, _ := res[i+3].(string); rooms != "" {
+			c.Rooms = strings.Split(rooms, ",")
+		}
+		conns = append(conns, c)
+	}
+	return conns, left, false, nil
 }

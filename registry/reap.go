@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/cluster"
 )
 
 // ReapDead removes every connection of nodes in P:nodes (other than this one)
@@ -17,20 +18,30 @@ import (
 // each id is popped by exactly one script. Returns the number of
 // connections removed by this call.
 func (r *Registry) ReapDead(ctx context.Context) (int, error) {
+	conns, err := r.Reap(ctx)
+	return len(conns), err
+}
+
+// Reap is ReapDead returning the removed connections (ID, NodeID, User,
+// Type and Rooms set): each one is returned by exactly one Reap call
+// cluster-wide, so the caller may announce it once (presence leaves). With
+// Config.EventsStream set, the disconnect event of each removed
+// authenticated connection is appended inside the removing script.
+func (r *Registry) Reap(ctx context.Context) ([]cluster.Conn, error) {
 	dead, err := r.deadNodes(ctx)
 	if err != nil {
-		return 0, wrap("reap", err)
+		return nil, wrap("reap", err)
 	}
-	total := 0
+	var all []cluster.Conn
 	for _, id := range dead {
-		n, err := r.evictAll(ctx, id, "reap")
-		total += n
+		conns, err := r.evictAll(ctx, id, "reap")
+		all = append(all, conns...)
 		if err != nil {
-			return total, wrap("reap", err)
+			return all, wrap("reap", err)
 		}
 		r.forget(id)
 	}
-	return total, nil
+	return all, nil
 }
 
 // nodeListRefresh is how many ReapDead calls reuse one SMEMBERS of P:nodes.

@@ -43,7 +43,17 @@ type Config struct {
 	// MaxConnsPerUser caps a user's connections cluster-wide, checked
 	// atomically in Authenticate. 0 means unlimited.
 	MaxConnsPerUser int
+	// EventsStream, when set, is the client event stream (P:events) that
+	// Reap appends the disconnect events of reaped connections to, trimmed
+	// to about EventsMaxLen entries. Default none.
+	EventsStream string
+	// EventsMaxLen is the approximate cap of EventsStream. Default
+	// DefaultEventsMaxLen.
+	EventsMaxLen int64
 }
+
+// DefaultEventsMaxLen is the default approximate length cap of the event stream.
+const DefaultEventsMaxLen = 1_000_000
 
 // WithDefaults returns c with every zero field set to its default, as New
 // does.
@@ -58,6 +68,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.EventsMaxLen <= 0 {
+		c.EventsMaxLen = DefaultEventsMaxLen
 	}
 }
 

@@ -217,26 +217,51 @@ return removeConn(ARGV[2])
 `
 
 // evictSrc: ARGV P, node, count, mode ("reap" or "drain").
+// evictSrc: ARGV P, node, count, mode, now (ms), events stream (” = none),
+// events maxlen.
 // Pops up to count ids from the node's set and removes each connection that
 // still belongs to that node. In reap mode it first re-checks that the
-// heartbeat is missing and returns {-1, 0} if the node is alive. When the set
-// is empty the node leaves P:nodes (and in drain mode its heartbeat goes).
-// Returns {removed, left}.
+// heartbeat is missing and returns {-1, 0} if the node is alive, and it
+// appends a disconnect event (reason "reaped") for each removed
+// authenticated connection to the events stream when one is given: the pop
+// makes each removal, and so each event, happen exactly once however many
+// nodes reap. When the set is empty the node leaves P:nodes (and in drain
+// mode its heartbeat goes).
+// Returns {removed, left, then per removed connection: id, user, type,
+// rooms joined by ","}.
 const evictSrc = luaLib + `
-local node, mode = ARGV[2], ARGV[4]
+local node, mode, now, stream = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local hb, nk = key('node', node), key('nodeconns', node)
 if mode == 'reap' and redis.call('EXISTS', hb) == 1 then return {-1, 0} end
-local removed = 0
+local removed, out = 0, {}
 for _, id in ipairs(redis.call('SPOP', nk, tonumber(ARGV[3]))) do
-  local owner = redis.call('HGET', key('conn', id), 'node')
-  if (not owner) or owner == node then removed = removed + removeConn(id) end
+  local ck = key('conn', id)
+  local f = redis.call('HMGET', ck, 'node', 'user', 'type')
+  local owner, user, ctype = f[1], f[2] or '', f[3] or ''
+  if (not owner) or owner == node then
+    local rooms = redis.call('SMEMBERS', key('connrooms', id))
+    if removeConn(id) == 1 then
+      removed = removed + 1
+      table.insert(out, id)
+      table.insert(out, user)
+      table.insert(out, ctype)
+      table.insert(out, table.concat(rooms, ','))
+      if mode == 'reap' and stream ~= '' and user ~= '' then
+        local ev = cjson.encode({type = 'disconnect', ts = now, node_id = node, conn_id = id,
+          user = user, conn_type = ctype, reason = 'reaped'})
+        redis.call('XADD', stream, 'MAXLEN', '~', ARGV[7], '*', 'event', ev)
+      end
+    end
+  end
 end
 local left = redis.call('SCARD', nk)
 if left == 0 then
   redis.call('SREM', fixed('nodes'), node)
   if mode == 'drain' then redis.call('DEL', hb) end
 end
-return {removed, left}
+local res = {removed, left}
+for _, v in ipairs(out) do table.insert(res, v) end
+return res
 `
 
 // dropStaleSrc: ARGV P, node, cutoff ms, inc, dropForeign ("1"/"0"), ids...

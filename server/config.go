@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/wsnode/wsnode/history"
 	"github.com/wsnode/wsnode/internal/settings"
+	"github.com/wsnode/wsnode/joinhook"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/registry"
 )
@@ -49,6 +52,13 @@ type Config struct {
 	// History configures room history (package history). The zero value
 	// (Size 0) keeps no history; Prefix is taken from Prefix.
 	History history.Config
+	// JoinHook is the backend's join hook (package joinhook), asked about
+	// every join when Node.RoomsPolicy is node.RoomsHook and
+	// Node.JoinAuthorizer is nil. NodeID is taken from Node.NodeID.
+	JoinHook joinhook.Config
+	// EventsMaxLen is the approximate cap of the client event stream P:events
+	// that Node.Events turns on. Default registry.DefaultEventsMaxLen.
+	EventsMaxLen int64
 	// AdminKey protects the admin API when set.
 	AdminKey string
 	// AdminTimeout bounds each admin request's Redis work. Default admin.DefaultTimeout.
@@ -81,6 +91,13 @@ func (c Config) CheckSettings() error {
 	if c.AdminMaxBodyBytes < 0 {
 		return settings.Range("AdminMaxBodyBytes", c.AdminMaxBodyBytes, notNegative)
 	}
+	if c.EventsMaxLen < 0 {
+		return settings.Range("EventsMaxLen", c.EventsMaxLen, notNegative)
+	}
+	if c.JoinHook.URL != "" && c.Node.RoomsPolicy != node.RoomsHook {
+		return settings.Conflict("JoinHook.URL", c.JoinHook.URL, "Node.RoomsPolicy", c.Node.RoomsPolicy,
+			"%[1]s (%[2]q) is only used with %[3]s hook, not %[4]q")
+	}
 	// A node's heartbeat must outlive one missed beat, or a live node whose
 	// one beat was late or failed is reaped by its peers.
 	ttl := registry.Config{HeartbeatTTL: c.HeartbeatTTL}.WithDefaults().HeartbeatTTL
@@ -88,7 +105,22 @@ func (c Config) CheckSettings() error {
 		return settings.Conflict("HeartbeatTTL", ttl, "Node.HeartbeatInterval", interval,
 			"%[1]s (%[2]v) must be more than twice %[3]s (%[4]v), so that a node that misses one heartbeat is not reaped")
 	}
-	return c.Node.CheckSettings()
+	n := c.Node
+	if n.RoomsPolicy == node.RoomsHook && n.JoinAuthorizer == nil && c.JoinHook.URL != "" {
+		if _, err := joinhook.New(c.JoinHook); err != nil {
+			return settings.Range("JoinHook.URL", c.JoinHook.URL, "%[1]s (%[2]q) must be an absolute http or https URL")
+		}
+		n.JoinAuthorizer = hookToBuild{} // New builds the real one
+	}
+	return n.CheckSettings()
 }
 
 const notNegative = "%[1]s (%[2]v) must not be negative (0 means the default)"
+
+// hookToBuild stands in for the join hook that New builds, so that
+// CheckSettings can check the node's settings before.
+type hookToBuild struct{}
+
+func (hookToBuild) AuthorizeJoin(context.Context, string, string, string, string) (bool, error) {
+	return false, errors.New("server: join hook not built")
+}

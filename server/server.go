@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/wsnode/wsnode/admin"
 	"github.com/wsnode/wsnode/history"
+	"github.com/wsnode/wsnode/joinhook"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -59,8 +61,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	case perUser < 0:
 		perUser = 0 // registry: no cap
 	}
+	var events string // the client event stream, when the node appends events
+	if len(cfg.Node.Events) > 0 {
+		events = registry.NewKeys(cmp.Or(cfg.Prefix, registry.DefaultPrefix)).Events()
+	}
 	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
-		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser})
+		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser, EventsStream: events, EventsMaxLen: cfg.EventsMaxLen})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -73,7 +79,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	s := &Server{registry: reg, stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
 		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
-		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout}
+		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout,
+		EventsStream: events, EventsMaxLen: cfg.EventsMaxLen}
 	deps := node.Deps{Registry: reg, Directory: reg, Stats: st}
 	if cfg.History.Size > 0 {
 		cfg.History.Prefix = reg.Prefix()
@@ -86,6 +93,15 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	deps.Broker = s.broker
+	var hook *joinhook.Hook
+	if cfg.Node.RoomsPolicy == node.RoomsHook && cfg.Node.JoinAuthorizer == nil && cfg.JoinHook.URL != "" {
+		cfg.JoinHook.NodeID = cfg.Node.NodeID
+		if hook, err = joinhook.New(cfg.JoinHook); err != nil {
+			_ = s.broker.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		cfg.Node.JoinAuthorizer = hook
+	}
 	s.node, err = node.New(cfg.Node, deps)
 	if err != nil {
 		_ = s.broker.Close() // never ran: releases its pub/sub handle
@@ -94,6 +110,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
+	if hook != nil {
+		s.metrics.MustRegister(hook.Collector())
+	}
 	s.admin = admin.Handler(s.node, admin.Config{Key: cfg.AdminKey, Gatherer: s.metrics, Pprof: cfg.Pprof,
 		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
 	return s, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/wsnode/wsnode/admin"
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/history"
+	"github.com/wsnode/wsnode/joinhook"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/pubsub"
 	"github.com/wsnode/wsnode/registry"
@@ -194,7 +195,8 @@ func TestEveryKnobHasAFlag(t *testing.T) {
 	newFlagSet(&o)
 	own := map[string]bool{
 		"Node": true, "History": true, "Logger": true, // History: the --history-* flags below
-		"Version": true, "Verifier": true, // the build; --jwt-secret, --jwt-secret-previous, --jwt-leeway
+		"JoinHook": true,                   // the --join-hook* flags below
+		"Version":  true, "Verifier": true, // the build; --jwt-secret, --jwt-secret-previous, --jwt-leeway
 	}
 	for _, typ := range []reflect.Type{reflect.TypeOf(server.Config{}), reflect.TypeOf(node.Config{})} {
 		for i := range typ.NumField() {
@@ -202,6 +204,18 @@ func TestEveryKnobHasAFlag(t *testing.T) {
 				t.Errorf("%s.%s has no flag", typ, name)
 			}
 		}
+	}
+	for name, flagName := range map[string]string{"URL": "join-hook", "NodeID": "node-id", "Timeout": "join-hook-timeout",
+		"CacheTTL": "join-hook-cache", "MaxConcurrent": "join-hook-concurrency", "Client": ""} {
+		if _, ok := reflect.TypeOf(joinhook.Config{}).FieldByName(name); !ok {
+			t.Errorf("joinhook.Config has no field %s", name)
+		}
+		if flagName != "" && newFlagSet(&options{}).Lookup(flagName) == nil {
+			t.Errorf("joinhook.Config.%s has no flag --%s", name, flagName)
+		}
+	}
+	if n := reflect.TypeOf(joinhook.Config{}).NumField(); n != 6 { // Client: for programs, not the command line
+		t.Errorf("joinhook.Config has %d fields; give the new one a flag and list it here", n)
 	}
 	h := history.Config{}
 	for i := range reflect.TypeOf(h).NumField() {

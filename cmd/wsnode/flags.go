@@ -32,6 +32,7 @@ type options struct {
 	jwtLeeway, shutdownTimeout                                  time.Duration
 	cfg                                                         server.Config
 	history                                                     historyFlags
+	app                                                         appFlags
 	// flagOf is the flag of each Config field (node's by node.Config's
 	// name), so that a settings error names flags (flagError).
 	flagOf map[string]string
@@ -105,6 +106,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&n.MaxRoomsPerConn, setting("MaxRoomsPerConn", "max-rooms-per-conn"), node.DefaultMaxRoomsPerConn, "rooms one connection may join")
 	fs.IntVar(&n.MaxConns, setting("MaxConns", "max-conns"), node.DefaultMaxConns, "sockets on this node, HTTP 503 above (0 or negative = unlimited)")
 	fs.IntVar(&n.MaxConnsPerIP, setting("MaxConnsPerIP", "max-conns-per-ip"), node.DefaultMaxConnsPerIP, "sockets per client IP on this node, HTTP 429 above (0 or negative = unlimited)")
+	addAppFlags(fs, o, setting)
 	return fs
 }
 
@@ -172,6 +174,9 @@ func (o *options) finish() error {
 	}
 	n.NodeID, n.Addr = o.nodeID, o.addr
 	c.History = o.history.config()
+	if err := o.app.finish(o); err != nil {
+		return err
+	}
 	return o.flagError(c.CheckSettings())
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/server"
 )
 
@@ -122,6 +123,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	cfg := o.cfg
 	cfg.Node.Verifier, cfg.Node.Version, cfg.Logger = verifier, version, m.log
+	if cfg.Node.RoomsPolicy == node.RoomsOpen {
+		m.log.Warn("--rooms-policy open: every authenticated connection may join any room; " +
+			"use claim (the token's rooms claim) or hook (ask your backend) to restrict joins")
+	}
 	srv, err := server.New(rdb, cfg)
 	if err != nil {
 		return o.flagError(err)

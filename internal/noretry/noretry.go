@@ -55,3 +55,17 @@ func Cmd(ctx context.Context, args ...any) (c redis.Cmder, res *redis.Cmd) {
 	res = redis.NewCmd(ctx, args...)
 	return anyCmd{res}, res
 }
+
+// strCmd is a StringCmd that go-redis must not send twice.
+type strCmd struct{ *redis.StringCmd }
+
+// NoRetry overrides redis.Cmder's method; go-redis consults it before any retry.
+func (strCmd) NoRetry() bool { return true }
+
+// XAdd returns an XADD of one field to stream, with an automatic id and
+// approximate trimming to about maxLen entries (XADD is not idempotent: a
+// re-sent one appends twice); see Int.
+func XAdd(ctx context.Context, stream string, maxLen int64, field string, value any) (redis.Cmder, *redis.StringCmd) {
+	res := redis.NewStringCmd(ctx, "xadd", stream, "maxlen", "~", maxLen, "*", field, value)
+	return strCmd{res}, res
+}
