@@ -91,8 +91,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		st.Collector("wsnode", s.gauges))
-	s.admin = admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof,
-		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
+	s.admin = withDashboard(admin.Handler(s.Node, admin.Config{Key: cfg.AdminKey, Gatherer: s.Metrics, Pprof: cfg.Pprof,
+		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes}))
 	return s, nil
 }
 
@@ -119,16 +119,16 @@ func (s *Server) gauges() []stats.Gauge {
 	}
 }
 
-// ClientHandler serves GET /ws (the WebSocket endpoint) and a small demo
-// page on GET /.
+// ClientHandler serves GET /ws (the WebSocket endpoint) and the demo chat
+// on GET / (package web).
 func (s *Server) ClientHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.Node)
-	mux.HandleFunc("GET /{$}", demoPage)
+	mountDemo(mux)
 	return mux
 }
 
-// AdminHandler serves the admin API.
+// AdminHandler serves the admin API and the operator dashboard on /ui.
 func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Run starts the broker, the stats flusher and the node loops and blocks
