@@ -39,6 +39,7 @@ let connects = 0;      // "connected" events of the current client
 let reconnects = 0;
 let active = null;     // the room shown
 let presenceSeen = false;
+const attached = new Set(); // rooms whose handlers the current client has (client.room adds them on every call)
 const rooms = new Map(); // name -> {pane, list, item, members: Map(user -> info), seen: Set(msg_id), dups, unread}
 
 const params = new URLSearchParams(location.search);
@@ -143,6 +144,7 @@ function connect(ev) {
   const token = $("#token").value.trim();
   connects = 0;
   reconnects = 0;
+  attached.clear();
   const c = new Client(wsURL(), {token: token ? () => token : undefined, autoConnect: false});
   client = c;
   c.on("frame", ({dir, frame}) => { if (c === client) raw(dir, frame); });
@@ -287,6 +289,8 @@ function roomNotice(name, text, kind = "") {
 }
 
 function subscribe(name) {
+  if (attached.has(name)) return client.room(name).join();
+  attached.add(name);
   const room = client.room(name, {
     onMessage: f => onRoomMessage(name, f),
     onJoined: f => onJoined(name, f),
