@@ -103,6 +103,7 @@ function connInfo() {
   info.textContent = `Signed in as ${client.user || "guest"} (${client.connType || "?"}) on node ${client.nodeId}, ` +
     `connection ${client.connId}. Reconnects so far: ${reconnects}.`;
   info.dataset.node = client.nodeId || "";
+  info.dataset.conn = client.connId || "";
   info.dataset.user = client.user || "";
   info.dataset.reconnects = String(reconnects);
 }
@@ -178,8 +179,7 @@ function connect(ev) {
       note(`Connection ${why}. Reconnecting ${when} through the load balancer…`, "warn");
       event(`${why}; reconnecting ${when}`, "warn");
     } else {
-      setStatus("disconnected", "disconnected");
-      event(why, "warn");
+      setStatus("disconnected", "disconnected"); // "stopped" follows and says why
     }
     setEnabled(false);
   });
@@ -403,6 +403,7 @@ $("#send-form").addEventListener("submit", sendMessage);
 function seeMember(room, user, how, online = true) {
   const r = rooms.get(room);
   if (!r || !user) return;
+  if (client && user === client.user) how = "you";
   r.members.set(user, {how, online, at: Date.now()});
   if (room === active) renderMembers();
 }

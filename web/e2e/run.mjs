@@ -49,6 +49,7 @@ async function admin(node, method, p, body) {
 }
 
 async function shot(page, name) {
+  await page.bringToFront();
   const file = path.join(cfg.outDir, name + ".png");
   await page.screenshot({path: file, fullPage: true});
   result.screenshots.push(file);
@@ -313,6 +314,9 @@ try {
         c.close();
       })();
     }, cfg.tokens.bob);
+    // The newest tab is in front; a tab behind gets few animation frames,
+    // which slows Playwright's clicks and screenshots on it.
+    await page.bringToFront();
     try {
       const after = await waitFor("the charts to move", async () => {
         const m = await chart("#chart-messages");
@@ -321,18 +325,46 @@ try {
       }, 20_000);
       log(`charts moved: messages ${after.m.last.toFixed(1)}/s, errors ${after.e.last.toFixed(1)}/s, ` +
         `${await pub.evaluate(() => window.sent)} frames sent`);
-      await shot(page, "dashboard");
-    } finally {
-      await pub.evaluate(() => { window.stopPub = true; });
-    }
 
-    // Look up a user and a room.
-    await page.fill("#user-name", "alice");
-    await page.click("#user-form button");
-    await page.waitForSelector("#user-result tr[data-conn]", {timeout: 10_000});
+    // Look up a room and a user, publish to the room, disconnect alice.
     await page.fill("#room-name", HIST);
     await page.click("#room-form button");
     await page.waitForFunction(() => /alice/.test(document.querySelector("#room-result").textContent), null, {timeout: 10_000});
+    await page.fill("#user-name", "alice");
+    await page.click("#user-form button");
+    await page.waitForSelector("#user-result tr[data-conn]", {timeout: 10_000});
+    if (alice) {
+      await page.fill("#publish-room", HIST);
+      await page.fill("#publish-data", "hello from the dashboard");
+      await page.click("#publish-form button");
+      await waitTexts(alice, HIST, ["hello from the dashboard"], "alice");
+      log("alice got the dashboard's publish");
+      const conn = await alice.$eval("#conn-info", e => e.dataset.conn);
+      const before = Number((await status(alice)).reconnects);
+      const btn = `#user-result tr[data-conn="${conn}"] button`;
+      await page.click(btn);          // arms
+      await page.click(btn);          // confirms
+      const s = await waitFor("alice to be disconnected (4006) and to reconnect", async () => {
+        const st = await status(alice);
+        return st.state === "connected" && Number(st.reconnects) > before ? st : null;
+      }, 20_000);
+      assert(s.closeCode === "4006", `alice saw close ${s.closeCode}, want 4006`);
+      log(`alice disconnected from the dashboard (4006), back on ${s.node}`);
+      await waitFor("the user lookup to show alice's new connection only", async () => {
+        await page.click("#user-form button");
+        await page.waitForFunction(() => document.querySelector("#user-result").textContent !== "…");
+        const ids = await page.$$eval("#user-result tr[data-conn]", rows => rows.map(r => r.dataset.conn));
+        return ids.length === 1 && ids[0] !== conn;
+      });
+      log("the user lookup shows alice's new connection");
+    }
+    // A few more readings with the publisher still running, so the
+    // screenshot shows lines rather than dots.
+    await waitFor("5 readings on the charts", async () => (await chart("#chart-messages")).points >= 5);
+    await shot(page, "dashboard");
+    } finally {
+      await pub.evaluate(() => { window.stopPub = true; });
+    }
   });
 
   result.ok = result.failures.length === 0;

@@ -40,7 +40,7 @@ export class Chart {
     this.unit = unit;
     this.points = []; // {t, v: {series: value}}
     this.series = []; // names in order of appearance
-    this.svg = el("svg", {viewBox: `0 0 ${W} ${H}`, role: "img", preserveAspectRatio: "none"});
+    this.svg = el("svg", {viewBox: `0 0 ${W} ${H}`, role: "img"});
     this.title = el("title", {}, this.svg);
     this.legend = document.createElement("ul");
     this.legend.className = "legend";
@@ -62,11 +62,14 @@ export class Chart {
     while (svg.lastChild !== this.title) svg.removeChild(svg.lastChild);
     const pts = this.points;
     const now = pts.length ? pts[pts.length - 1].t : Date.now();
-    const t0 = now - this.windowMs;
+    // The x axis spans the data, at least 30 s and at most the window,
+    // so the first readings are not squeezed against the right edge.
+    const span = Math.min(this.windowMs, Math.max(30_000, pts.length ? now - pts[0].t : 0));
+    const t0 = now - span;
     let max = 0;
     for (const p of pts) for (const s of this.series) max = Math.max(max, p.v[s] || 0);
     const top = niceMax(max);
-    const x = t => L + ((t - t0) / this.windowMs) * (W - L - R);
+    const x = t => L + ((t - t0) / span) * (W - L - R);
     const y = v => T + (1 - v / top) * (H - T - B);
 
     // grid and labels
@@ -75,8 +78,9 @@ export class Chart {
       el("line", {x1: L, x2: W - R, y1: yy, y2: yy, class: "grid"}, svg);
       el("text", {x: L - 4, y: yy + 4, "text-anchor": "end", class: "axis"}, svg).textContent = fmt(top * f);
     }
-    const mins = Math.round(this.windowMs / 60000);
-    el("text", {x: L, y: H - 6, class: "axis"}, svg).textContent = `${mins} min ago`;
+    const secs = Math.round(span / 1000);
+    el("text", {x: L, y: H - 6, class: "axis"}, svg).textContent =
+      secs < 120 ? `${secs} s ago` : `${Math.round(secs / 60)} min ago`;
     el("text", {x: W - R, y: H - 6, "text-anchor": "end", class: "axis"}, svg).textContent = "now";
 
     if (pts.length === 0) {
@@ -85,8 +89,11 @@ export class Chart {
     this.series.forEach((s, i) => {
       if (!pts.length) return;
       const d = pts.map((p, j) => `${j ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v[s] || 0).toFixed(1)}`).join(" ");
-      el("path", {d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "data-series": s,
+      const color = COLORS[i % COLORS.length];
+      el("path", {d, fill: "none", stroke: color, "stroke-width": 2, "stroke-linejoin": "round", "data-series": s,
         "vector-effect": "non-scaling-stroke"}, svg);
+      const lp = pts[pts.length - 1];
+      el("circle", {cx: x(lp.t), cy: y(lp.v[s] || 0), r: 3, fill: color}, svg);
     });
 
     const last = pts.length ? pts[pts.length - 1].v : {};
