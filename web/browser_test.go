@@ -315,6 +315,20 @@ func TestBrowser(t *testing.T) {
 		return err
 	})
 
+	// The pages are served without the admin key; the API is not.
+	for url, want := range map[string]int{
+		"http://" + admin[0] + "/ui/":        200,
+		"http://" + admin[0] + "/ui/app.js":  200,
+		"http://" + admin[0] + "/stats":      401,
+		cfg.BaseURL + "/wsnode.js":           200,
+		cfg.BaseURL + "/demo/app.js":         200,
+		"http://" + admin[0] + "/ui/nothing": 404,
+	} {
+		if st, err := httpStatus(url); err != nil || st != want {
+			t.Errorf("GET %s: %d %v, want %d", url, st, err, want)
+		}
+	}
+
 	for _, user := range []string{"alice", "bob"} {
 		mint := exec.Command(bin, "token", "--user", user, "--ttl", "10m")
 		mint.Env = append(os.Environ(), "WS_JWT_SECRET="+jwtSecret)

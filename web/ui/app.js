@@ -1,7 +1,7 @@
 // The operator dashboard: polls this node's admin API every 2 s.
 //
 // The admin key lives in the variable `key` below and nowhere else: not in
-// a URL, a cookie, localStorage or sessionStorage. Reloading forgets it.
+// a URL, a cookie or any browser storage. Reloading forgets it.
 
 import { Chart } from "/ui/chart.js";
 
