@@ -73,9 +73,21 @@ const ROOM_DISCONNECTED = Symbol("roomDisconnected");
 const ROOM_STOPPED = Symbol("roomStopped");
 const ROOM_WANTED = Symbol("roomWanted");
 
+/** Default report of a listener's exception: like EventTarget, an uncaught error in its own task. */
+function rethrowLater(err) {
+  queueMicrotask(() => {
+    throw err;
+  });
+}
+
 /** A minimal event emitter; a throwing listener never disturbs the client. */
 class Emitter {
   #listeners = new Map();
+  #report;
+
+  constructor(report = rethrowLater) {
+    this.#report = report;
+  }
 
   /** Adds fn for event and returns a function that removes it. */
   on(event, fn) {
@@ -106,11 +118,9 @@ class Emitter {
       try {
         fn(payload);
       } catch (err) {
-        // Like EventTarget: the listener's error is reported (an uncaught
-        // exception in its own task) but the client carries on.
-        queueMicrotask(() => {
-          throw err;
-        });
+        // The listener's bug is reported, but the client carries on: its
+        // state must not depend on what application code does.
+        this.#report(err, event);
       }
     }
   }
@@ -141,6 +151,7 @@ function normalizeOptions(options) {
   o.clearTimeout = t.clearTimeout || ((id) => globalThis.clearTimeout(id));
   o.random = options.random || Math.random;
   o.WebSocket = options.WebSocket || globalThis.WebSocket;
+  o.onListenerError = typeof options.onListenerError === "function" ? options.onListenerError : rethrowLater;
   return o;
 }
 
@@ -188,6 +199,7 @@ export class Client extends Emitter {
   #gen = 0; // counts sockets; callbacks of an older one are ignored
   #attempt = 0; // reconnect attempts since the last stable connection
   #closedByUser = false;
+  #autoConnect = false; // the constructor's connect() is still to come
   #welcomed = false;
   #authId = null; // id of this socket's auth frame, or null (guest)
   #authenticated = false;
@@ -204,10 +216,18 @@ export class Client extends Emitter {
    * @param {object} [options]  see README.md
    */
   constructor(url, options = {}) {
-    super();
+    const opts = normalizeOptions(options);
+    super(opts.onListenerError);
     this.#url = url;
-    this.#opts = normalizeOptions(options);
-    if (this.#opts.autoConnect) this.connect();
+    this.#opts = opts;
+    if (opts.autoConnect) {
+      // Deferred to a microtask, so listeners added right after the
+      // constructor see the first "connecting" state event.
+      this.#autoConnect = true;
+      queueMicrotask(() => {
+        if (this.#autoConnect) this.connect();
+      });
+    }
   }
 
   get url() {
@@ -220,6 +240,7 @@ export class Client extends Emitter {
    * that stops) it starts again, keeping the wanted rooms.
    */
   connect() {
+    this.#autoConnect = false;
     if (this.state === "connecting" || this.state === "connected") return;
     this.#closedByUser = false;
     this.#clearTimer("reconnect");
@@ -228,6 +249,7 @@ export class Client extends Emitter {
 
   /** Closes the socket for good (no reconnect); state becomes "stopped". */
   close() {
+    this.#autoConnect = false;
     if (this.state === "stopped" && this.#closedByUser) return;
     this.#closedByUser = true;
     this.#dropSocket(1000, "client closed");
@@ -298,7 +320,7 @@ export class Client extends Emitter {
     if (typeof name !== "string" || name === "") throw new TypeError("wsnode: room name must be a non-empty string");
     let room = this.#rooms.get(name);
     if (!room) {
-      room = new Room(name, this.#roomLink());
+      room = new Room(name, this.#roomLink(), this.#opts.onListenerError);
       this.#rooms.set(name, room);
     }
     const events = { onMessage: "message", onJoined: "joined", onMissed: "missed", onPresence: "presence", onLeft: "left", onError: "error" };
@@ -661,8 +683,8 @@ export class Room extends Emitter {
   #lastJoined = null;
   #waiters = []; // join() promises waiting for joined
 
-  constructor(name, link) {
-    super();
+  constructor(name, link, onListenerError) {
+    super(onListenerError);
     this.name = name;
     this.#link = link;
   }
