@@ -66,6 +66,10 @@ export function closeAction(code) {
   return "backoff";
 }
 
+// How long a socket may stay unclosed after an error event before the client
+// gives up on it (see Client.#attach).
+const ERROR_GRACE_MS = 500;
+
 // Internal hooks between Client and Room, kept off the public surface.
 const ROOM_FRAME = Symbol("roomFrame");
 const ROOM_REJOIN = Symbol("roomRejoin");
@@ -209,7 +213,7 @@ export class Client extends Emitter {
   #queue = []; // entries waiting for the socket, in call order
   #rooms = new Map(); // name -> Room
   #roomSeq = 0; // first-join order of rooms
-  #timers = { reconnect: null, dead: null, connect: null, stable: null };
+  #timers = { reconnect: null, dead: null, connect: null, stable: null, errorGrace: null };
 
   /**
    * @param {string} url   ws:// or wss:// URL of the node's /ws endpoint
@@ -385,7 +389,14 @@ export class Client extends Emitter {
       this.#ws = null;
       this.#onSocketClosed(ev.code ?? 1006, ev.reason ?? "");
     };
-    ws.onerror = () => {}; // a close event always follows; it carries the code
+    ws.onerror = (ev) => {
+      // A close event normally follows and carries the code, but Node's
+      // WebSocket (undici) may report a failed handshake with "error" only,
+      // so a socket that stays unclosed after an error is given up.
+      if (!current()) return;
+      const why = ev?.message || ev?.error?.message || "socket error";
+      this.#armTimer("errorGrace", ERROR_GRACE_MS, () => this.#abandon(why));
+    };
   }
 
   /** Detaches and closes the current socket, if any, without reporting its close. */
@@ -414,6 +425,7 @@ export class Client extends Emitter {
   }
 
   #onSocketClosed(code, reason) {
+    this.#clearTimer("errorGrace");
     this.#clearTimer("dead");
     this.#clearTimer("connect");
     this.#clearTimer("stable");
@@ -668,9 +680,9 @@ export class Client extends Emitter {
  */
 export class Room extends Emitter {
   name;
-  /** Offset of the last message seen in a history room (null otherwise). */
+  /** Offset of the last message seen in a history room (null otherwise; 0 with epoch null in a room without messages yet). */
   offset = null;
-  /** Epoch of that offset (null otherwise). */
+  /** Epoch of that offset (null when unknown). */
   epoch = null;
   /** Joined on the current socket. */
   joined = false;
@@ -840,11 +852,14 @@ export class Room extends Emitter {
       return rejoin ? "no_history" : null;
     }
     if (since && frame.recovered === true) return null;
+    // A room with no message yet has offset 0 and no epoch: the client
+    // cannot ask for recovery then (since needs an epoch), but if the
+    // offset is still where it was, nothing was missed.
     const known = typeof frame.epoch === "string" && frame.epoch !== "";
     let reason = null;
     if (since) reason = known && frame.epoch !== since.epoch ? "epoch_changed" : "not_recovered";
-    else if (rejoin) reason = "not_recovered"; // no position to recover from
-    this.offset = known ? frame.offset : null;
+    else if (rejoin && frame.offset !== this.offset) reason = "not_recovered";
+    this.offset = frame.offset;
     this.epoch = known ? frame.epoch : null;
     return reason;
   }
@@ -853,7 +868,7 @@ export class Room extends Emitter {
   #onMessage(frame) {
     if (!this.wanted) return false; // in flight when we left
     if (typeof frame.offset === "number" && typeof frame.epoch === "string" && frame.epoch !== "") {
-      if (frame.epoch === this.epoch && this.offset !== null && frame.offset <= this.offset) return false;
+      if (frame.epoch === this.epoch && frame.offset <= this.offset) return false;
       const epochChanged = this.epoch !== null && frame.epoch !== this.epoch;
       const since = epochChanged ? { offset: this.offset, epoch: this.epoch } : null;
       this.offset = frame.offset;

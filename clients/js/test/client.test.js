@@ -369,6 +369,25 @@ describe("ping and dead connections", () => {
     assert.equal(of("disconnected").length, 1);
   });
 
+  test("an error event without a close event gives the socket up after a grace period", () => {
+    const { clock, of } = setup();
+    FakeWebSocket.last.error("Received network error or non-101 status code.");
+    clock.advance(499);
+    assert.equal(of("disconnected").length, 0);
+    clock.advance(1);
+    assert.deepEqual(of("disconnected")[0], { code: 1006, reason: "Received network error or non-101 status code.", willReconnect: true, delayMs: 125 });
+  });
+
+  test("an error event followed by a close event reports the close's code", () => {
+    const { clock, client, of } = setup();
+    FakeWebSocket.last.handshake();
+    FakeWebSocket.last.error();
+    FakeWebSocket.last.serverClose(4501, "auth timeout");
+    clock.advance(10_000);
+    assert.equal(client.state, "stopped");
+    assert.equal(of("disconnected").length, 1);
+  });
+
   test("no welcome within connectTimeout: give up on the socket and back off", () => {
     const { clock, of } = setup({ connectTimeout: 3_000 });
     FakeWebSocket.last.open();
@@ -511,6 +530,33 @@ describe("rooms", () => {
     assert.equal(join.since, undefined);
     FakeWebSocket.last.receive({ type: "joined", room: "plain", ref: join.id });
     assert.deepEqual(missed, [{ room: "plain", reason: "no_history", since: null, offset: null, epoch: null }]);
+  });
+
+  test("an empty history room (offset 0, no epoch) rejoins without since; missed only if it moved", async () => {
+    const { client, clock } = setup();
+    const missed = [];
+    const seen = [];
+    const room = client.room("h", { onMissed: (m) => missed.push(m), onMessage: (f) => seen.push(f.offset) });
+    FakeWebSocket.last.handshake();
+    const p = room.join();
+    FakeWebSocket.last.receive({ type: "joined", room: "h", ref: FakeWebSocket.last.lastSent("join").id, offset: 0 });
+    await p;
+    assert.deepEqual([room.offset, room.epoch], [0, null]);
+    const rejoin = (offset) => {
+      FakeWebSocket.last.serverClose(1006);
+      clock.advance(10_000);
+      FakeWebSocket.last.handshake();
+      const join = FakeWebSocket.last.lastSent("join");
+      assert.equal(join.since, undefined, "no since without an epoch");
+      FakeWebSocket.last.receive({ type: "joined", room: "h", ref: join.id, offset, ...(offset ? { epoch: "E" } : {}) });
+    };
+    rejoin(0);
+    assert.deepEqual(missed, []);
+    rejoin(3);
+    assert.equal(missed[0].reason, "not_recovered");
+    assert.deepEqual([room.offset, room.epoch], [3, "E"]);
+    FakeWebSocket.last.receive({ type: "message", room: "h", data: 4, offset: 4, epoch: "E" });
+    assert.deepEqual(seen, [4]);
   });
 
   test("a message of a new epoch mid-stream is delivered and reported as epoch_changed", async () => {

@@ -89,6 +89,10 @@ export class FakeWebSocket {
     this.onmessage?.({ data });
   }
 
+  error(message = "network error") {
+    this.onerror?.({ message });
+  }
+
   serverClose(code, reason = "") {
     this.readyState = 3;
     this.onclose?.({ code, reason });
