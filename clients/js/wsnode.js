@@ -254,7 +254,12 @@ export class Client extends Emitter {
   /** Closes the socket for good (no reconnect); state becomes "stopped". */
   close() {
     this.#autoConnect = false;
-    if (this.state === "stopped" && this.#closedByUser) return;
+    if (this.state === "stopped") {
+      // Already stopped (by the node's close code, say): only make sure a
+      // later reconnect timer or token wait cannot revive it.
+      this.#closedByUser = true;
+      return;
+    }
     this.#closedByUser = true;
     this.#dropSocket(1000, "client closed");
     this.#stop(1000, "client closed", "closed");
@@ -727,8 +732,11 @@ export class Room extends Emitter {
     const wasJoined = this.joined || this.#joinInFlight;
     this.#unwant(new ClientError("left", `left room ${this.name}`));
     if (!wasJoined || !this.#link.connected()) {
+      // Nothing to tell the node: it holds no membership of ours now.
       this.joined = false;
-      return { type: "left", room: this.name };
+      const frame = { type: "left", room: this.name };
+      this.emit("left", frame);
+      return frame;
     }
     try {
       return await this.#link.request({ type: "leave", room: this.name });
