@@ -351,6 +351,9 @@ export class Client extends Emitter {
     const gen = ++this.#gen;
     this.#resetSocketState();
     this.#setState("connecting", {});
+    // Armed before the token is asked for: a token function that never
+    // settles must not leave the client "connecting" for ever.
+    this.#armTimer("connect", this.#opts.connectTimeout, () => this.#abandon(`not connected within connectTimeout (${this.#opts.connectTimeout} ms)`));
     let token;
     try {
       token = typeof this.#opts.token === "function" ? await this.#opts.token() : this.#opts.token;
@@ -372,7 +375,6 @@ export class Client extends Emitter {
     }
     this.#ws = ws;
     this.#attach(ws, gen, token);
-    this.#armTimer("connect", this.#opts.connectTimeout, () => this.#abandon("no welcome/authentication within connectTimeout"));
   }
 
   #attach(ws, gen, token) {

@@ -388,6 +388,19 @@ describe("ping and dead connections", () => {
     assert.equal(of("disconnected").length, 1);
   });
 
+  test("a token function that never settles: given up after connectTimeout, then asked again", async () => {
+    let calls = 0;
+    const { clock, of } = setup({ connectTimeout: 3_000, token: () => (++calls === 1 ? new Promise(() => {}) : "t") });
+    await flush();
+    clock.advance(3_000);
+    assert.equal(of("disconnected")[0].code, 1006);
+    clock.advance(of("disconnected")[0].delayMs);
+    await flush();
+    assert.equal(calls, 2);
+    FakeWebSocket.last.handshake();
+    assert.equal(FakeWebSocket.last.lastSent("auth").token, "t");
+  });
+
   test("no welcome within connectTimeout: give up on the socket and back off", () => {
     const { clock, of } = setup({ connectTimeout: 3_000 });
     FakeWebSocket.last.open();

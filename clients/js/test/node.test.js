@@ -27,8 +27,6 @@ describe("against a real node", { skip, timeout: 120_000 }, () => {
       "--pong-timeout", "3s",
       "--jwt-leeway", "0s",
       "--shutdown-timeout", "5s",
-      "--heartbeat-interval", "500ms",
-      "--heartbeat-ttl", "2s",
     ]);
     await node.start();
   });
