@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +20,8 @@ import (
 func TestJSClient(t *testing.T) {
 	node := findNode(t)
 	bin := filepath.Join(t.TempDir(), "wsnode")
-	build := exec.Command(goTool(), "build", "-o", bin, "github.com/wsnode/wsnode/cmd/wsnode")
+	// go test puts its own GOROOT/bin first in PATH, so "go" is this toolchain.
+	build := exec.Command("go", "build", "-o", bin, "github.com/wsnode/wsnode/cmd/wsnode")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/wsnode: %v\n%s", err, out)
 	}
@@ -80,19 +80,6 @@ func webSocketFlags(node string) []string {
 		return nil
 	}
 	return []string{"--experimental-websocket"}
-}
-
-// goTool is the go command of the toolchain running this test.
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // summary picks the runner's totals ("# tests 69", "# pass 69", ...) from its output.
