@@ -47,12 +47,14 @@ export interface ClientOptions {
   connectTimeout?: number;
   /** A connection up this long resets the backoff attempt counter, ms. Default 1000. */
   stableAfter?: number;
-  /** The constructor calls connect(). Default true. */
+  /** The constructor calls connect() (in a microtask, so listeners added right after it see every event). Default true. */
   autoConnect?: boolean;
   /** Random source in [0, 1) for the jitter. Default Math.random. */
   random?: () => number;
   /** Timer functions. Default the global ones. */
   timers?: Timers;
+  /** Called with an exception a listener threw (the client carries on). Default: rethrown in a microtask. */
+  onListenerError?: (err: unknown, event: string) => void;
 }
 
 export declare const DEFAULTS: Readonly<{

@@ -66,6 +66,10 @@ export function closeAction(code) {
   return "backoff";
 }
 
+// How long a socket may stay unclosed after an error event before the client
+// gives up on it (see Client.#attach).
+const ERROR_GRACE_MS = 500;
+
 // Internal hooks between Client and Room, kept off the public surface.
 const ROOM_FRAME = Symbol("roomFrame");
 const ROOM_REJOIN = Symbol("roomRejoin");
@@ -73,9 +77,21 @@ const ROOM_DISCONNECTED = Symbol("roomDisconnected");
 const ROOM_STOPPED = Symbol("roomStopped");
 const ROOM_WANTED = Symbol("roomWanted");
 
+/** Default report of a listener's exception: like EventTarget, an uncaught error in its own task. */
+function rethrowLater(err) {
+  queueMicrotask(() => {
+    throw err;
+  });
+}
+
 /** A minimal event emitter; a throwing listener never disturbs the client. */
 class Emitter {
   #listeners = new Map();
+  #report;
+
+  constructor(report = rethrowLater) {
+    this.#report = report;
+  }
 
   /** Adds fn for event and returns a function that removes it. */
   on(event, fn) {
@@ -106,11 +122,9 @@ class Emitter {
       try {
         fn(payload);
       } catch (err) {
-        // Like EventTarget: the listener's error is reported (an uncaught
-        // exception in its own task) but the client carries on.
-        queueMicrotask(() => {
-          throw err;
-        });
+        // The listener's bug is reported, but the client carries on: its
+        // state must not depend on what application code does.
+        this.#report(err, event);
       }
     }
   }
@@ -141,6 +155,7 @@ function normalizeOptions(options) {
   o.clearTimeout = t.clearTimeout || ((id) => globalThis.clearTimeout(id));
   o.random = options.random || Math.random;
   o.WebSocket = options.WebSocket || globalThis.WebSocket;
+  o.onListenerError = typeof options.onListenerError === "function" ? options.onListenerError : rethrowLater;
   return o;
 }
 
@@ -188,6 +203,7 @@ export class Client extends Emitter {
   #gen = 0; // counts sockets; callbacks of an older one are ignored
   #attempt = 0; // reconnect attempts since the last stable connection
   #closedByUser = false;
+  #autoConnect = false; // the constructor's connect() is still to come
   #welcomed = false;
   #authId = null; // id of this socket's auth frame, or null (guest)
   #authenticated = false;
@@ -197,17 +213,25 @@ export class Client extends Emitter {
   #queue = []; // entries waiting for the socket, in call order
   #rooms = new Map(); // name -> Room
   #roomSeq = 0; // first-join order of rooms
-  #timers = { reconnect: null, dead: null, connect: null, stable: null };
+  #timers = { reconnect: null, dead: null, connect: null, stable: null, errorGrace: null };
 
   /**
    * @param {string} url   ws:// or wss:// URL of the node's /ws endpoint
    * @param {object} [options]  see README.md
    */
   constructor(url, options = {}) {
-    super();
+    const opts = normalizeOptions(options);
+    super(opts.onListenerError);
     this.#url = url;
-    this.#opts = normalizeOptions(options);
-    if (this.#opts.autoConnect) this.connect();
+    this.#opts = opts;
+    if (opts.autoConnect) {
+      // Deferred to a microtask, so listeners added right after the
+      // constructor see the first "connecting" state event.
+      this.#autoConnect = true;
+      queueMicrotask(() => {
+        if (this.#autoConnect) this.connect();
+      });
+    }
   }
 
   get url() {
@@ -220,6 +244,7 @@ export class Client extends Emitter {
    * that stops) it starts again, keeping the wanted rooms.
    */
   connect() {
+    this.#autoConnect = false;
     if (this.state === "connecting" || this.state === "connected") return;
     this.#closedByUser = false;
     this.#clearTimer("reconnect");
@@ -228,7 +253,13 @@ export class Client extends Emitter {
 
   /** Closes the socket for good (no reconnect); state becomes "stopped". */
   close() {
-    if (this.state === "stopped" && this.#closedByUser) return;
+    this.#autoConnect = false;
+    if (this.state === "stopped") {
+      // Already stopped (by the node's close code, say): only make sure a
+      // later reconnect timer or token wait cannot revive it.
+      this.#closedByUser = true;
+      return;
+    }
     this.#closedByUser = true;
     this.#dropSocket(1000, "client closed");
     this.#stop(1000, "client closed", "closed");
@@ -298,7 +329,7 @@ export class Client extends Emitter {
     if (typeof name !== "string" || name === "") throw new TypeError("wsnode: room name must be a non-empty string");
     let room = this.#rooms.get(name);
     if (!room) {
-      room = new Room(name, this.#roomLink());
+      room = new Room(name, this.#roomLink(), this.#opts.onListenerError);
       this.#rooms.set(name, room);
     }
     const events = { onMessage: "message", onJoined: "joined", onMissed: "missed", onPresence: "presence", onLeft: "left", onError: "error" };
@@ -320,6 +351,9 @@ export class Client extends Emitter {
     const gen = ++this.#gen;
     this.#resetSocketState();
     this.#setState("connecting", {});
+    // Armed before the token is asked for: a token function that never
+    // settles must not leave the client "connecting" for ever.
+    this.#armTimer("connect", this.#opts.connectTimeout, () => this.#abandon(`not connected within connectTimeout (${this.#opts.connectTimeout} ms)`));
     let token;
     try {
       token = typeof this.#opts.token === "function" ? await this.#opts.token() : this.#opts.token;
@@ -341,7 +375,6 @@ export class Client extends Emitter {
     }
     this.#ws = ws;
     this.#attach(ws, gen, token);
-    this.#armTimer("connect", this.#opts.connectTimeout, () => this.#abandon("no welcome/authentication within connectTimeout"));
   }
 
   #attach(ws, gen, token) {
@@ -363,7 +396,14 @@ export class Client extends Emitter {
       this.#ws = null;
       this.#onSocketClosed(ev.code ?? 1006, ev.reason ?? "");
     };
-    ws.onerror = () => {}; // a close event always follows; it carries the code
+    ws.onerror = (ev) => {
+      // A close event normally follows and carries the code, but Node's
+      // WebSocket (undici) may report a failed handshake with "error" only,
+      // so a socket that stays unclosed after an error is given up.
+      if (!current()) return;
+      const why = ev?.message || ev?.error?.message || "socket error";
+      this.#armTimer("errorGrace", ERROR_GRACE_MS, () => this.#abandon(why));
+    };
   }
 
   /** Detaches and closes the current socket, if any, without reporting its close. */
@@ -392,6 +432,7 @@ export class Client extends Emitter {
   }
 
   #onSocketClosed(code, reason) {
+    this.#clearTimer("errorGrace");
     this.#clearTimer("dead");
     this.#clearTimer("connect");
     this.#clearTimer("stable");
@@ -646,9 +687,9 @@ export class Client extends Emitter {
  */
 export class Room extends Emitter {
   name;
-  /** Offset of the last message seen in a history room (null otherwise). */
+  /** Offset of the last message seen in a history room (null otherwise; 0 with epoch null in a room without messages yet). */
   offset = null;
-  /** Epoch of that offset (null otherwise). */
+  /** Epoch of that offset (null when unknown). */
   epoch = null;
   /** Joined on the current socket. */
   joined = false;
@@ -661,8 +702,8 @@ export class Room extends Emitter {
   #lastJoined = null;
   #waiters = []; // join() promises waiting for joined
 
-  constructor(name, link) {
-    super();
+  constructor(name, link, onListenerError) {
+    super(onListenerError);
     this.name = name;
     this.#link = link;
   }
@@ -693,8 +734,11 @@ export class Room extends Emitter {
     const wasJoined = this.joined || this.#joinInFlight;
     this.#unwant(new ClientError("left", `left room ${this.name}`));
     if (!wasJoined || !this.#link.connected()) {
+      // Nothing to tell the node: it holds no membership of ours now.
       this.joined = false;
-      return { type: "left", room: this.name };
+      const frame = { type: "left", room: this.name };
+      this.emit("left", frame);
+      return frame;
     }
     try {
       return await this.#link.request({ type: "leave", room: this.name });
@@ -818,11 +862,14 @@ export class Room extends Emitter {
       return rejoin ? "no_history" : null;
     }
     if (since && frame.recovered === true) return null;
+    // A room with no message yet has offset 0 and no epoch: the client
+    // cannot ask for recovery then (since needs an epoch), but if the
+    // offset is still where it was, nothing was missed.
     const known = typeof frame.epoch === "string" && frame.epoch !== "";
     let reason = null;
     if (since) reason = known && frame.epoch !== since.epoch ? "epoch_changed" : "not_recovered";
-    else if (rejoin) reason = "not_recovered"; // no position to recover from
-    this.offset = known ? frame.offset : null;
+    else if (rejoin && frame.offset !== this.offset) reason = "not_recovered";
+    this.offset = frame.offset;
     this.epoch = known ? frame.epoch : null;
     return reason;
   }
@@ -831,7 +878,7 @@ export class Room extends Emitter {
   #onMessage(frame) {
     if (!this.wanted) return false; // in flight when we left
     if (typeof frame.offset === "number" && typeof frame.epoch === "string" && frame.epoch !== "") {
-      if (frame.epoch === this.epoch && this.offset !== null && frame.offset <= this.offset) return false;
+      if (frame.epoch === this.epoch && frame.offset <= this.offset) return false;
       const epochChanged = this.epoch !== null && frame.epoch !== this.epoch;
       const since = epochChanged ? { offset: this.offset, epoch: this.epoch } : null;
       this.offset = frame.offset;
