@@ -296,6 +296,8 @@ function subscribe(name) {
     onJoined: f => onJoined(name, f),
     onMissed: info => roomNotice(name, `some messages may be missing here (${info.reason.replaceAll("_", " ")})`, "warn"),
     onPresence: f => onPresence(name, f),
+    onError: err => roomNotice(name, `the node refused to rejoin this room (${err.code || "error"}: ${err.message}); ` +
+      "the client keeps asking after every reconnect", "bad"),
   });
   return room.join();
 }
