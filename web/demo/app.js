@@ -339,10 +339,11 @@ function onJoined(name, f) {
   if (!r) return;
   r.pane.dataset.joined = "true";
   let text = `joined #${name}`;
-  if (f.epoch) text += " (a room with history";
-  if (f.recovered === true) text += "; rejoined from your last message, nothing lost)";
-  else if (f.recovered === false) text += "; could not recover what was missed)";
-  else if (f.epoch) text += ")";
+  const hist = f.epoch !== undefined || f.offset !== undefined;
+  if (hist) text += " (a room with history";
+  if (f.recovered === true) text += `${hist ? ";" : " ("} rejoined from your last message, nothing lost)`;
+  else if (f.recovered === false) text += `${hist ? ";" : " ("} could not recover what was missed)`;
+  else if (hist) text += ")";
   roomNotice(name, text, f.recovered === false ? "warn" : "");
   if (client && client.user) seeMember(name, client.user, "you");
 }

@@ -99,8 +99,8 @@ async function login(ev) {
     if (my !== session) return;
     key = null;
     if (err instanceof Refused) {
-      setStatus($("#auth-status"), "Refused: this node answered 401 Unauthorized (" + err.message +
-        "). The admin key is wrong or missing; type the key the nodes run with (--admin-key / WS_ADMIN_KEY).", "bad");
+      setStatus($("#auth-status"), "Refused: this node answered 401 Unauthorized. The admin key is wrong or missing; " +
+        "type the key the nodes run with (--admin-key / WS_ADMIN_KEY).", "bad");
     } else {
       setStatus($("#auth-status"), "Could not reach the admin API: " + err.message, "bad");
     }
