@@ -113,8 +113,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	if hook != nil {
 		s.metrics.MustRegister(hook.Collector())
 	}
-	s.admin = admin.Handler(s.node, admin.Config{Key: cfg.AdminKey, Gatherer: s.metrics, Pprof: cfg.Pprof,
-		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes})
+	s.admin = withDashboard(admin.Handler(s.node, admin.Config{Key: cfg.AdminKey, Gatherer: s.metrics, Pprof: cfg.Pprof,
+		Timeout: cfg.AdminTimeout, MaxBodyBytes: cfg.AdminMaxBodyBytes}))
 	return s, nil
 }
 
@@ -141,13 +141,13 @@ func (s *Server) gauges() []stats.Gauge {
 	}
 }
 
-// ClientHandler serves GET /ws (the WebSocket endpoint) and a small demo
-// page on GET /. To mount the endpoint in an application's own mux, under a
-// path of its choosing, use SocketHandler.
+// ClientHandler serves GET /ws (the WebSocket endpoint) and the demo chat
+// on GET / (package web). To mount the endpoint in an application's own
+// mux, under a path of its choosing, use SocketHandler.
 func (s *Server) ClientHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.node)
-	mux.HandleFunc("GET /{$}", demoPage)
+	mountDemo(mux)
 	return mux
 }
 
@@ -157,7 +157,7 @@ func (s *Server) ClientHandler() http.Handler {
 // a token.
 func (s *Server) SocketHandler() http.Handler { return s.node }
 
-// AdminHandler serves the admin API.
+// AdminHandler serves the admin API and the operator dashboard on /ui.
 func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // Run starts the broker, the stats flusher and the node loops and blocks
