@@ -17,6 +17,8 @@
 #   WS_REDIS_URL=       use this Redis instead of starting redis-server
 #   WS_JWT_SECRET=      token secret (default: a random one, printed)
 #   WS_ADMIN_KEY=       admin key (default: a random one)
+#   TOKEN_ROOMS=        the "rooms" claim of the printed tokens (default lobby,team-*;
+#                       the nodes run --rooms-policy claim unless WS_ROOMS_POLICY says otherwise)
 #   WS_...=             any other env twin of a wsnode flag reaches every node
 #   WSNODE_BIN=         a prebuilt wsnode binary instead of building one
 #   KEEP_WORKDIR=1      keep the temporary directory with the logs
@@ -169,6 +171,12 @@ WS_ADMIN_KEY=${WS_ADMIN_KEY:-$(random_hex)}
 export WS_JWT_SECRET WS_ADMIN_KEY
 # Room history on by default here (recovery on rejoin); override with the env twins.
 export WS_HISTORY_SIZE=${WS_HISTORY_SIZE:-100} WS_HISTORY_TTL=${WS_HISTORY_TTL:-5m}
+# Joins restricted to the token's "rooms" claim, presence in every room and
+# the client events in the stream <prefix>:events; override with the env twins.
+export WS_ROOMS_POLICY=${WS_ROOMS_POLICY:-claim} WS_PRESENCE_ROOMS=${WS_PRESENCE_ROOMS:-*}
+export WS_EVENTS=${WS_EVENTS-connect,disconnect,join,leave,message,direct}
+# The rooms the printed tokens may join (under --rooms-policy claim).
+TOKEN_ROOMS=${TOKEN_ROOMS:-lobby,team-*}
 
 # ---- redis
 if [[ -n ${WS_REDIS_URL:-} ]]; then
@@ -228,11 +236,11 @@ LB_PID=$!
 lb_routes() { [[ $(http_status "$LB_PORT" /) == 200 ]]; }
 wait_until 10 "$LB_PID" "$WORK/haproxy.log" "haproxy" lb_routes
 
-TOKEN=$("$BIN" token --user alice) || die "wsnode token failed"
+TOKEN=$("$BIN" token --user alice --rooms "$TOKEN_ROOMS,dm.alice.*") || die "wsnode token failed"
 if ((GENERATED_SECRET)); then
-	MORE="WS_JWT_SECRET=$WS_JWT_SECRET $BIN token --user bob"
+	MORE="WS_JWT_SECRET=$WS_JWT_SECRET $BIN token --user bob --rooms '$TOKEN_ROOMS,dm.bob.*'"
 else
-	MORE="WS_JWT_SECRET=\${WS_JWT_SECRET:?} $BIN token --user bob"
+	MORE="WS_JWT_SECRET=\${WS_JWT_SECRET:?} $BIN token --user bob --rooms '$TOKEN_ROOMS,dm.bob.*'"
 fi
 
 cat <<EOF

@@ -112,6 +112,9 @@ func TestLocalClusterScript(t *testing.T) {
 		}
 		c.cl.join("lobby")
 	}
+	// The script runs --rooms-policy claim: the printed tokens name their rooms.
+	alice.joinRefused("dm.bob.secret", "forbidden")
+	alice.join("dm.alice.notes")
 	bob.send(map[string]any{"type": "message", "room": "lobby", "data": "hi through haproxy"})
 	for _, c := range []*wsClient{alice, bob} {
 		f := c.expect("message", wait, hasData("hi through haproxy"))

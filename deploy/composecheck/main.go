@@ -1,7 +1,8 @@
 // Command composecheck loads docker-compose.yml with the Compose
 // specification's own Go loader (compose-go) and checks the services that
 // the README promises: redis, node1..node3 built from the Dockerfile with a
-// readiness healthcheck and room history on, and lb (haproxy) publishing :8080.
+// readiness healthcheck, room history on and joins limited by the token's
+// rooms claim, and lb (haproxy) publishing :8080.
 // Docker cannot run in CI, so this is how the file is validated there. It
 // is a module of its own so the main go.mod stays lean.
 //
@@ -67,7 +68,7 @@ func checkProject(p *types.Project) error {
 			errs = append(errs, fmt.Errorf("%s has no healthcheck", name))
 		}
 		env := s.Environment
-		for k, v := range map[string]string{"WS_NODE_ID": name, "WS_REDIS_URL": "redis://redis:6379/0", "WS_HISTORY_SIZE": "100"} {
+		for k, v := range map[string]string{"WS_NODE_ID": name, "WS_REDIS_URL": "redis://redis:6379/0", "WS_HISTORY_SIZE": "100", "WS_ROOMS_POLICY": "claim"} {
 			if got := env[k]; got == nil || *got != v {
 				errs = append(errs, fmt.Errorf("%s: %s = %v, want %q", name, k, deref(got), v))
 			}
