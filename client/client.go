@@ -214,4 +214,3 @@ func (c *Client) errStopped() error {
 	}
 	return ErrClosed
 }
-
