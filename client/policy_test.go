@@ -220,3 +220,30 @@ func TestCloseDuringBackoff(t *testing.T) {
 		t.Fatalf("after Close: %v %s", c.Err(), c.State())
 	}
 }
+
+// TestCloseFromCallback: a callback may call Close; it returns and the
+// client stops.
+func TestCloseFromCallback(t *testing.T) {
+	f := newFakeServer(t)
+	var c *Client
+	closed := make(chan struct{})
+	c = New(f.url(), Config{Token: "tok", Clock: &fakeClock{}, Rand: half, OnState: func(e StateEvent) {
+		if e.State == StateConnected {
+			_ = c.Close()
+			close(closed)
+		}
+	}})
+	c.Start()
+	f.accept().handshake()
+	select {
+	case <-closed:
+	case <-time.After(fakeWait):
+		t.Fatal("Close from a callback hung")
+	}
+	<-c.Done()
+	_ = c.Close() // again, from the test: returns at once
+	<-c.disp.done // the callback goroutine has ended
+	if !errors.Is(c.Err(), ErrClosed) {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+}
