@@ -1,19 +1,16 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/internal/wstest"
 )
 
 // token mints an HS256 client token the nodes accept.
@@ -58,34 +55,26 @@ type frame struct {
 	raw []byte
 }
 
-// wsClient is a test client: a reader goroutine queues every frame it
-// receives (except the node's application pings) until the socket ends,
-// then records the close code.
+// wsClient is a test client on a wstest.Conn: its reader queues every
+// frame it receives (except the node's application pings) until the socket
+// ends, then records the close code. expect and next search the queue in
+// arrival order and leave the frames they pass over for later calls.
 type wsClient struct {
+	*wstest.Conn
 	t      *testing.T
 	name   string
 	user   string
 	ws     *websocket.Conn
-	frames chan frame
 	connID string
 	nodeID string
-
-	wmu       sync.Mutex
-	pmu       sync.Mutex // guards pending and reading frames
-	pending   []frame    // received, not yet consumed by expect
-	done      chan struct{}
-	closeCode int // valid after done
-	closeErr  error
-	// hold, when not nil, blocks the reader before it reads anything, so the
-	// client looks like one that never reads; closing it lets it read.
-	hold chan struct{}
 }
 
 type dialOpts struct {
 	// smallRecvBuf gives the socket a 16 KiB receive buffer (no autotuning),
 	// so a client that does not read fills up quickly.
 	smallRecvBuf bool
-	// hold starts the client without reading (see wsClient.hold).
+	// hold starts the client without reading (see wstest.Options.Hold);
+	// release lets it read.
 	hold bool
 }
 
@@ -102,33 +91,12 @@ func dial(t *testing.T, url, name, user, connType string) *wsClient {
 
 func dialWith(t *testing.T, url, name string, o dialOpts) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	wo := wstest.Options{Name: name, Hold: o.hold}
 	if o.smallRecvBuf {
-		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-			})
-			return errors.Join(err, serr)
-		}}
-		d.NetDialContext = nd.DialContext
+		wo.RecvBuf = 16 << 10
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, resp, err := d.DialContext(ctx, url, nil)
-	if err != nil {
-		st := 0
-		if resp != nil {
-			st = resp.StatusCode
-		}
-		t.Fatalf("%s: dial %s: %v (HTTP %d)", name, url, err, st)
-	}
-	c := &wsClient{t: t, name: name, ws: ws, frames: make(chan frame, 100000), done: make(chan struct{})}
-	if o.hold {
-		c.hold = make(chan struct{})
-	}
-	go c.readLoop()
-	t.Cleanup(c.close)
+	conn := wstest.MustDial(t, url, wo)
+	c := &wsClient{Conn: conn, t: t, name: name, ws: conn.WS()}
 	if !o.hold {
 		w := c.expect("welcome", 10*time.Second, nil)
 		c.connID, c.nodeID = w.ConnID, w.NodeID
@@ -139,68 +107,28 @@ func dialWith(t *testing.T, url, name string, o dialOpts) *wsClient {
 	return c
 }
 
-func (c *wsClient) readLoop() {
-	defer close(c.done)
-	if c.hold != nil {
-		<-c.hold
-	}
-	for {
-		_, b, err := c.ws.ReadMessage()
-		if err != nil {
-			c.closeErr = err
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeCode = ce.Code
-			} else {
-				c.closeCode = websocket.CloseAbnormalClosure
-			}
-			return
-		}
-		var f frame
-		if err := json.Unmarshal(b, &f); err != nil {
-			f = frame{Type: "<undecodable>"}
-		}
-		f.raw = b
-		if f.Type == "ping" {
-			continue
-		}
-		c.frames <- f
-	}
+// release lets a client dialled with hold read.
+func (c *wsClient) release() { c.Release() }
+
+// closeCode returns the close code once the socket has ended (1006 when it
+// ended without a close frame), and the read error.
+func (c *wsClient) closeCode() (int, error) {
+	code, _, err := c.Closed()
+	return code, err
 }
 
-// close closes the socket and waits for the reader (idempotent).
-func (c *wsClient) close() {
-	if c.hold != nil {
-		select {
-		case <-c.hold:
-		default:
-			close(c.hold)
-		}
+func toFrame(m wstest.Msg) frame {
+	var f frame
+	if err := m.Decode(&f); err != nil {
+		f = frame{Type: "<undecodable>"}
 	}
-	c.wmu.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(time.Second))
-	c.wmu.Unlock()
-	select {
-	case <-c.done:
-	case <-time.After(2 * time.Second):
-	}
-	_ = c.ws.Close()
-	<-c.done
+	f.raw = m.Data
+	return f
 }
 
 func (c *wsClient) send(v any) {
 	c.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.t.Fatalf("%s: send %s: %v", c.name, b, err)
-	}
+	c.Send(v)
 }
 
 // expect returns the first frame of type typ, in arrival order, for which
@@ -209,62 +137,30 @@ func (c *wsClient) expect(typ string, timeout time.Duration, match func(frame) b
 	c.t.Helper()
 	f, err := c.next(typ, timeout, match)
 	if err != nil {
-		c.t.Fatalf("%s: %v", c.name, err)
+		c.t.Fatal(err)
 	}
 	return f
 }
 
 func (c *wsClient) next(typ string, timeout time.Duration, match func(frame) bool) (frame, error) {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	ok := func(f frame) bool { return f.Type == typ && (match == nil || match(f)) }
-	for i, f := range c.pending {
-		if ok(f) {
-			c.pending = append(c.pending[:i], c.pending[i+1:]...)
-			return f, nil
-		}
+	var mm func(wstest.Msg) bool
+	if match != nil {
+		mm = func(m wstest.Msg) bool { return match(toFrame(m)) }
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		select {
-		case f := <-c.frames:
-			if ok(f) {
-				return f, nil
-			}
-			c.pending = append(c.pending, f)
-		case <-c.done:
-			// take what is left before giving up
-			select {
-			case f := <-c.frames:
-				if ok(f) {
-					return f, nil
-				}
-				c.pending = append(c.pending, f)
-				continue
-			default:
-			}
-			return frame{}, fmt.Errorf("socket closed (code %d, %v) while waiting for %q; unconsumed %s", c.closeCode, c.closeErr, typ, c.pendingSummary())
-		case <-deadline.C:
-			return frame{}, fmt.Errorf("no %q frame within %s; unconsumed %s", typ, timeout, c.pendingSummary())
-		}
+	m, err := c.Find(typ, timeout, mm)
+	if err != nil {
+		return frame{}, err
 	}
+	return toFrame(m), nil
 }
 
-func (c *wsClient) pendingSummary() string {
-	var b strings.Builder
-	for i, f := range c.pending {
-		if i == 5 {
-			fmt.Fprintf(&b, " ... (%d in all)", len(c.pending))
-			break
-		}
-		raw := string(f.raw)
-		if len(raw) > 300 {
-			raw = raw[:300] + "..."
-		}
-		b.WriteString(raw + " ")
+// take returns every frame received and not consumed so far.
+func (c *wsClient) take() []frame {
+	var out []frame
+	for _, m := range c.Drain() {
+		out = append(out, toFrame(m))
 	}
-	return b.String()
+	return out
 }
 
 // noFrame fails if a frame of type typ arrives within d.
@@ -310,12 +206,7 @@ func (c *wsClient) leave(room string) {
 
 // waitClosed waits for the socket to end and returns its close code.
 func (c *wsClient) waitClosed(timeout time.Duration) (int, error) {
-	select {
-	case <-c.done:
-		return c.closeCode, nil
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("%s still open after %s", c.name, timeout)
-	}
+	return c.WaitClosed(timeout)
 }
 
 // dataString decodes a frame's data as a JSON string.

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/wsnode/wsnode/client"
 )
 
 // historyArgs turn room history on for every room.
@@ -18,8 +17,8 @@ var historyArgs = []string{"--history-size", "2000", "--history-ttl", "5m"}
 
 // TestHistoryRollingRestart: redis-server, 3 nodes and haproxy (configured
 // by deploy/haproxy.cfg). A publisher sends a steady stream of messages to
-// one history room through the admin API while 12 receivers, connected
-// through haproxy, keep the last offset they saw and rejoin with "since"
+// one history room through the admin API while 12 receivers (package client),
+// connected through haproxy, keep the last offset they saw and rejoin with "since"
 // whenever their socket closes. Each node in turn is drained with SIGTERM
 // and started again; then one is killed with SIGKILL and started again.
 // At the end every receiver holds every published message exactly once, in
@@ -30,18 +29,10 @@ func TestHistoryRollingRestart(t *testing.T) {
 	c := startCluster(t, 3, nodeOpts{fast: true, args: historyArgs})
 	url := startHAProxy(t, bin, c.nodes)
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
 	const receivers = 12
-	var wg sync.WaitGroup
 	recs := make([]*recoveringReceiver, receivers)
 	for i := range recs {
-		recs[i] = &recoveringReceiver{url: url, user: fmt.Sprintf("rx%d", i), tok: token(t, fmt.Sprintf("rx%d", i), "user")}
-		if err := recs[i].connect(ctx); err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); recs[i].run(ctx) }()
+		recs[i] = startReceiver(t, url, fmt.Sprintf("rx%d", i))
 	}
 
 	// The publisher: one message every 10 ms through any node's admin API.
@@ -100,9 +91,8 @@ func TestHistoryRollingRestart(t *testing.T) {
 		}
 		return nil
 	})
-	stop()
-	wg.Wait()
 	for _, r := range recs {
+		_ = r.c.Close()
 		if err := r.check(sent); err != nil {
 			t.Error(err)
 		}
@@ -117,105 +107,57 @@ func TestHistoryRollingRestart(t *testing.T) {
 	}
 }
 
-// recoveringReceiver is a client that follows the history protocol: it
-// remembers the last offset and epoch it saw and rejoins with since.
+// recoveringReceiver is a package client receiver: the client remembers
+// the room's last offset and epoch and rejoins with since after every
+// reconnect; the receiver records what it delivers and every rejoin that
+// could not recover.
 type recoveringReceiver struct {
-	url, user, tok string
+	user string
+	c    *client.Client
+	room *client.Room
 
 	mu      sync.Mutex
-	ws      *websocket.Conn
 	got     []int
-	pos     map[string]any // {"offset":..,"epoch":..} of the last message
 	redials int
 	errs    []error
 }
 
-func (r *recoveringReceiver) connect(ctx context.Context) error {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, _, err := d.DialContext(ctx, r.url, nil)
-	if err != nil {
-		return err
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	join := map[string]any{"type": "join", "room": "hist"}
-	r.mu.Lock()
-	if r.pos != nil {
-		join["since"] = r.pos
-	}
-	r.mu.Unlock()
-	for _, f := range []map[string]any{{"type": "auth", "token": r.tok}, join} {
-		if err := ws.WriteJSON(f); err != nil {
-			ws.Close()
-			return err
-		}
-	}
-	for want := "authenticated"; want != ""; {
-		var f map[string]any
-		if err := ws.ReadJSON(&f); err != nil {
-			ws.Close()
-			return err
-		}
-		switch f["type"] {
-		case "welcome":
-		case want:
-			if want == "joined" {
-				if r.pos != nil && f["recovered"] != true {
-					r.fail(fmt.Errorf("%s: rejoin not recovered: %v", r.user, f))
-				}
-				want = ""
-				continue
+func startReceiver(t *testing.T, url, user string) *recoveringReceiver {
+	t.Helper()
+	r := &recoveringReceiver{user: user}
+	r.c = client.New(url, client.Config{
+		Token:   token(t, user, "user"),
+		Backoff: client.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+		OnState: func(e client.StateEvent) {
+			if e.State == client.StateDisconnected {
+				r.mu.Lock()
+				r.redials++
+				r.mu.Unlock()
 			}
-			want = "joined"
-		case "message":
-			r.take(f) // a message before joined cannot happen; take keeps order checks honest
-		default:
-			ws.Close()
-			return fmt.Errorf("%s: unexpected %v while joining", r.user, f)
-		}
+		},
+	})
+	t.Cleanup(func() { _ = r.c.Close() })
+	r.room = r.c.Room("hist", client.RoomOptions{
+		OnMessage: r.take,
+		OnMissed: func(m client.Missed) {
+			r.fail(fmt.Errorf("%s: rejoin not recovered (%s): %s", r.user, m.Reason, m.Joined.Raw))
+		},
+	})
+	r.c.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.room.Join(ctx); err != nil {
+		t.Fatalf("%s: join: %v", user, err)
 	}
-	_ = ws.SetReadDeadline(time.Time{})
-	r.mu.Lock()
-	r.ws = ws
-	r.mu.Unlock()
-	return nil
+	return r
 }
 
-func (r *recoveringReceiver) run(ctx context.Context) {
-	go func() { <-ctx.Done(); r.mu.Lock(); _ = r.ws.Close(); r.mu.Unlock() }()
-	for ctx.Err() == nil {
-		r.mu.Lock()
-		ws := r.ws
-		r.mu.Unlock()
-		for {
-			var f map[string]any
-			if err := ws.ReadJSON(&f); err != nil {
-				break
-			}
-			if f["type"] == "message" {
-				r.take(f)
-			}
-		}
-		_ = ws.Close()
-		for ctx.Err() == nil {
-			r.mu.Lock()
-			r.redials++
-			r.mu.Unlock()
-			if err := r.connect(ctx); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-}
-
-func (r *recoveringReceiver) take(f map[string]any) {
+func (r *recoveringReceiver) take(f client.Frame) {
 	var seq int
-	b, _ := json.Marshal(f["data"])
-	_ = json.Unmarshal(b, &seq)
+	_ = f.DecodeData(&seq)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, seq)
-	r.pos = map[string]any{"offset": f["offset"], "epoch": f["epoch"]}
 }
 
 func (r *recoveringReceiver) fail(err error) {
@@ -246,6 +188,11 @@ func (r *recoveringReceiver) check(sent []int) error {
 	defer r.mu.Unlock()
 	if len(r.errs) > 0 {
 		return errors.Join(r.errs...)
+	}
+	// The client drops a message whose offset it has seen; a duplicate the
+	// node sent counts as one.
+	if n := r.room.Duplicates(); n > 0 {
+		return fmt.Errorf("%s: the node sent %d duplicates", r.user, n)
 	}
 	if len(r.got) == 0 {
 		return fmt.Errorf("%s received nothing", r.user)

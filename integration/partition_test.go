@@ -91,8 +91,9 @@ func TestPartition(t *testing.T) {
 	t.Logf("n2 reaped %s after the cut", time.Since(cut).Round(10*time.Millisecond))
 	for _, cl := range []*wsClient{p1, p2} {
 		select {
-		case <-cl.done:
-			t.Fatalf("%s was closed (code %d) during the partition; the chosen behaviour keeps it", cl.name, cl.closeCode)
+		case <-cl.Done():
+			code, _ := cl.closeCode()
+			t.Fatalf("%s was closed (code %d) during the partition; the chosen behaviour keeps it", cl.name, code)
 		default:
 		}
 	}

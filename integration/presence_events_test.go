@@ -62,7 +62,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	// A disconnect leaves every presence room.
 	b.join("chat-1")
 	a.expect("presence", 10*time.Second, isPresence("chat-1", "join", b.connID))
-	b.close()
+	b.Close()
 	a.expect("presence", 10*time.Second, isPresence("chat-1", "leave", b.connID))
 
 	// Presence frames are not messages: a history room does not store them.
@@ -151,7 +151,7 @@ func TestEventStreamFromNodes(t *testing.T) {
 	}
 	a.request(map[string]any{"type": "direct", "to_user": "ben", "data": "psst"}, "ack")
 	a.leave("r1")
-	a.close()
+	a.Close()
 	v := dial(t, n2.wsURL(), "v@n2", "vic", "user")
 	v.join("r1")
 	n2.p.signal(killSignal)

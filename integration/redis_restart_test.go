@@ -141,8 +141,9 @@ func TestRedisRestart(t *testing.T) {
 	})
 	for _, cl := range all {
 		select {
-		case <-cl.done:
-			t.Errorf("%s was closed (code %d) by the outage; the chosen behaviour keeps sockets open", cl.name, cl.closeCode)
+		case <-cl.Done():
+			code, _ := cl.closeCode()
+			t.Errorf("%s was closed (code %d) by the outage; the chosen behaviour keeps sockets open", cl.name, code)
 		default:
 		}
 	}

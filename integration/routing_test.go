@@ -155,7 +155,7 @@ func TestRouting(t *testing.T) {
 	})
 
 	t.Run("disconnect cleanup seen from every node", func(t *testing.T) {
-		bob.close()
+		bob.Close()
 		gone(t, c.nodes, bob.connID, "bob", "lobby")
 		var r roomDoc
 		if err := n1.getJSON("/rooms/lobby", &r); err != nil {

@@ -96,7 +96,7 @@ func TestSlowConsumer(t *testing.T) {
 			}
 			var s statsDoc
 			if n0.getJSON("/stats?scope=node", &s) == nil && s.ErrorsByKind["slow_consumer"] > 0 {
-				close(slow.hold)
+				slow.release()
 				return
 			}
 		}
@@ -152,17 +152,19 @@ func TestSlowConsumer(t *testing.T) {
 		}
 		return fmt.Errorf("no disconnected line for %s", slowID)
 	})
+	_, closeErr := slow.closeCode()
 	switch code {
 	case 4001:
 	case 1006:
-		t.Logf("the slow client saw 1006 (%v): its close frame sat behind a full socket buffer", slow.closeErr)
+		t.Logf("the slow client saw 1006 (%v): its close frame sat behind a full socket buffer", closeErr)
 	default:
-		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer) or 1006", code, slow.closeErr)
+		t.Fatalf("the slow client was closed with %d (%v), want 4001 (slow consumer) or 1006", code, closeErr)
 	}
 	for _, cl := range readers {
 		select {
-		case <-cl.done:
-			t.Fatalf("%s was closed (code %d)", cl.name, cl.closeCode)
+		case <-cl.Done():
+			code, _ := cl.closeCode()
+			t.Fatalf("%s was closed (code %d)", cl.name, code)
 		default:
 		}
 	}

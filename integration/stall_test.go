@@ -127,10 +127,7 @@ func stallRun(t *testing.T, rs *redisServer, nodes []*wsNode, perNode int, stall
 				}
 				id := fmt.Sprintf("%s-%d", cl.name, seq)
 				b, _ := json.Marshal(map[string]any{"type": "message", "room": cl.room, "id": id, "data": id})
-				cl.wmu.Lock()
-				_ = cl.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err := cl.ws.WriteMessage(websocket.TextMessage, b)
-				cl.wmu.Unlock()
+				err := cl.Write(websocket.TextMessage, b)
 				if err != nil {
 					sendErr.Store(cl.name, err)
 					return
@@ -173,22 +170,6 @@ func stallRun(t *testing.T, rs *redisServer, nodes []*wsNode, perNode int, stall
 		time.Sleep(500 * time.Millisecond)
 	}
 	return r
-}
-
-// take returns the frames received so far.
-func (c *stallClient) take() []frame {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	out := c.pending
-	c.pending = nil
-	for {
-		select {
-		case f := <-c.frames:
-			out = append(out, f)
-		default:
-			return out
-		}
-	}
 }
 
 func (r *stallResult) record(cl *stallClient, f frame) {

@@ -98,8 +98,8 @@ func TestStatsAgree(t *testing.T) {
 	check(6, 6, 4, 2)
 
 	// Closing u3 (its only connection) and one of u4's two: peak stays.
-	u3.close()
-	u4b.close()
+	u3.Close()
+	u4b.Close()
 	check(4, 6, 3, 2)
 	// The per-node counts in /nodes come from heartbeats (every 500ms here).
 	waitFor(t, wait, "/nodes connection counts", func() error {

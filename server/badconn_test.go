@@ -2,13 +2,13 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsnode/wsnode/internal/wstest"
 )
 
 // badFrame is a decoded server frame.
@@ -25,41 +25,36 @@ type badFrame struct {
 	raw      string
 }
 
-// badConn is a test WebSocket client. Its reader goroutine (when started)
-// answers WebSocket pings and queues every frame, so an idle client is not
-// mistaken for a dead one.
+// badConn is a test WebSocket client on a wstest.Conn. Its reader (once
+// started) answers WebSocket pings and queues every frame, so an idle
+// client is not mistaken for a dead one.
 type badConn struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	id     string
-	frames chan badFrame
-	done   chan struct{}
-	code   int // close code received (1006 when the socket just died)
-	text   string
+	*wstest.Conn
+	t  *testing.T
+	ws *websocket.Conn
+	id string
 }
 
-func (e *badEnv) track(ws *websocket.Conn) *badConn {
-	c := &badConn{t: e.t, ws: ws, frames: make(chan badFrame, 16384), done: make(chan struct{})}
-	e.mu.Lock()
-	e.clients = append(e.clients, c)
-	e.mu.Unlock()
-	return c
-}
-
-// dial opens a socket on node n without reading anything.
+// dial opens a socket on node n without reading anything: its reader
+// starts with read (tests may first read the socket themselves or change
+// its handlers).
 func (e *badEnv) dial(n *badNode, d *websocket.Dialer, hdr http.Header) (*badConn, *http.Response, error) {
+	return e.dialURL(n.wsURL(), d, hdr)
+}
+
+func (e *badEnv) dialURL(url string, d *websocket.Dialer, hdr http.Header) (*badConn, *http.Response, error) {
 	if d == nil {
 		d = &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	}
-	ws, resp, err := d.Dial(n.wsURL(), hdr)
-	if resp != nil && resp.Body != nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-	}
+	conn, resp, err := wstest.Dial(e.t, url, wstest.Options{Dialer: d, Header: hdr, Hold: true, Wait: badWait})
 	if err != nil {
 		return nil, resp, err
 	}
-	return e.track(ws), resp, nil
+	c := &badConn{Conn: conn, t: e.t, ws: conn.WS()}
+	e.mu.Lock()
+	e.clients = append(e.clients, c)
+	e.mu.Unlock()
+	return c, resp, nil
 }
 
 // refused dials and expects an HTTP refusal with status want.
@@ -82,7 +77,7 @@ func (e *badEnv) connect(n *badNode, hdr http.Header) *badConn {
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)
 	}
-	go c.read()
+	c.read()
 	w := c.expect("welcome")
 	c.id = w.ConnID
 	if c.id == "" {
@@ -102,75 +97,45 @@ func (e *badEnv) user(n *badNode, name, typ string) *badConn {
 	return c
 }
 
-func (c *badConn) read() {
-	defer close(c.done)
-	defer close(c.frames)
-	for {
-		typ, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.code = websocket.CloseAbnormalClosure
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.code, c.text = ce.Code, ce.Text
-			}
-			return
-		}
-		var f badFrame
-		if typ != websocket.TextMessage || json.Unmarshal(data, &f) != nil {
-			f.Type = "!invalid"
-		}
-		f.raw = string(data)
-		c.frames <- f
+// read starts the reader.
+func (c *badConn) read() { c.Release() }
+
+func toBadFrame(m wstest.Msg) badFrame {
+	var f badFrame
+	if m.Type == "!invalid" || m.Decode(&f) != nil {
+		f = badFrame{Type: "!invalid"}
 	}
+	f.raw = string(m.Data)
+	return f
+}
+
+// closed returns the close code (1006 when the socket just died) and
+// reason, once the socket has ended.
+func (c *badConn) closed() (int, string) {
+	code, text, _ := c.Closed()
+	return code, text
 }
 
 func (c *badConn) send(v any) {
 	c.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.sendRaw(websocket.TextMessage, b)
+	c.Send(v)
 }
 
 func (c *badConn) sendRaw(typ int, b []byte) {
 	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := c.ws.WriteMessage(typ, b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
+	c.SendRaw(typ, b)
 }
 
-// next returns the next frame other than an application ping.
-func (c *badConn) next() (badFrame, bool) {
-	c.t.Helper()
-	timeout := time.After(badWait)
-	for {
-		select {
-		case f, ok := <-c.frames:
-			if !ok {
-				return badFrame{}, false
-			}
-			if f.Type == "ping" {
-				continue
-			}
-			return f, true
-		case <-timeout:
-			c.t.Fatalf("timed out waiting for a frame")
-		}
-	}
+// nextWithin returns the next frame other than an application ping: ok is false when the socket ended,
+// err set when d passed first.
+func (c *badConn) nextWithin(d time.Duration) (f badFrame, ok bool, err error) {
+	m, ok, err := c.NextWithin(d)
+	return toBadFrame(m), ok, err
 }
 
 func (c *badConn) expect(typ string) badFrame {
 	c.t.Helper()
-	f, ok := c.next()
-	if !ok {
-		c.t.Fatalf("closed (%d %q) while waiting for %q", c.code, c.text, typ)
-	}
-	if f.Type != typ {
-		c.t.Fatalf("got %s, want a %q frame", f.raw, typ)
-	}
-	return f
+	return toBadFrame(c.Expect(typ))
 }
 
 func (c *badConn) expectError(code string) badFrame {
@@ -190,15 +155,8 @@ func (c *badConn) expectError(code string) badFrame {
 func (c *badConn) expectClose(want int) []badFrame {
 	c.t.Helper()
 	var skipped []badFrame
-	for {
-		f, ok := c.next()
-		if !ok {
-			break
-		}
-		skipped = append(skipped, f)
-	}
-	if c.code != want {
-		c.t.Fatalf("close code %d (%q), want %d; frames before it: %v", c.code, c.text, want, skipped)
+	for _, m := range c.ExpectClose(want) {
+		skipped = append(skipped, toBadFrame(m))
 	}
 	return skipped
 }

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/internal/wstest"
 	"github.com/wsnode/wsnode/node"
 )
 
@@ -174,24 +175,13 @@ func (e *badEnv) addNode(id string) *badNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &badNode{srv: srv, client: httptest.NewServer(srv.ClientHandler()), admin: httptest.NewServer(srv.AdminHandler())}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown %s: %v", id, err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("run %s: %v", id, err)
-		}
-		n.client.Close()
-		n.admin.Close()
-		_ = rdb.Close()
-	})
+	t.Cleanup(func() { _ = rdb.Close() }) // after the node's shutdown (cleanups run last first)
+	n := &badNode{srv: srv}
+	ready := func() bool { return e.readyz(n) == http.StatusOK }
+	wn := wstest.Serve(t, id, srv, nil)
+	n.client, n.admin = wn.Client, wn.Admin
 	e.nodes = append(e.nodes, n)
-	waitFor(t, 5*time.Second, "node "+id+" ready", func() bool { return e.readyz(n) == http.StatusOK })
+	waitFor(t, 5*time.Second, "node "+id+" ready", ready)
 	return n
 }
 

@@ -120,7 +120,7 @@ func badHandshakeRows() []badRow {
 				if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 					t.Fatalf("server negotiated %q", ext)
 				}
-				go c.read()
+				c.read()
 				c.expect("welcome")
 				c.alive()
 			}},

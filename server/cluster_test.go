@@ -1,14 +1,13 @@
 package server
 
 import (
-	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsnode/wsnode/internal/wstest"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/protocol"
 )
@@ -291,28 +290,25 @@ func mustSilentMemberWS(t *testing.T, tn *testNode, user, room string) *websocke
 
 func mustRawMember(t *testing.T, tn *testNode, user, room string) (*websocket.Conn, string) {
 	t.Helper()
-	url := "ws" + strings.TrimPrefix(tn.client.URL, "http") + "/ws"
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	t.Cleanup(func() { _ = ws.Close() })
-	_ = ws.UnderlyingConn().(*net.TCPConn).SetReadBuffer(4096)
+	// Held: the harness never starts its reader, so only this test reads.
+	c := wstest.MustDial(t, tn.wsURL(), wstest.Options{Hold: true, RecvBuf: 4096})
 	var welcome frame
-	if err := ws.ReadJSON(&welcome); err != nil {
-		t.Fatal(err)
-	}
-	for _, req := range []map[string]any{{"type": "auth", "token": mustToken(t, user, "user")}, {"type": "join", "room": room}} {
-		if err := ws.WriteJSON(req); err != nil {
+	read := func() frame {
+		t.Helper()
+		m, err := c.ReadOne(10 * time.Second)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var f frame
-		if err := ws.ReadJSON(&f); err != nil || f.str("type") == "error" {
-			t.Fatalf("setup %v: %v %v", req, f, err)
+		return decodeFrame(t, m)
+	}
+	welcome = read()
+	for _, req := range []map[string]any{{"type": "auth", "token": mustToken(t, user, "user")}, {"type": "join", "room": room}} {
+		c.Send(req)
+		if f := read(); f.str("type") == "error" {
+			t.Fatalf("setup %v: %v", req, f)
 		}
 	}
-	return ws, welcome.str("conn_id")
+	return c.WS(), welcome.str("conn_id")
 }
 
 func TestRedisFlushHealsByReassertion(t *testing.T) {

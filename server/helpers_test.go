@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/auth"
+	"github.com/wsnode/wsnode/internal/wstest"
 	"github.com/wsnode/wsnode/node"
 )
 
@@ -26,17 +26,21 @@ type testNode struct {
 	srv    *Server
 	client *httptest.Server
 	admin  *httptest.Server
+	node   *wstest.Node
 }
+
+func (tn *testNode) wsURL() string { return tn.node.WSURL() }
 
 // MustCluster starts n nodes sharing one miniredis. tune may adjust each
 // node's config before it starts.
 func MustCluster(tb testing.TB, n int, tune func(*Config)) ([]*testNode, *miniredis.Miniredis) {
 	tb.Helper()
-	m := miniredis.RunT(tb)
-	nodes := make([]*testNode, n)
-	for i := range nodes {
-		nodes[i] = MustNode(tb, m.Addr(), "node-"+string(rune('a'+i)), tune)
-	}
+	var nodes []*testNode
+	_, m := wstest.Cluster(tb, n, func(tb testing.TB, id, addr string) *wstest.Node {
+		tn := MustNode(tb, addr, id, tune)
+		nodes = append(nodes, tn)
+		return tn.node
+	})
 	return nodes, m
 }
 
@@ -44,6 +48,7 @@ func MustCluster(tb testing.TB, n int, tune func(*Config)) ([]*testNode, *minire
 func MustNode(tb testing.TB, addr, id string, tune func(*Config)) *testNode {
 	tb.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	tb.Cleanup(func() { _ = rdb.Close() }) // after the node's shutdown (cleanups run last first)
 	v, err := auth.NewVerifier(0, testSecret)
 	if err != nil {
 		tb.Fatal(err)
@@ -60,36 +65,14 @@ func MustNode(tb testing.TB, addr, id string, tune func(*Config)) *testNode {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tn := &testNode{srv: srv, client: httptest.NewServer(srv.ClientHandler()), admin: httptest.NewServer(srv.AdminHandler())}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(context.Background()) }()
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("shutdown %s: %v", id, err)
-		}
-		if err := <-done; err != nil {
-			tb.Errorf("run %s: %v", id, err)
-		}
-		tn.client.Close()
-		tn.admin.Close()
-		_ = rdb.Close()
-	})
-	waitFor(tb, 5*time.Second, "node ready", func() bool { return srv.node.Ready() == nil })
-	return tn
+	n := wstest.Serve(tb, id, srv, func() bool { return srv.Ready() == nil })
+	return &testNode{srv: srv, client: n.Client, admin: n.Admin, node: n}
 }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wstest.WaitFor(tb, d, what, cond)
 }
 
 // frame is a decoded server frame.
@@ -97,75 +80,44 @@ type frame map[string]any
 
 func (f frame) str(k string) string { s, _ := f[k].(string); return s }
 
-// client is a test WebSocket client.
+// client is a test WebSocket client on a wstest.Conn (which drops the
+// node's application pings); frames are taken strictly in order.
 type client struct {
-	tb      testing.TB
-	ws      *websocket.Conn
-	connID  string
-	nodeID  string
-	frames  chan frame
-	closeCh chan int
+	*wstest.Conn
+	tb     testing.TB
+	ws     *websocket.Conn
+	connID string
+	nodeID string
 }
 
 // MustDial connects to a node and reads the welcome frame.
 func MustDial(tb testing.TB, tn *testNode) *client {
 	tb.Helper()
-	url := "ws" + strings.TrimPrefix(tn.client.URL, "http") + "/ws"
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		tb.Fatalf("dial: %v", err)
-	}
-	_ = resp.Body.Close()
-	c := &client{tb: tb, ws: ws, frames: make(chan frame, 1024), closeCh: make(chan int, 1)}
-	go c.read()
-	tb.Cleanup(func() { _ = ws.Close() })
+	conn := wstest.MustDial(tb, tn.wsURL(), wstest.Options{})
+	c := &client{Conn: conn, tb: tb, ws: conn.WS()}
 	w := c.expect("welcome")
 	c.connID, c.nodeID = w.str("conn_id"), w.str("node_id")
 	return c
 }
 
-func (c *client) read() {
-	defer close(c.frames)
-	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			code := 1006
-			if ce, ok := err.(*websocket.CloseError); ok {
-				code = ce.Code
-			}
-			c.closeCh <- code
-			return
-		}
-		var f frame
-		if json.Unmarshal(data, &f) == nil && f.str("type") != "ping" {
-			c.frames <- f
-		}
+func decodeFrame(tb testing.TB, m wstest.Msg) frame {
+	tb.Helper()
+	var f frame
+	if err := m.Decode(&f); err != nil {
+		tb.Fatalf("undecodable frame %s: %v", m.Data, err)
 	}
+	return f
 }
 
 func (c *client) send(v any) {
 	c.tb.Helper()
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.tb.Fatalf("write: %v", err)
-	}
+	c.Send(v)
 }
 
 // expect returns the next frame, which must have the given type.
 func (c *client) expect(typ string) frame {
 	c.tb.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if !ok {
-			c.tb.Fatalf("connection closed while waiting for %q", typ)
-		}
-		if f.str("type") != typ {
-			c.tb.Fatalf("got frame %v, want type %q", f, typ)
-		}
-		return f
-	case <-time.After(5 * time.Second):
-		c.tb.Fatalf("timed out waiting for %q", typ)
-	}
-	return nil
+	return decodeFrame(c.tb, c.Expect(typ))
 }
 
 // expectEither returns the next two frames, one of type a and one of type
@@ -175,20 +127,18 @@ func (c *client) expect(typ string) frame {
 func (c *client) expectEither(a, b string) (fa, fb frame) {
 	c.tb.Helper()
 	for fa == nil || fb == nil {
-		select {
-		case f, ok := <-c.frames:
-			switch {
-			case !ok:
-				c.tb.Fatalf("connection closed while waiting for %q and %q", a, b)
-			case f.str("type") == a && fa == nil:
-				fa = f
-			case f.str("type") == b && fb == nil:
-				fb = f
-			default:
-				c.tb.Fatalf("got frame %v, want %q and %q", f, a, b)
-			}
-		case <-time.After(5 * time.Second):
-			c.tb.Fatalf("timed out waiting for %q and %q", a, b)
+		m, ok := c.Next()
+		if !ok {
+			c.tb.Fatalf("connection closed while waiting for %q and %q", a, b)
+		}
+		f := decodeFrame(c.tb, m)
+		switch {
+		case m.Type == a && fa == nil:
+			fa = f
+		case m.Type == b && fb == nil:
+			fb = f
+		default:
+			c.tb.Fatalf("got frame %v, want %q and %q", f, a, b)
 		}
 	}
 	return fa, fb
@@ -197,33 +147,13 @@ func (c *client) expectEither(a, b string) (fa, fb frame) {
 // expectNone asserts that no frame arrives within d.
 func (c *client) expectNone(d time.Duration) {
 	c.tb.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if ok {
-			c.tb.Fatalf("unexpected frame %v", f)
-		}
-	case <-time.After(d):
-	}
+	c.ExpectNone(d)
 }
 
 // expectClose waits for the server's close code.
 func (c *client) expectClose(want int) {
 	c.tb.Helper()
-	for {
-		select {
-		case _, ok := <-c.frames:
-			if ok {
-				continue
-			}
-			got := <-c.closeCh
-			if got != want {
-				c.tb.Fatalf("close code = %d, want %d", got, want)
-			}
-			return
-		case <-time.After(10 * time.Second):
-			c.tb.Fatalf("timed out waiting for close %d", want)
-		}
-	}
+	c.ExpectClose(want)
 }
 
 func mustToken(tb testing.TB, user, typ string) string {
