@@ -19,8 +19,9 @@ type fakeServer struct {
 	srv   *httptest.Server
 	conns chan *fakeConn
 	// refuse, when not 0, answers the next upgrades with that status.
-	mu     sync.Mutex
-	refuse int
+	mu         sync.Mutex
+	refuse     int
+	retryAfter string // Retry-After of a refusal
 }
 
 type fakeConn struct {
@@ -38,9 +39,12 @@ func newFakeServer(t *testing.T) *fakeServer {
 	up := websocket.Upgrader{}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		st := f.refuse
+		st, after := f.refuse, f.retryAfter
 		f.mu.Unlock()
 		if st != 0 {
+			if after != "" {
+				w.Header().Set("Retry-After", after)
+			}
 			http.Error(w, "refused", st)
 			return
 		}

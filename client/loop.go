@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -60,6 +61,13 @@ func (c *Client) run() {
 			delay = c.cfg.Backoff.Delay(attempt, c.cfg.Rand())
 			attempt++
 		}
+		var busy *busyError
+		if errors.As(err, &busy) {
+			// The node refused the connect with 503 and Retry-After (a
+			// reconnect storm): not before that, plus full jitter of 1 s so
+			// that the refused clients do not return together.
+			delay = max(delay, busy.after+time.Duration(c.cfg.Rand()*float64(time.Second)))
+		}
 		c.setState(StateEvent{State: StateDisconnected, Code: code, Reason: reason, Err: err, Delay: delay})
 		if delay > 0 {
 			select {
@@ -91,6 +99,11 @@ func (c *Client) connect(ctx context.Context) (*conn, Session, error) {
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return nil, Session{}, &CloseError{Status: resp.StatusCode}
+		}
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+			if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+				return nil, Session{}, &busyError{after: time.Duration(min(secs, 60)) * time.Second, err: err}
+			}
 		}
 		return nil, Session{}, fmt.Errorf("wsnode client: dial: %w", err)
 	}
@@ -147,3 +160,16 @@ func (c *Client) connect(ctx context.Context) (*conn, Session, error) {
 		return fail(CodeNormal, ctx.Err())
 	}
 }
+
+// busyError is a handshake refused with 503 and Retry-After: the node has
+// too many connects in flight, or is starting or draining.
+type busyError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("wsnode client: node busy, retry after %v: %v", e.after, e.err)
+}
+
+func (e *busyError) Unwrap() error { return e.err }

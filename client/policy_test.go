@@ -137,6 +137,28 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	}
 }
 
+// A 503 with Retry-After (a node in a reconnect storm) delays the next
+// attempt by at least that, plus jitter, whatever the backoff says.
+func TestBusyNodeRetryAfter(t *testing.T) {
+	f := newFakeServer(t)
+	f.refuse, f.retryAfter = http.StatusServiceUnavailable, "2"
+	clk, ev := &fakeClock{now: time.Unix(1000, 0)}, newEvents()
+	c := New(f.url(), Config{Token: "tok", Clock: clk, Rand: half, OnState: ev.on, Backoff: testBackoff})
+	c.Start()
+	defer c.Close()
+	for range 2 {
+		ev.waitFor(t, StateDisconnected)
+	}
+	f.mu.Lock()
+	f.refuse = 0
+	f.mu.Unlock()
+	f.accept().handshake()
+	ev.waitFor(t, StateConnected)
+	if got := clk.recorded(); len(got) < 2 || got[0] != 2500*time.Millisecond || got[1] != 2500*time.Millisecond {
+		t.Fatalf("delays %v, want 2.5s (Retry-After 2s + half of 1s of jitter) twice", got)
+	}
+}
+
 // TestHandshakeRefusedStops: HTTP 401 or 403 before the upgrade will not
 // clear by retrying.
 func TestHandshakeRefusedStops(t *testing.T) {

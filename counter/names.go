@@ -46,6 +46,9 @@ const (
 	CtrReconnects     = "pubsub_reconnects_total"
 	CtrReasserts      = "reasserts_total"
 	CtrRejected       = "rejected_handshakes_total"
+	// CtrAdmissionRefused counts connects refused with 503 because the node
+	// had Config.MaxPendingConnects in flight (they are in CtrRejected too).
+	CtrAdmissionRefused = "admission_refused_total"
 	// History rooms: messages a node read back from the stream to fill a
 	// gap in what it received, messages it could not (trimmed or history
 	// lost), and duplicates it dropped.
@@ -69,6 +72,6 @@ var (
 		ErrInvalidName, ErrAuthFailed, ErrAuthTimeout, ErrSlowConsumer, ErrWriteFailed, ErrPublishFailed,
 		ErrRegistryFailed, ErrInvalidUTF8, ErrTooBig, ErrJoinHookFailed, ErrOther}
 	counterNames = []string{CtrConnections, CtrDisconnections, CtrDelivered, CtrReaped,
-		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected,
+		CtrInactiveClosed, CtrReconnects, CtrReasserts, CtrRejected, CtrAdmissionRefused,
 		CtrHistoryRepaired, CtrHistoryLost, CtrHistoryDuplicates}
 )

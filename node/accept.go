@@ -35,14 +35,21 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.refuse(w, http.StatusServiceUnavailable, "node is starting")
 		return
 	}
+	if !n.admission.enter() {
+		n.conns.Done()
+		n.busy(w)
+		return
+	}
 	claims, hasToken, ip, ok := n.screen(w, r)
 	if !ok {
+		n.admission.leave()
 		n.conns.Done()
 		return
 	}
 	hj := &socket.Hijacker{ResponseWriter: w}
 	ws, err := n.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
+		n.admission.leave()
 		n.idx.release(ip)
 		n.conns.Done()
 		return // the upgrader has answered with an HTTP error
@@ -60,7 +67,8 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // own; idle sockets cost only that shallow reader stack (reader.go).
 func (n *Node) open(c *conn, claims auth.Claims, hasToken bool) {
 	started := n.start(c, claims, hasToken)
-	c.uncork(c.cork) // the 101 response and the welcome frame, in one write
+	n.admission.leave() // registered (and authenticated, with a header token) or refused
+	c.uncork(c.cork)    // the 101 response and the welcome frame, in one write
 	if !started {
 		n.idx.release(c.ip)
 		n.conns.Done()

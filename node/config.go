@@ -35,23 +35,24 @@ const Unlimited = -1
 // The defaults of Config, each the value a zero field takes. wsnode's flags
 // take their defaults from here.
 const (
-	DefaultAuthTimeout       = 10 * time.Second
-	DefaultPingInterval      = 25 * time.Second
-	DefaultPongTimeout       = 10 * time.Second
-	DefaultWriteTimeout      = 10 * time.Second
-	DefaultMaxMessageSize    = 64 << 10
-	DefaultSendQueueSize     = 256
-	DefaultMaxQueuedBytes    = 64 * DefaultMaxMessageSize // 4 MiB
-	DefaultMessageRate       = 100
-	DefaultMaxStrikes        = 20
-	DefaultMaxRoomsPerConn   = 128
-	DefaultMaxConns          = 15000
-	DefaultMaxConnsPerIP     = 1000
-	DefaultInactiveTimeout   = 5 * time.Minute
-	DefaultHeartbeatInterval = 2 * time.Second
-	DefaultReapInterval      = 2 * time.Second
-	DefaultFlushInterval     = defaults.FlushInterval
-	DefaultRedisTimeout      = 3 * time.Second
+	DefaultAuthTimeout        = 10 * time.Second
+	DefaultPingInterval       = 25 * time.Second
+	DefaultPongTimeout        = 10 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultMaxMessageSize     = 64 << 10
+	DefaultSendQueueSize      = 256
+	DefaultMaxQueuedBytes     = 64 * DefaultMaxMessageSize // 4 MiB
+	DefaultMessageRate        = 100
+	DefaultMaxStrikes         = 20
+	DefaultMaxRoomsPerConn    = 128
+	DefaultMaxConns           = 15000
+	DefaultMaxConnsPerIP      = 1000
+	DefaultMaxPendingConnects = 512
+	DefaultInactiveTimeout    = 5 * time.Minute
+	DefaultHeartbeatInterval  = 2 * time.Second
+	DefaultReapInterval       = 2 * time.Second
+	DefaultFlushInterval      = defaults.FlushInterval
+	DefaultRedisTimeout       = 3 * time.Second
 )
 
 // MaxFlushInterval is the longest Config.FlushInterval (it is also the
@@ -138,6 +139,10 @@ type Config struct {
 	// MaxConnsPerIP caps sockets per client IP on this node; the next upgrade
 	// gets HTTP 429. Default DefaultMaxConnsPerIP; Unlimited disables the limit.
 	MaxConnsPerIP int
+	// MaxPendingConnects bounds the connects in flight (upgrade to
+	// registration, admission.go); the next upgrade gets HTTP 503 with
+	// Retry-After. Default DefaultMaxPendingConnects; Unlimited disables it.
+	MaxPendingConnects int
 	// InactiveTimeout closes connections that sent nothing for this long with
 	// CloseInactive, after setting their state to INACTIVE.
 	// Default DefaultInactiveTimeout; Unlimited disables the cleanup.
@@ -214,6 +219,7 @@ func (c *Config) setDefaults() {
 	num(&c.MaxRoomsPerConn, DefaultMaxRoomsPerConn)
 	num(&c.MaxConns, DefaultMaxConns)
 	num(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	num(&c.MaxPendingConnects, DefaultMaxPendingConnects)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

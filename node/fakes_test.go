@@ -110,11 +110,27 @@ func (fakeStats) Local() counter.Snapshot                           { return cou
 func (fakeStats) Cluster(context.Context) (counter.Snapshot, error) { return counter.Snapshot{}, nil }
 func (fakeStats) MessagesPerSecond() float64                        { return 0 }
 
-// countingStats counts errors by kind.
+// countingStats counts errors by kind and the event counters.
 type countingStats struct {
 	fakeStats
 	mu   sync.Mutex
 	errs map[string]int
+	ctrs map[string]int64
+}
+
+func (s *countingStats) Add(name string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctrs == nil {
+		s.ctrs = map[string]int64{}
+	}
+	s.ctrs[name] += n
+}
+
+func (s *countingStats) count(name string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctrs[name]
 }
 
 func (s *countingStats) Error(kind string) {

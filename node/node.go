@@ -27,19 +27,20 @@ type Deps struct {
 
 // Node manages this process's sockets and exposes the cluster-wide API.
 type Node struct {
-	cfg      Config
-	reg      Registry
-	dir      Directory
-	events   eventSet // Config.Events
-	broker   Broker
-	stats    Stats
-	history  History    // nil: no history rooms
-	seq      *sequencer // order and gap repair of history rooms
-	verifier *auth.Verifier
-	log      *slog.Logger
-	upgrader websocket.Upgrader
-	idx      *index
-	started  time.Time
+	cfg       Config
+	reg       Registry
+	dir       Directory
+	events    eventSet // Config.Events
+	admission admission
+	broker    Broker
+	stats     Stats
+	history   History    // nil: no history rooms
+	seq       *sequencer // order and gap repair of history rooms
+	verifier  *auth.Verifier
+	log       *slog.Logger
+	upgrader  websocket.Upgrader
+	idx       *index
+	started   time.Time
 
 	baseCtx    context.Context // cancelled when Shutdown finishes
 	ops        *sharedDeadline // contexts of client-driven Redis calls (opctx.go)
@@ -78,7 +79,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, reg: deps.Registry, dir: deps.Directory, events: newEventSet(cfg.Events), broker: deps.Broker, stats: deps.Stats, history: deps.History,
+		cfg: cfg, reg: deps.Registry, dir: deps.Directory, events: newEventSet(cfg.Events), admission: admission{max: int64(cfg.MaxPendingConnects)}, broker: deps.Broker, stats: deps.Stats, history: deps.History,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
 		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),
