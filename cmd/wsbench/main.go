@@ -37,6 +37,7 @@
 //	wsbench plot -o tail.svg a=rooms.json b=rooms2.json  # worst latency per 100 ms over the window
 //	wsbench churn -urls U1,U2,U3 -secret S -clients 3000  # bench/soak.sh's clients: churn, recover, count loss
 //	wsbench soakplot -o soak.svg samples.tsv              # bench/soak.sh's plot of heap, goroutines, deliveries/s
+//	wsbench hookserver -addr A -delay 1ms                 # a join hook backend that allows every join
 //
 // With -strict the exit status is 1 when anything failed, was lost,
 // duplicated or misrouted, or nothing was delivered.
@@ -96,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return churnMain(args[1:], stdout, stderr)
 		case "soakplot":
 			return soakplotMain(args[1:], stdout, stderr)
+		case "hookserver":
+			return hookserverMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
