@@ -133,18 +133,21 @@ func (c Config) validate() error {
 		return err
 	}
 	if c.Group == "" {
-		return errors.New("Group is required")
+		return errors.New("Config.Group is required")
 	}
 	if c.Count < 0 {
-		return fmt.Errorf("Count (%d) must not be negative", c.Count)
+		return fmt.Errorf("Config.Count (%d) must not be negative", c.Count)
 	}
-	for name, d := range map[string]time.Duration{"Block": c.Block, "ClaimMinIdle": c.ClaimMinIdle, "ClaimInterval": c.ClaimInterval} {
-		if d < time.Millisecond {
-			return fmt.Errorf("%s (%v) must be at least 1ms", name, d)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"Config.Block", c.Block}, {"Config.ClaimMinIdle", c.ClaimMinIdle}, {"Config.ClaimInterval", c.ClaimInterval}} {
+		if f.d < time.Millisecond {
+			return fmt.Errorf("%s (%v) must be at least 1ms", f.name, f.d)
 		}
 	}
 	if !validStartID(c.StartID) {
-		return fmt.Errorf(`StartID %q: want "$", "0" or a stream id such as 1700000000000-0`, c.StartID)
+		return fmt.Errorf(`Config.StartID %q: want "$", "0" or a stream id such as 1700000000000-0`, c.StartID)
 	}
 	return nil
 }
