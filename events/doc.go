@@ -21,7 +21,8 @@
 // pending entries: when the handler returned an error, when the worker died
 // or was stopped in the middle of a batch, or when an acknowledgement
 // failed. A consumer restarted under the same name handles its own pending
-// entries first; every consumer of the group takes over entries that have
+// entries first (and again after a failed read, whose entries Redis may
+// have assigned to it); every consumer of the group takes over entries that have
 // been pending on any consumer for longer than Config.ClaimMinIdle
 // (XAUTOCLAIM, every Config.ClaimInterval) and handles them again. So a
 // handler may see an entry twice (Entry.Redelivered says it may have been

@@ -105,9 +105,9 @@ func Example_assistant() {
 		}
 		return a.handle(ctx, e)
 	})
-	fmt.Printf("Run: %v, %+v\n", err, c.Stats())
+	fmt.Println("Run:", err, "handled:", c.Stats().Handled)
 	// Output:
 	// to help: {"re":"m2","text":"@bob: good question"}
 	// to lobby: {"re":"m3","text":"@alice: good question"}
-	// Run: <nil>, {Handled:5 Failed:0 Malformed:0 Trimmed:0 Claimed:0 Errors:0}
+	// Run: <nil> handled: 5
 }

@@ -28,7 +28,7 @@ type runner struct {
 	bo   backoff
 
 	group        bool      // the group is known to exist
-	pendingDone  bool      // own pending entries handled (once per Run)
+	pendingDone  bool      // own pending entries handled (at the start, and after a failed read)
 	pendingFrom  string    // cursor in own pending entries
 	claimFrom    string    // XAUTOCLAIM cursor; "0-0" starts a new sweep
 	nextClaimDue time.Time // zero: a sweep is due now
@@ -108,6 +108,7 @@ func (r *runner) claimStep() error {
 		MinIdle: cfg.ClaimMinIdle, Start: r.claimFrom, Count: int64(cfg.Count),
 	}).Result()
 	if err != nil {
+		r.recheckOwn()
 		return err
 	}
 	if len(deleted) > 0 {
@@ -133,10 +134,19 @@ func (r *runner) claimStep() error {
 func (r *runner) readStep(block time.Duration) error {
 	msgs, err := r.read(">", block)
 	if err != nil {
+		r.recheckOwn()
 		return err
 	}
 	r.handleAll(msgs, false)
 	return nil
+}
+
+// recheckOwn makes the next steps read this consumer's own pending entries
+// again: after a failed XREADGROUP or XAUTOCLAIM, Redis may have assigned
+// entries to it whose reply was lost, and they are handled now rather than
+// after ClaimMinIdle.
+func (r *runner) recheckOwn() {
+	r.pendingDone, r.pendingFrom = false, "0"
 }
 
 // read is XREADGROUP from id (">" for new entries, else own pending ones
