@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -112,4 +113,12 @@ func TestRedisOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestEntryJSON(t *testing.T) {
+	b, err := json.Marshal(Entry{ID: "1-0", Event: Event{Type: Leave, ConnID: "c1", ConnType: "user", Room: "r"}, Redelivered: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "json", string(b), `{"id":"1-0","type":"leave","ts":0,"node_id":"","conn_id":"c1","conn_type":"user","room":"r","redelivered":true}`)
 }

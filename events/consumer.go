@@ -64,7 +64,7 @@ func (c *Consumer) Stats() Stats {
 // backoff (up to 5 s apart); they never end Run.
 //
 // When ctx is canceled during a call of h, the call finishes and its entry
-// is acknowledged before Run returns; the context h was given is canceled
+// is acknowledged (when h returned nil) before Run returns; the context h was given is canceled
 // HandlerGrace after ctx. Entries read but not yet handled stay pending:
 // the next Run of this consumer name handles them first, and other
 // consumers of the group take them over after ClaimMinIdle.

@@ -27,18 +27,19 @@ const (
 	Direct     = cluster.EventDirect
 )
 
-// Entry is one stream entry given to the Handler: its id and the Event.
+// Entry is one stream entry given to the Handler: its id and the Event. As
+// JSON it is the event's object with "id" (and "redelivered") added.
 type Entry struct {
 	// ID is the stream entry's id ("<ms>-<seq>"): unique in the stream and
 	// increasing in the order the nodes wrote the entries. A handler that
 	// must not act twice on one event remembers the ids it has acted on.
-	ID string
+	ID string `json:"id"`
 	Event
 	// Redelivered is true when the entry comes from the group's pending
 	// entries: this consumer's own after a restart, or taken over from
 	// another consumer (or from a failed call of this one) after
 	// ClaimMinIdle. It may have been handled, in part or in full, before.
-	Redelivered bool
+	Redelivered bool `json:"redelivered,omitempty"`
 }
 
 // Handler handles one entry. It returns nil when the entry is done, and it
