@@ -45,7 +45,8 @@ func (e loggedError) Unwrap() error { return e.err }
 // subcommands are the words wsnode accepts in place of its serving flags.
 // Each parses its own flags and returns flag.ErrHelp after -h or --help.
 var subcommands = map[string]func(args []string, stdout, stderr io.Writer) error{
-	"token": runToken,
+	"token":  runToken,
+	"events": runEvents,
 }
 
 // run is the program without the process: it serves, or runs the
