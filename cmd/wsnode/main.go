@@ -1,8 +1,9 @@
-// Command wsnode runs one node of a wsnode cluster, or mints a development
-// token.
+// Command wsnode runs one node of a wsnode cluster, mints a development
+// token, or tails the client-event stream as a consumer-group worker.
 //
 //	wsnode [flags]                         serve (see -h for every flag and its env twin)
-//	wsnode token --user NAME [--type user|ai_assistant|system] [--ttl 1h]
+//	wsnode token --user NAME [--type user|ai_assistant|system] [--rooms R,...] [--ttl 1h]
+//	wsnode events --redis-url URL --group G [--consumer NAME]
 //
 // Without --redis-url the node runs against an embedded in-process Redis,
 // which is enough for trying it out on one machine. With --redis-url it is
