@@ -160,7 +160,7 @@ func (m *Main) checkSentinels(ctx context.Context, fo *redis.FailoverOptions) er
 			a.addr = addr
 			c := redis.NewClient(&redis.Options{
 				Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword,
-				TLSConfig: fo.TLSConfig, DialTimeout: 2 * time.Second, MaxRetries: -1,
+				TLSConfig: fo.TLSConfig, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1,
 				Protocol: 2, DisableIdentity: true, PoolSize: 1,
 			})
 			defer c.Close()
