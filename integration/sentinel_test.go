@@ -29,7 +29,8 @@ const failoverBound = 5 * time.Second
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
 	st := startSentinelTier(t, 1, 3, 2)
-	o := nodeOpts{args: []string{"--redis-mode", "sentinel", "--redis-url", st.failoverURL(), "--msg-rate", "0"}}
+	o := nodeOpts{args: []string{"--redis-mode", "sentinel", "--redis-url", st.failoverURL(), "--msg-rate", "0",
+		"--history-size", "100", "--history-rooms", "hist"}}
 	var nodes []*wsNode
 	for i := range 3 {
 		nodes = append(nodes, startNode(t, fmt.Sprintf("s%d", i), st.primary, o))
@@ -78,6 +79,15 @@ func TestSentinelFailover(t *testing.T) {
 	late := dial(t, nodes[1].wsURL(), "late@s1", "late", "user")
 	member(late, "late-room")
 	old := st.primary.addr()
+	// The new primary must not depend on the old one's script cache: every
+	// script call path has to survive NOSCRIPT.
+	func() {
+		c := redis.NewClient(&redis.Options{Addr: st.replicas[0].addr()})
+		defer c.Close()
+		if err := c.ScriptFlush(context.Background()).Err(); err != nil {
+			t.Fatalf("SCRIPT FLUSH on the replica: %v", err)
+		}
+	}()
 	p.atKill = p.seq()
 	st.primary.p.kill()
 	killed := time.Now()
@@ -143,6 +153,18 @@ func TestSentinelFailover(t *testing.T) {
 	t.Logf("state exact on every node and in Redis %s after the promotion", time.Since(promoted).Round(10*time.Millisecond))
 
 	exact := p.seq()
+
+	// A new connection, a join and a message in a history room (the
+	// registry's and the history's scripts) work on the new primary.
+	h0 := dial(t, nodes[2].wsURL(), "h@s2", "h", "user")
+	h0.join("hist")
+	h1 := dial(t, nodes[0].wsURL(), "h@s0", "h", "user")
+	h1.join("hist")
+	f := h0.request(map[string]any{"type": "message", "room": "hist", "data": "after failover"}, "ack")
+	if f.Offset == 0 {
+		t.Errorf("history message acked without an offset: %s", f.raw)
+	}
+	h1.expect("message", wait, hasData("after failover"))
 
 	for _, n := range nodes {
 		if v, err := n.metric("wsnode_pubsub_reconnects_total"); err != nil || v < 1 {
