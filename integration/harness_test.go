@@ -176,17 +176,18 @@ type redisServer struct {
 }
 
 // startRedis starts a private, non-persistent redis-server on port (0 = a
-// free one). It never touches the default 6379.
-func startRedis(t *testing.T, port int) *redisServer {
+// free one), with extra arguments (e.g. --replicaof). It never touches the
+// default 6379.
+func startRedis(t *testing.T, port int, extra ...string) *redisServer {
 	t.Helper()
 	bin := requireTool(t, "redis-server")
 	if port == 0 {
 		port = freePort(t)
 	}
 	r := &redisServer{port: port}
-	r.p = startProc(t, fmt.Sprintf("redis-server:%d", port), nil, bin,
+	r.p = startProc(t, fmt.Sprintf("redis-server:%d", port), nil, bin, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--loglevel", "warning"}, extra...)...)
 	waitFor(t, 10*time.Second, "redis-server to answer PING", func() error {
 		if r.p.exited() {
 			return fmt.Errorf("redis-server exited: %s", r.p.log.String())

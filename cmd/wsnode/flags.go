@@ -27,7 +27,8 @@ import (
 // take their defaults from the packages that define them (node.Default...,
 // registry, pubsub, admin, history, auth): no default is restated here.
 type options struct {
-	addr, adminAddr, redisURL, nodeID, jwtSecret, jwtSecretPrev string
+	addr, adminAddr, redisURL, redisMode, nodeID, jwtSecret     string
+	jwtSecretPrev                                               string
 	allowedOrigins, trustedProxies, logLevel, logFormat, guests string
 	jwtLeeway, shutdownTimeout                                  time.Duration
 	cfg                                                         server.Config
@@ -56,6 +57,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.addr, setting("Addr", "addr"), ":8080", "client listener address (GET /ws)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "admin API listener address")
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-process Redis (single node); pool_size defaults to max(32, 10×GOMAXPROCS)")
+	fs.StringVar(&o.redisMode, "redis-mode", modeSingle, "how --redis-url is read: single (one primary), sentinel (the sentinels of a primary: "+
+		sentinelURLForm+") or cluster (not supported yet)")
 	fs.StringVar(&o.nodeID, setting("NodeID", "node-id"), "", "node id (default: generated from the host name)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens (required with --redis-url)")
 	fs.StringVar(&o.jwtSecretPrev, "jwt-secret-previous", "", "second accepted secret, for key rotation")
@@ -161,6 +164,9 @@ func (o *options) finish() error {
 		if d < 0 {
 			return fmt.Errorf("--%s (%v) must not be negative", name, d)
 		}
+	}
+	if err := checkRedisMode(o.redisMode, o.redisURL); err != nil {
+		return err
 	}
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)

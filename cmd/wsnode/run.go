@@ -10,13 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/auth"
 	"github.com/wsnode/wsnode/node"
@@ -132,40 +129,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return o.flagError(err)
 	}
 	return m.serve(ctx, srv)
-}
-
-// minRedisPool is the least Redis connection pool a node gets when the URL
-// sets no pool_size. go-redis defaults to 10 per GOMAXPROCS, so a node
-// limited to one CPU had 10 connections, and a burst of connects (three
-// registry calls each) queued for them: the pool's wait path (a timer and
-// a park per call) cost ~5 % of node CPU in the connect benchmark. A node's
-// Redis calls wait on round trips, not on CPU.
-const minRedisPool = 32
-
-func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), error) {
-	if m.opts.redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, nil, fmt.Errorf("embedded redis: %w", err)
-		}
-		m.log.Warn("no --redis-url: using an embedded in-process Redis; this node cannot share state with others")
-		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
-	}
-	opt, err := redis.ParseURL(m.opts.redisURL)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--redis-url: %w", err)
-	}
-	if opt.PoolSize == 0 { // not set by the URL's pool_size
-		opt.PoolSize = max(minRedisPool, 10*runtime.GOMAXPROCS(0))
-	}
-	rdb := redis.NewClient(opt)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		m.log.Warn("redis not reachable yet; the node stays unready until it is", "err", err)
-	}
-	return rdb, func() { _ = rdb.Close() }, nil
 }
 
 func (m *Main) checkAdminExposure() error {

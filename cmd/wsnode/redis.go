@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// The Redis modes of --redis-mode.
+const (
+	modeSingle   = "single"   // one primary, --redis-url as in go-redis' ParseURL
+	modeSentinel = "sentinel" // a primary found through Redis Sentinel (ParseFailoverURL)
+	modeCluster  = "cluster"  // Redis Cluster: not supported yet
+)
+
+// sentinelURLForm is the shape of a sentinel-mode --redis-url, for error messages.
+const sentinelURLForm = "redis://[user:password@]sentinel1:26379/0?master_name=NAME&addr=sentinel2:26379&addr=sentinel3:26379"
+
+// checkRedisMode checks --redis-mode against --redis-url before anything
+// starts. The URL itself is parsed by redisClient.
+func checkRedisMode(mode, url string) error {
+	switch mode {
+	case modeSingle:
+		return nil
+	case modeSentinel:
+		if url == "" {
+			return errors.New("--redis-mode sentinel needs a --redis-url naming the sentinels: " + sentinelURLForm)
+		}
+		return nil
+	case modeCluster:
+		return errors.New("--redis-mode cluster: Redis Cluster is not supported yet (the registry's scripts touch the keys of several rooms and users at once); use single or sentinel")
+	}
+	return fmt.Errorf("--redis-mode must be single, sentinel or cluster, not %q", mode)
+}
+
+// minRedisPool is the least Redis connection pool a node gets when the URL
+// sets no pool_size. go-redis defaults to 10 per GOMAXPROCS, so a node
+// limited to one CPU had 10 connections, and a burst of connects (three
+// registry calls each) queued for them: the pool's wait path (a timer and
+// a park per call) cost ~5 % of node CPU in the connect benchmark. A node's
+// Redis calls wait on round trips, not on CPU.
+const minRedisPool = 32
+
+// defaultPoolSize is the pool size of a URL without pool_size, in every mode.
+func defaultPoolSize() int { return max(minRedisPool, 10*runtime.GOMAXPROCS(0)) }
+
+// redisCheckTimeout bounds the start-up check of the Redis server (or of
+// the sentinels).
+const redisCheckTimeout = 5 * time.Second
+
+// redisClient returns the node's Redis client for --redis-mode and
+// --redis-url. A malformed URL, or a server of the wrong kind for the mode
+// (a sentinel in single mode, a plain Redis in sentinel mode, a sentinel
+// that does not know the master), is an error: the node must not start. A
+// server that cannot be reached is not: the node starts unready and waits
+// for it, as after an outage.
+func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), error) {
+	if m.opts.redisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		m.log.Warn("no --redis-url: using an embedded in-process Redis; this node cannot share state with others")
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	}
+	var (
+		rdb   *redis.Client
+		check func(context.Context) error
+	)
+	switch m.opts.redisMode {
+	case modeSentinel:
+		fo, err := redis.ParseFailoverURL(m.opts.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--redis-url (--redis-mode sentinel): %w; the form is %s", err, sentinelURLForm)
+		}
+		if fo.MasterName == "" {
+			return nil, nil, errors.New("--redis-url (--redis-mode sentinel) has no master_name: the form is " + sentinelURLForm)
+		}
+		if fo.PoolSize == 0 { // not set by the URL's pool_size
+			fo.PoolSize = defaultPoolSize()
+		}
+		rdb = redis.NewFailoverClient(fo)
+		check = func(ctx context.Context) error { return m.checkSentinels(ctx, fo) }
+	default:
+		opt, err := redis.ParseURL(m.opts.redisURL)
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "unexpected option") &&
+				(strings.Contains(msg, "master_name") || strings.Contains(msg, "addr")) {
+				err = fmt.Errorf("%w (a Sentinel URL needs --redis-mode sentinel)", err)
+			}
+			return nil, nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		if opt.PoolSize == 0 { // not set by the URL's pool_size
+			opt.PoolSize = defaultPoolSize()
+		}
+		rdb = redis.NewClient(opt)
+		check = func(ctx context.Context) error { return m.checkSingle(ctx, rdb, opt.Addr) }
+	}
+	cctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
+	defer cancel()
+	if err := check(cctx); err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+// checkSingle refuses a single-mode URL that names a sentinel, a Redis
+// Cluster node or a read-only replica. An unreachable server, or one that
+// does not answer INFO (ACLs), only gets a warning.
+func (m *Main) checkSingle(ctx context.Context, rdb *redis.Client, addr string) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		m.log.Warn("redis not reachable yet; the node stays unready until it is", "err", err)
+		return nil
+	}
+	info, err := rdb.Info(ctx).Result()
+	if err != nil {
+		m.log.Warn("could not check the Redis server's mode (INFO failed)", "err", err)
+		return nil
+	}
+	f := infoFields(info)
+	switch f["redis_mode"] {
+	case "sentinel":
+		return fmt.Errorf("--redis-mode single, but %s is a Redis Sentinel: use --redis-mode sentinel with a URL like %s", addr, sentinelURLForm)
+	case "cluster":
+		return fmt.Errorf("--redis-mode single, but %s is a Redis Cluster node: Redis Cluster is not supported yet", addr)
+	}
+	if f["role"] == "slave" {
+		return fmt.Errorf("--redis-mode single, but %s is a read-only replica: point --redis-url at the primary, or use --redis-mode sentinel", addr)
+	}
+	return nil
+}
+
+// checkSentinels asks every sentinel of the URL, in parallel, where the
+// master is (SENTINEL get-master-addr-by-name). A reachable address that
+// does not know the command (not a sentinel), or a sentinel that does not
+// know the master, is an error; when none answers the node starts unready
+// (go-redis keeps asking).
+func (m *Main) checkSentinels(ctx context.Context, fo *redis.FailoverOptions) error {
+	type answer struct {
+		addr, master string
+		err          error // the server's kind is wrong: refuse
+		unreachable  error // the server would not say
+	}
+	answers := make([]answer, len(fo.SentinelAddrs))
+	var wg sync.WaitGroup
+	for i, addr := range fo.SentinelAddrs {
+		wg.Go(func() {
+			a := &answers[i]
+			a.addr = addr
+			c := redis.NewClient(&redis.Options{
+				Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword,
+				TLSConfig: fo.TLSConfig, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1,
+				Protocol: 2, DisableIdentity: true, PoolSize: 1,
+			})
+			defer c.Close()
+			res, err := c.Do(ctx, "SENTINEL", "get-master-addr-by-name", fo.MasterName).StringSlice()
+			var rerr redis.Error
+			switch {
+			case errors.Is(err, redis.Nil):
+				a.err = fmt.Errorf("--redis-url: the sentinel at %s monitors no master named %q (master_name)", addr, fo.MasterName)
+			case errors.As(err, &rerr) && strings.Contains(strings.ToLower(err.Error()), "unknown command"):
+				a.err = fmt.Errorf("--redis-mode sentinel, but %s is not a Redis Sentinel (it answered SENTINEL with %q): list the sentinels in --redis-url (%s), or use --redis-mode single for a plain Redis", addr, err.Error(), sentinelURLForm)
+			case err != nil:
+				a.unreachable = err // network trouble, or NOAUTH and the like
+			case len(res) == 2:
+				a.master = net.JoinHostPort(res[0], res[1])
+			}
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for _, a := range answers {
+		errs = append(errs, a.err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, a := range answers {
+		if a.master != "" {
+			m.log.Info("redis sentinel: primary found", "master_name", fo.MasterName, "primary", a.master, "sentinel", a.addr)
+			return nil
+		}
+	}
+	for _, a := range answers {
+		m.log.Warn("redis sentinel not reachable yet; the node stays unready until one answers", "sentinel", a.addr, "err", a.unreachable)
+	}
+	return nil
+}
+
+// infoFields parses the "key:value" lines of an INFO reply.
+func infoFields(info string) map[string]string {
+	f := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":"); ok && !strings.HasPrefix(k, "#") {
+			f[k] = v
+		}
+	}
+	return f
+}
