@@ -187,7 +187,9 @@ func startRedis(t *testing.T, port int, extra ...string) *redisServer {
 	r := &redisServer{port: port}
 	r.p = startProc(t, fmt.Sprintf("redis-server:%d", port), nil, bin, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--loglevel", "warning"}, extra...)...)
+		"--protected-mode", "no", "--loglevel", "warning",
+		// A replica's full sync writes an RDB file: into the test's directory, not the package's.
+		"--dir", t.TempDir()}, extra...)...)
 	waitFor(t, 10*time.Second, "redis-server to answer PING", func() error {
 		if r.p.exited() {
 			return fmt.Errorf("redis-server exited: %s", r.p.log.String())
