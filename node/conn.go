@@ -96,8 +96,6 @@ type conn struct {
 	state  State
 	rooms  []string // joined rooms; a slice is smaller than a map at these sizes
 	authAt time.Time
-	// allowed is the token's "rooms" claim (RoomsClaim); nil: no claim.
-	allowed []string
 
 	// recovs switch history rooms that the connection is joining from
 	// replay to live messages (recovery.go).
@@ -132,6 +130,10 @@ type conn struct {
 	turn    struct {      // likewise, and readPump between wake-ups: the reader's turn (reader.go)
 		frames, bytes int
 	}
+
+	// allowed is the token's "rooms" claim (RoomsClaim; nil: no claim),
+	// read on joins only: kept after the fields that delivery touches.
+	allowed []string // guarded by mu
 }
 
 // logger returns the connection's logger with conn_id (and user). It is
