@@ -276,7 +276,7 @@ func TestBrowser(t *testing.T) {
 		n := nodeConfig{ID: id, WS: addr(1 + 2*i), Admin: addr(2 + 2*i)}
 		p := start(t, id, []string{"WS_JWT_SECRET=" + jwtSecret, "WS_ADMIN_KEY=" + adminKey}, bin,
 			"--addr", n.WS, "--admin-addr", n.Admin, "--node-id", id, "--redis-url", "redis://"+redisAddr+"/0",
-			"--history-size", "100", "--history-ttl", "5m", "--history-rooms", historyRooms,
+			"--history-size", "100", "--history-ttl", "5m", "--history-rooms", historyRooms, "--presence-rooms", historyRooms,
 			"--heartbeat-interval", "500ms", "--heartbeat-ttl", "2500ms", "--shutdown-timeout", "10s")
 		n.PID = p.cmd.Process.Pid
 		cfg.Nodes = append(cfg.Nodes, n)

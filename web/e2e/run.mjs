@@ -151,6 +151,11 @@ try {
 
     await join(alice, HIST);
     await join(bob, HIST);
+    // Presence (--presence-rooms hist-*): bob shows among alice's members as
+    // soon as he joins, before he has said anything, from another node.
+    await alice.waitForSelector(`#members li.online[data-user="bob"]`, {timeout: 10_000});
+    await alice.waitForFunction(() => document.querySelector("#members-note").textContent.startsWith("Live"),
+      null, {timeout: 10_000});
     await say(alice, "hello from alice");
     await waitTexts(alice, HIST, ["hello from alice"], "alice");
     await say(bob, "hi alice, bob here");
