@@ -93,6 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return probeMain(args[1:], stdout, stderr)
 		case "plot":
 			return plotMain(args[1:], stdout, stderr)
+		case "storm":
+			return stormMain(args[1:], stdout, stderr)
+		case "stormplot":
+			return stormplotMain(args[1:], stdout, stderr)
 		case "churn":
 			return churnMain(args[1:], stdout, stderr)
 		case "soakplot":

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFullJitter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	if d := fullJitter(0, rng); d != 0 {
+		t.Fatalf("no jitter: got %v", d)
+	}
+	var lo, hi bool
+	for range 10000 {
+		d := fullJitter(time.Second, rng)
+		if d < 0 || d >= time.Second {
+			t.Fatalf("jitter %v outside [0, 1s)", d)
+		}
+		lo = lo || d < 100*time.Millisecond
+		hi = hi || d > 900*time.Millisecond
+	}
+	if !lo || !hi {
+		t.Fatalf("jitter does not spread over [0, 1s): low %v high %v", lo, hi)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	hdr := func(v string) *http.Response {
+		r := &http.Response{StatusCode: 503, Header: http.Header{}}
+		if v != "" {
+			r.Header.Set("Retry-After", v)
+		}
+		return r
+	}
+	for _, c := range []struct {
+		resp *http.Response
+		base time.Duration
+	}{{nil, time.Second}, {hdr("1"), time.Second}, {hdr("3"), 3 * time.Second}, {hdr(""), time.Second}, {hdr("soon"), time.Second}} {
+		for range 1000 {
+			if d := retryAfter(c.resp, rng); d < c.base || d >= c.base+time.Second {
+				t.Fatalf("retryAfter = %v, want [%v, %v)", d, c.base, c.base+time.Second)
+			}
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	if s := summarize(nil); s != (durStats{}) {
+		t.Fatalf("empty: %+v", s)
+	}
+	var ds []int64
+	for i := 100; i >= 1; i-- { // 1..100 ms, unsorted
+		ds = append(ds, int64(i)*int64(time.Millisecond))
+	}
+	s := summarize(ds)
+	if s.N != 100 || s.P50MS != 50 || s.P99MS != 99 || s.MaxMS != 100 {
+		t.Fatalf("1..100 ms: %+v", s)
+	}
+	if s := summarize([]int64{int64(1500 * time.Microsecond)}); s.P50MS != 1.5 || s.P99MS != 1.5 || s.MaxMS != 1.5 {
+		t.Fatalf("one value: %+v", s)
+	}
+	// 3,000 rejoin times: the p99 is the 2,970th.
+	ds = ds[:0]
+	for i := 1; i <= 3000; i++ {
+		ds = append(ds, int64(i)*int64(time.Millisecond))
+	}
+	if s := summarize(ds); s.P99MS != 2970 || s.P50MS != 1500 {
+		t.Fatalf("1..3000: %+v", s)
+	}
+}
+
+func TestLatencyInAndSeries(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	drain := int64(10_000) * ms
+	var ds []delivery
+	for i := range int64(40) { // one delivery per 50 ms from 1 s before the drain
+		lat := 2 * ms
+		if i == 30 {
+			lat = 80 * ms
+		}
+		ds = append(ds, delivery{sched: drain - 1000*ms + i*50*ms, lat: lat, undisturbed: true})
+		ds = append(ds, delivery{sched: drain - 1000*ms + i*50*ms, lat: 500 * ms}) // a drained client: ignored
+	}
+	if s := latencyIn(ds, drain, drain+1000*ms); s.N != 20 || s.MaxMS != 80 || s.P50MS != 2 {
+		t.Fatalf("window: %+v", s)
+	}
+	if s := latencyIn(ds, drain-1000*ms, drain); s.N != 20 || s.MaxMS != 2 {
+		t.Fatalf("baseline: %+v", s)
+	}
+	rejoins := []int64{drain + 5*ms, drain + 10*ms, drain + 150*ms, drain + 5000*ms}
+	refused := []int64{drain - 2000*ms, drain + 120*ms}
+	s := buildSeries(drain, drain-1000*ms, drain+1000*ms, rejoins, refused, ds)
+	if s.FromS != -1 || s.StepMS != 100 || len(s.Connects) != 20 {
+		t.Fatalf("series shape: from %v step %v len %d", s.FromS, s.StepMS, len(s.Connects))
+	}
+	if s.Connects[10] != 2 || s.Connects[11] != 1 || sum(s.Connects) != 3 {
+		t.Fatalf("connects: %v", s.Connects)
+	}
+	if s.Refused[11] != 1 || sum(s.Refused) != 1 {
+		t.Fatalf("refused: %v", s.Refused)
+	}
+	if s.Delivers[0] != 2 || s.P99MS[0] != 2 || s.P99MS[15] != 80 {
+		t.Fatalf("p99 per slice: %v (deliveries %v)", s.P99MS, s.Delivers)
+	}
+	if e := buildSeries(drain, drain, drain-ms, nil, nil, nil); len(e.Connects) != 0 {
+		t.Fatalf("empty span: %+v", e)
+	}
+}
+
+func sum(v []int) int {
+	n := 0
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+func TestStormTargets(t *testing.T) {
+	good := &stormResult{JitterMS: 1000, Drained: 3000, Rejoin: durStats{N: 3000, MaxMS: 1900}, Storm: durStats{N: 10, P99MS: 12}}
+	for _, v := range stormTargets(good) {
+		if !strings.HasPrefix(v, "met") {
+			t.Fatalf("good jittered run: %q", v)
+		}
+	}
+	slow := *good
+	slow.Rejoin.MaxMS, slow.Storm.P99MS = 2100, 25
+	for _, v := range stormTargets(&slow) {
+		if !strings.HasPrefix(v, "NOT met") {
+			t.Fatalf("slow jittered run: %q", v)
+		}
+	}
+	b := &stormResult{Drained: 3000, Rejoin: durStats{N: 3000, MaxMS: 4000}, N503: 400}
+	if v := stormTargets(b); len(v) != 1 || !strings.HasPrefix(v[0], "met") {
+		t.Fatalf("unjittered run with only 503s: %v", v)
+	}
+	b.NotBack = 1
+	if v := stormTargets(b); !strings.HasPrefix(v[0], "NOT met") {
+		t.Fatalf("unjittered run with a client not back: %v", v)
+	}
+}
+
+func TestParseStormFlags(t *testing.T) {
+	c, err := parseStormFlags([]string{"-urls", "ws://a,ws://b,ws://c", "-pids", "1,2,3", "-secret", "s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.drain != 2 || c.jitter != time.Second || c.perNode != 3000 || c.members != 10 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if every := time.Duration(float64(time.Second) * float64(c.members) / c.rate); every != 2*time.Millisecond {
+		t.Fatalf("5k deliveries/s to rooms of 10: a message every %v", every)
+	}
+	for _, bad := range [][]string{
+		{"-urls", "ws://a", "-pids", "1", "-secret", "s"},
+		{"-urls", "ws://a,ws://b", "-pids", "1", "-secret", "s"},
+		{"-urls", "ws://a,ws://b", "-pids", "1,2", "-secret", "s", "-drain", "3"},
+		{"-urls", "ws://a,ws://b", "-pids", "1,2", "-secret", "s", "-pubs", "1"}, // 600 rooms > 128
+	} {
+		if _, err := parseStormFlags(bad, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestStormPlotAndTable(t *testing.T) {
+	r := &stormResult{Label: "jitter", JitterMS: 1000, Drained: 3, Rejoin: durStats{N: 3, MaxMS: 900}, NodeCPU: []float64{0.5, 0.4},
+		N503: 2, Series: stormSeries{FromS: -2, StepMS: 100, Connects: []int{0, 3, 1}, Refused: []int{0, 2, 0}, P99MS: []float64{1, -1, 3}}}
+	r.Targets = stormTargets(r)
+	var tbl, svg bytes.Buffer
+	stormTable(&tbl, []*stormResult{r, r})
+	if !strings.Contains(tbl.String(), "| drained clients back | 3 of 3 | 3 of 3 |") || !strings.Contains(tbl.String(), "0.50 + 0.40") {
+		t.Fatalf("table:\n%s", tbl.String())
+	}
+	writeStormSVG(&svg, []*stormResult{r})
+	if s := svg.String(); !strings.HasPrefix(s, "<svg") || !strings.HasSuffix(s, "</svg>\n") || strings.Count(s, "<polyline") != 3 {
+		t.Fatalf("svg:\n%s", s)
+	}
+}
