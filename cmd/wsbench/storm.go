@@ -135,7 +135,9 @@ type stormResult struct {
 	Clients           int         `json:"clients"`
 	Drained           int         `json:"drained"` // clients on the drained node
 	RateOffered       float64     `json:"rate_offered"`
-	Rejoin            durStats    `json:"rejoin"` // drained clients back, from the signal
+	Closed            durStats    `json:"closed"`      // drained clients' sockets ended, from the signal
+	Closed1001        int64       `json:"closed_1001"` // of which with a 1001 close frame
+	Rejoin            durStats    `json:"rejoin"`      // drained clients back, from the signal
 	NotBack           int         `json:"not_back"`
 	N503              int64       `json:"n503"`
 	Retries           int64       `json:"retries"`
@@ -284,12 +286,15 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	for h.rejoined.Load() < int64(drained) && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	var rejoin []int64
+	var rejoin, closed []int64
 	last := drainAt
 	for _, c := range clients {
 		if t := c.rejoinAt.Load(); c.node == cfg.drain && t != 0 {
 			rejoin = append(rejoin, t-drainAt)
 			last = max(last, t)
+		}
+		if t := c.closedAt.Load(); c.node == cfg.drain && t != 0 {
+			closed = append(closed, t-drainAt)
 		}
 	}
 	windowEnd := time.Unix(0, last).Add(cfg.tail)
@@ -301,7 +306,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	sleepCtx(ctx, time.Second) // deliveries scheduled in the window arrive
 	stopPub()
 	res := &stormResult{Label: cfg.label, JitterMS: float64(cfg.jitter.Milliseconds()), Clients: n, Drained: drained,
-		RateOffered: cfg.rate, Rejoin: summarize(rejoin), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
+		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Closed: summarize(closed), Closed1001: h.closed1001.Load(), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
 		N503: h.n503.Load(), Retries: h.retries.Load(), OtherErrors: h.otherErrs.Load(),
 		UndisturbedCloses: h.undisturbedCloses.Load(), SetupErrors: h.setupErrs.Load(),
 		WindowS: float64(windowEnd.UnixNano()-drainAt) / 1e9}
@@ -334,6 +339,7 @@ func roundTo(v float64, places int) float64 {
 func printStorm(w io.Writer, r *stormResult) {
 	fmt.Fprintf(w, "storm %s (jitter %.0f ms): %d of %d drained clients back: p50 %.0f ms, p99 %.0f ms, max %.0f ms after the signal; not back %d\n",
 		r.Label, r.JitterMS, r.Rejoin.N, r.Drained, r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS, r.NotBack)
+	fmt.Fprintf(w, "  drained sockets ended (from the signal) p50 %.0f ms, max %.0f ms; %d of them with 1001\n", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
 	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d, undisturbed clients closed %d, setup errors %d, publish errors %d\n",
 		r.N503, r.Retries, r.OtherErrors, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n",

@@ -31,7 +31,7 @@ type stormHarness struct {
 	refused    []int64 // unix ns of each 503
 
 	n503, retries, otherErrs, undisturbedCloses, setupErrs atomic.Int64
-	rejoined                                               atomic.Int64
+	rejoined, closed1001                                   atomic.Int64
 }
 
 func newStormHarness(cfg *stormConfig) *stormHarness {
@@ -64,6 +64,7 @@ type stormClient struct {
 	join     []byte
 	rng      *rand.Rand
 	rejoinAt atomic.Int64 // unix ns of the "joined" after the reconnect; 0 before
+	closedAt atomic.Int64 // unix ns at which the first socket ended after the drain signal
 }
 
 // errRefused is a dial answered with HTTP 503.
@@ -122,9 +123,13 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 	}
 	ready(true)
 	undisturbed := c.node != c.h.cfg.drain
-	c.read(ctx, ws, undisturbed)
+	err := c.read(ctx, ws, undisturbed)
 	if ctx.Err() != nil || c.h.drainAt.Load() == 0 {
 		return
+	}
+	c.closedAt.Store(time.Now().UnixNano())
+	if websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		c.h.closed1001.Add(1)
 	}
 	if undisturbed {
 		c.h.undisturbedCloses.Add(1) // not expected: it reconnects like the others
@@ -140,7 +145,7 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 			c.rejoinAt.Store(now)
 			c.h.note(&c.h.rejoins, now)
 			c.h.rejoined.Add(1)
-			c.read(ctx, ws, false)
+			_ = c.read(ctx, ws, false)
 			return
 		}
 		if ctx.Err() != nil {
@@ -155,15 +160,16 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 	}
 }
 
-// read records the latency of every stamped message until ws ends.
-func (c *stormClient) read(ctx context.Context, ws *websocket.Conn, undisturbed bool) {
+// read records the latency of every stamped message until ws ends, and
+// returns the error that ended it.
+func (c *stormClient) read(ctx context.Context, ws *websocket.Conn, undisturbed bool) error {
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
 	defer stop()
 	defer ws.Close()
 	for {
 		_, b, err := ws.ReadMessage()
 		if err != nil {
-			return
+			return err
 		}
 		now := time.Now().UnixNano()
 		if st, ok := ScanStamp(b); ok && st.Sched >= c.h.recordFrom.Load() {

@@ -70,7 +70,15 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	}
 	row("", func(r *stormResult) string { return r.Label })
 	row("---", func(*stormResult) string { return "---" })
-	row("jitter before reconnect", func(r *stormResult) string { return fmt.Sprintf("0–%.0f ms", r.JitterMS) })
+	row("jitter before reconnect", func(r *stormResult) string {
+		if r.JitterMS == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("0–%.0f ms", r.JitterMS)
+	})
+	row("drained sockets ended p50 / max (with 1001)", func(r *stormResult) string {
+		return fmt.Sprintf("%.0f / %.0f ms (%d)", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
+	})
 	row("drained clients back", func(r *stormResult) string { return fmt.Sprintf("%d of %d", r.Rejoin.N, r.Drained) })
 	row("back after signal p50 / p99 / max", func(r *stormResult) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f ms", r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS)
