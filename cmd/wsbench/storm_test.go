@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 func TestFullJitter(t *testing.T) {
@@ -181,4 +186,67 @@ func TestStormPlotAndTable(t *testing.T) {
 	if s := svg.String(); !strings.HasPrefix(s, "<svg") || !strings.HasSuffix(s, "</svg>\n") || strings.Count(s, "<polyline") != 3 {
 		t.Fatalf("svg:\n%s", s)
 	}
+}
+
+// stormFakeNode is a node for one client: it refuses the first refuse
+// upgrades with 503 and Retry-After: 0, answers auth and join with
+// "joined", and closes every socket with 1001 when drain is closed.
+func stormFakeNode(t *testing.T, refuse int, drain <-chan struct{}) (string, *atomic.Int64) {
+	var dials atomic.Int64
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if dials.Add(1) <= int64(refuse) {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for range 2 { // auth, join
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"joined","room":"r"}`))
+		<-drain
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "node shutting down"), time.Now().Add(time.Second))
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), &dials
+}
+
+func TestStormClientReconnects(t *testing.T) {
+	drain, never := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	a, _ := stormFakeNode(t, 0, drain)
+	b, bDials := stormFakeNode(t, 2, never)
+	h := newStormHarness(&stormConfig{urls: []string{a, b}, drain: 0, jitter: 50 * time.Millisecond})
+	c := &stormClient{h: h, node: 0, auth: []byte(`{}`), join: []byte(`{}`), rng: rand.New(rand.NewPCG(5, 6))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readyc := make(chan bool, 1)
+	done := make(chan struct{})
+	go func() { c.run(ctx, func(ok bool) { readyc <- ok }, time.Now().Add(5*time.Second)); close(done) }()
+	if !<-readyc {
+		t.Fatal("setup failed")
+	}
+	h.drainAt.Store(time.Now().UnixNano())
+	close(drain)
+	for deadline := time.Now().Add(10 * time.Second); h.rejoined.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not rejoined: 503s %d retries %d other %d", h.n503.Load(), h.retries.Load(), h.otherErrs.Load())
+		}
+	}
+	if h.closed1001.Load() != 1 || h.n503.Load() != 2 || h.retries.Load() != 2 || h.otherErrs.Load() != 0 || bDials.Load() != 3 {
+		t.Fatalf("1001 %d, 503s %d, retries %d, other %d, dials to the survivor %d; want 1, 2, 2, 0, 3",
+			h.closed1001.Load(), h.n503.Load(), h.retries.Load(), h.otherErrs.Load(), bDials.Load())
+	}
+	if c.rejoinAt.Load() < c.closedAt.Load() || len(h.rejoins) != 1 || len(h.refused) != 2 {
+		t.Fatalf("rejoin at %d before close at %d, rejoins %v, refused %v", c.rejoinAt.Load(), c.closedAt.Load(), h.rejoins, h.refused)
+	}
+	cancel()
+	<-done
 }

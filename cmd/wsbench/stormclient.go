@@ -67,8 +67,11 @@ type stormClient struct {
 	closedAt atomic.Int64 // unix ns at which the first socket ended after the drain signal
 }
 
-// errRefused is a dial answered with HTTP 503.
-var errRefused = errors.New("503")
+// refusedError is a dial answered with HTTP 503; wait is Retry-After plus
+// the jitter.
+type refusedError struct{ wait time.Duration }
+
+func (e *refusedError) Error() string { return fmt.Sprintf("503, retry in %v", e.wait) }
 
 // connect dials url, authenticates and joins, and returns once joined.
 func (c *stormClient) connect(ctx context.Context, url string) (*websocket.Conn, error) {
@@ -77,7 +80,7 @@ func (c *stormClient) connect(ctx context.Context, url string) (*websocket.Conn,
 		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
 			c.h.n503.Add(1)
 			c.h.note(&c.h.refused, time.Now().UnixNano())
-			return nil, fmt.Errorf("%w: %v", errRefused, retryAfter(resp, c.rng))
+			return nil, &refusedError{wait: retryAfter(resp, c.rng)}
 		}
 		return nil, err
 	}
@@ -151,8 +154,8 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, errRefused) {
-			sleepCtx(ctx, retryAfter(nil, c.rng)) // Retry-After: 1 was already checked in connect
+		if re, ok := errors.AsType[*refusedError](err); ok {
+			sleepCtx(ctx, re.wait)
 			continue
 		}
 		c.h.otherErrs.Add(1)
