@@ -130,29 +130,30 @@ func parseStormFlags(args []string, stderr io.Writer) (*stormConfig, error) {
 
 // stormResult is one variant's outcome.
 type stormResult struct {
-	Label             string      `json:"label"`
-	JitterMS          float64     `json:"jitter_ms"`
-	Clients           int         `json:"clients"`
-	Drained           int         `json:"drained"` // clients on the drained node
-	RateOffered       float64     `json:"rate_offered"`
-	Closed            durStats    `json:"closed"`      // drained clients' sockets ended, from the signal
-	Closed1001        int64       `json:"closed_1001"` // of which with a 1001 close frame
-	Rejoin            durStats    `json:"rejoin"`      // drained clients back, from the signal
-	NotBack           int         `json:"not_back"`
-	N503              int64       `json:"n503"`
-	Retries           int64       `json:"retries"`
-	OtherErrors       int64       `json:"other_errors"`
-	UndisturbedCloses int64       `json:"undisturbed_closes"`
-	SetupErrors       int64       `json:"setup_errors"`
-	PublishErrors     int         `json:"publish_errors"`
-	WindowS           float64     `json:"window_s"`
-	Baseline          durStats    `json:"baseline"` // undisturbed latency before the drain
-	Storm             durStats    `json:"storm"`    // undisturbed latency in the storm window
-	NodeCPU           []float64   `json:"node_cpu"` // cores, per survivor, over the window
-	RedisCPU          float64     `json:"redis_cpu"`
-	GenCPU            float64     `json:"generator_cpu"`
-	Targets           []string    `json:"targets"`
-	Series            stormSeries `json:"series"`
+	Label             string           `json:"label"`
+	JitterMS          float64          `json:"jitter_ms"`
+	Clients           int              `json:"clients"`
+	Drained           int              `json:"drained"` // clients on the drained node
+	RateOffered       float64          `json:"rate_offered"`
+	Closed            durStats         `json:"closed"`      // drained clients' sockets ended, from the signal
+	Closed1001        int64            `json:"closed_1001"` // of which with a 1001 close frame
+	Rejoin            durStats         `json:"rejoin"`      // drained clients back, from the signal
+	NotBack           int              `json:"not_back"`
+	N503              int64            `json:"n503"`
+	Retries           int64            `json:"retries"`
+	OtherErrors       int64            `json:"other_errors"`
+	ErrorKinds        map[string]int64 `json:"error_kinds,omitempty"`
+	UndisturbedCloses int64            `json:"undisturbed_closes"`
+	SetupErrors       int64            `json:"setup_errors"`
+	PublishErrors     int              `json:"publish_errors"`
+	WindowS           float64          `json:"window_s"`
+	Baseline          durStats         `json:"baseline"` // undisturbed latency before the drain
+	Storm             durStats         `json:"storm"`    // undisturbed latency in the storm window
+	NodeCPU           []float64        `json:"node_cpu"` // cores, per survivor, over the window
+	RedisCPU          float64          `json:"redis_cpu"`
+	GenCPU            float64          `json:"generator_cpu"`
+	Targets           []string         `json:"targets"`
+	Series            stormSeries      `json:"series"`
 }
 
 // stormCPU is one reading of the survivors', Redis's and our own CPU time.
@@ -313,6 +314,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	cancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	res.ErrorKinds = h.errKinds
 	res.Baseline = latencyIn(h.deliveries, baseFrom, drainAt)
 	res.Storm = latencyIn(h.deliveries, drainAt, windowEnd.UnixNano())
 	wall := cpu1.at.Sub(cpu0.at).Seconds()
@@ -340,8 +342,8 @@ func printStorm(w io.Writer, r *stormResult) {
 	fmt.Fprintf(w, "storm %s (jitter %.0f ms): %d of %d drained clients back: p50 %.0f ms, p99 %.0f ms, max %.0f ms after the signal; not back %d\n",
 		r.Label, r.JitterMS, r.Rejoin.N, r.Drained, r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS, r.NotBack)
 	fmt.Fprintf(w, "  drained sockets ended (from the signal) p50 %.0f ms, max %.0f ms; %d of them with 1001\n", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
-	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d, undisturbed clients closed %d, setup errors %d, publish errors %d\n",
-		r.N503, r.Retries, r.OtherErrors, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
+	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d %v, undisturbed clients closed %d, setup errors %d, publish errors %d\n",
+		r.N503, r.Retries, r.OtherErrors, r.ErrorKinds, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N)
 	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU)

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,4 +254,28 @@ func TestStormClientReconnects(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestErrKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, "timeout"},
+		{context.DeadlineExceeded, "timeout"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "refused"},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), "reset"},
+		{io.ErrUnexpectedEOF, "eof"},
+		{&websocket.CloseError{Code: 1013}, "close 1013"},
+		{fmt.Errorf("http 429: %w", websocket.ErrBadHandshake), "http 429"},
+		{errors.New(`error frame: {"type":"error"}`), "error frame"},
+		{errors.New("something else"), "something else"},
+	} {
+		if got := errKind(c.err); got != c.want {
+			t.Errorf("errKind(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+	if s := fmtKinds(map[string]int64{"eof": 2, "timeout": 5, "reset": 2}); s != "timeout 5, eof 2, reset 2" {
+		t.Errorf("fmtKinds: %q", s)
+	}
 }

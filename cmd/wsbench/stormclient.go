@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,12 +33,14 @@ type stormHarness struct {
 	rejoins    []int64 // unix ns of each "joined" after a reconnect
 	refused    []int64 // unix ns of each 503
 
+	errKinds map[string]int64 // the other errors of reconnects, by errKind
+
 	n503, retries, otherErrs, undisturbedCloses, setupErrs atomic.Int64
 	rejoined, closed1001                                   atomic.Int64
 }
 
 func newStormHarness(cfg *stormConfig) *stormHarness {
-	h := &stormHarness{cfg: cfg, dialer: &websocket.Dialer{
+	h := &stormHarness{cfg: cfg, errKinds: map[string]int64{}, dialer: &websocket.Dialer{
 		NetDialContext:   (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}).DialContext,
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
@@ -81,6 +86,9 @@ func (c *stormClient) connect(ctx context.Context, url string) (*websocket.Conn,
 			c.h.n503.Add(1)
 			c.h.note(&c.h.refused, time.Now().UnixNano())
 			return nil, &refusedError{wait: retryAfter(resp, c.rng)}
+		}
+		if resp != nil {
+			return nil, fmt.Errorf("http %d: %w", resp.StatusCode, err)
 		}
 		return nil, err
 	}
@@ -159,7 +167,36 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 			continue
 		}
 		c.h.otherErrs.Add(1)
+		c.h.mu.Lock()
+		c.h.errKinds[errKind(err)]++
+		c.h.mu.Unlock()
 		sleepCtx(ctx, retryAfter(nil, c.rng))
+	}
+}
+
+// errKind names an error's kind for the report: "timeout", "refused",
+// "reset", "eof", "http 429", "close 1013", "error frame", or the message.
+func errKind(err error) string {
+	var ne net.Error
+	var ce *websocket.CloseError
+	switch msg := err.Error(); {
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	case errors.As(err, &ce):
+		return fmt.Sprintf("close %d", ce.Code)
+	case strings.HasPrefix(msg, "http "), strings.HasPrefix(msg, "error frame"):
+		if i := strings.Index(msg, ":"); i > 0 {
+			return msg[:i]
+		}
+		return msg
+	default:
+		return msg
 	}
 }
 

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -83,7 +86,13 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	row("back after signal p50 / p99 / max", func(r *stormResult) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f ms", r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS)
 	})
-	row("not back in time / other errors", func(r *stormResult) string { return fmt.Sprintf("%d / %d", r.NotBack, r.OtherErrors) })
+	row("not back in time / other errors (kinds)", func(r *stormResult) string {
+		kinds := ""
+		if len(r.ErrorKinds) > 0 {
+			kinds = " (" + fmtKinds(r.ErrorKinds) + ")"
+		}
+		return fmt.Sprintf("%d / %d%s", r.NotBack, r.OtherErrors, kinds)
+	})
 	row("HTTP 503s / retries", func(r *stormResult) string { return fmt.Sprintf("%d / %d", r.N503, r.Retries) })
 	row("never-disconnected clients closed", func(r *stormResult) string { return fmt.Sprint(r.UndisturbedCloses) })
 	row("storm window (signal to last rejoin + 1 s)", func(r *stormResult) string { return fmt.Sprintf("%.2f s", r.WindowS) })
@@ -170,4 +179,20 @@ func svgDashed(w io.Writer, k int, pts [][2]float64) {
 	}
 	fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="1" stroke-dasharray="3 2" points="%s"/>`+"\n",
 		plotColors[k%len(plotColors)], strings.TrimSpace(b.String()))
+}
+
+// fmtKinds lists error counts by kind, most frequent first.
+func fmtKinds(m map[string]int64) string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return cmp.Compare(m[b], m[a])
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
