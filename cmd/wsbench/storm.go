@@ -152,6 +152,7 @@ type stormResult struct {
 	NodeCPU           []float64        `json:"node_cpu"` // cores, per survivor, over the window
 	RedisCPU          float64          `json:"redis_cpu"`
 	GenCPU            float64          `json:"generator_cpu"`
+	IdleCPU           float64          `json:"idle_cpu"` // the machine's idle cores over the window
 	Targets           []string         `json:"targets"`
 	Series            stormSeries      `json:"series"`
 }
@@ -160,11 +161,13 @@ type stormResult struct {
 type stormCPU struct {
 	nodes      []float64
 	redis, gen float64
+	idle       float64 // seconds all CPUs were idle since boot (/proc/stat)
 	at         time.Time
 }
 
 func sampleCPU(ctx context.Context, cfg *stormConfig, rp *redisProbe) stormCPU {
 	s := stormCPU{at: time.Now(), gen: cpuSeconds()}
+	s.idle, _, _ = cpuIdle()
 	for i, pid := range cfg.pids {
 		if i != cfg.drain {
 			v, _ := procCPU(pid)
@@ -323,6 +326,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	}
 	res.RedisCPU = roundTo((cpu1.redis-cpu0.redis)/wall, 2)
 	res.GenCPU = roundTo((cpu1.gen-cpu0.gen)/wall, 2)
+	res.IdleCPU = roundTo((cpu1.idle-cpu0.idle)/wall, 2)
 	plotFrom := drainAt - int64(2*time.Second)
 	res.Series = buildSeries(drainAt, plotFrom, windowEnd.UnixNano(), h.rejoins, h.refused, h.deliveries)
 	res.Targets = stormTargets(res)
@@ -346,7 +350,7 @@ func printStorm(w io.Writer, r *stormResult) {
 		r.N503, r.Retries, r.OtherErrors, r.ErrorKinds, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N)
-	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU)
+	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f, machine idle %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU, r.IdleCPU)
 	for _, t := range r.Targets {
 		fmt.Fprintln(w, "  target", t)
 	}

@@ -109,7 +109,9 @@ func stormTable(w io.Writer, rs []*stormResult) {
 		}
 		return strings.Join(s, " + ")
 	})
-	row("Redis CPU / generator CPU (cores)", func(r *stormResult) string { return fmt.Sprintf("%.2f / %.2f", r.RedisCPU, r.GenCPU) })
+	row("Redis / generator CPU, machine idle (cores)", func(r *stormResult) string {
+		return fmt.Sprintf("%.2f / %.2f, idle %.2f", r.RedisCPU, r.GenCPU, r.IdleCPU)
+	})
 	row("targets", func(r *stormResult) string { return strings.Join(r.Targets, "; ") })
 }
 
