@@ -241,7 +241,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 		})
 	}
 	ready.Wait()
-	defer all.Wait()
+	defer func() { cancel(); all.Wait() }() // on every return: no client left running
 	if setupFailed > 0 {
 		return nil, fmt.Errorf("%d receivers could not connect", setupFailed)
 	}
