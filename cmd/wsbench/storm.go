@@ -147,9 +147,10 @@ type stormResult struct {
 	SetupErrors       int64            `json:"setup_errors"`
 	PublishErrors     int              `json:"publish_errors"`
 	WindowS           float64          `json:"window_s"`
-	Baseline          durStats         `json:"baseline"` // undisturbed latency before the drain
-	Storm             durStats         `json:"storm"`    // undisturbed latency in the storm window
-	NodeCPU           []float64        `json:"node_cpu"` // cores, per survivor, over the window
+	Baseline          durStats         `json:"baseline"`      // undisturbed latency before the drain
+	Storm             durStats         `json:"storm"`         // undisturbed latency in the storm window
+	StormMissing      int              `json:"storm_missing"` // undisturbed deliveries of the window not received by the end
+	NodeCPU           []float64        `json:"node_cpu"`      // cores, per survivor, over the window
 	RedisCPU          float64          `json:"redis_cpu"`
 	GenCPU            float64          `json:"generator_cpu"`
 	IdleCPU           float64          `json:"idle_cpu"` // the machine's idle cores over the window
@@ -307,7 +308,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	}
 	sleepCtx(ctx, time.Until(windowEnd))
 	cpu1 := sampleCPU(ctx, cfg, rp)
-	sleepCtx(ctx, time.Second) // deliveries scheduled in the window arrive
+	sleepCtx(ctx, 3*time.Second) // deliveries scheduled in the window arrive
 	stopPub()
 	res := &stormResult{Label: cfg.label, JitterMS: float64(cfg.jitter.Milliseconds()), Clients: n, Drained: drained,
 		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Closed: summarize(closed), Closed1001: h.closed1001.Load(), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
@@ -320,6 +321,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	res.ErrorKinds = h.errKinds
 	res.Baseline = latencyIn(h.deliveries, baseFrom, drainAt)
 	res.Storm = latencyIn(h.deliveries, drainAt, windowEnd.UnixNano())
+	res.StormMissing = expectedUndisturbed(start, every, n, cfg.members, len(cfg.urls), cfg.drain, drainAt, windowEnd.UnixNano()) - res.Storm.N
 	wall := cpu1.at.Sub(cpu0.at).Seconds()
 	for i := range cpu1.nodes {
 		res.NodeCPU = append(res.NodeCPU, roundTo((cpu1.nodes[i]-cpu0.nodes[i])/wall, 2))
@@ -348,8 +350,8 @@ func printStorm(w io.Writer, r *stormResult) {
 	fmt.Fprintf(w, "  drained sockets ended (from the signal) p50 %.0f ms, max %.0f ms; %d of them with 1001\n", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
 	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d %v, undisturbed clients closed %d, setup errors %d, publish errors %d\n",
 		r.N503, r.Retries, r.OtherErrors, r.ErrorKinds, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
-	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n",
-		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N)
+	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d, %d missing)\n",
+		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
 	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f, machine idle %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU, r.IdleCPU)
 	for _, t := range r.Targets {
 		fmt.Fprintln(w, "  target", t)

@@ -279,3 +279,21 @@ func TestErrKind(t *testing.T) {
 		t.Errorf("fmtKinds: %q", s)
 	}
 }
+
+func TestExpectedUndisturbed(t *testing.T) {
+	ms := int64(time.Millisecond)
+	// 9 receivers in rooms of 3 on 3 nodes, node 2 drained: every room has 2
+	// undisturbed receivers. Messages every 10 ms from 0: [0, 100 ms) holds 10.
+	if got := expectedUndisturbed(0, 10*time.Millisecond, 9, 3, 3, 2, 0, 100*ms); got != 20 {
+		t.Fatalf("got %d, want 20", got)
+	}
+	// From 15 ms: messages at 20..90 ms, 8 of them.
+	if got := expectedUndisturbed(0, 10*time.Millisecond, 9, 3, 3, 2, 15*ms, 100*ms); got != 16 {
+		t.Fatalf("got %d, want 16", got)
+	}
+	// 4 receivers in rooms of 3: room 1 holds receiver 3 only (node 0), so
+	// with node 0 drained rooms 0 and 1 have 2 and 0; messages at 0, 10, 20 ms.
+	if got := expectedUndisturbed(0, 10*time.Millisecond, 4, 3, 3, 0, 0, 25*ms); got != 4 {
+		t.Fatalf("got %d, want 4", got)
+	}
+}

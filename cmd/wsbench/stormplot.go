@@ -99,8 +99,8 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	row("undisturbed deliveries p99 before drain", func(r *stormResult) string {
 		return fmt.Sprintf("%.1f ms (%d)", r.Baseline.P99MS, r.Baseline.N)
 	})
-	row("undisturbed deliveries in window p50 / p99 / max", func(r *stormResult) string {
-		return fmt.Sprintf("%.1f / %.1f / %.1f ms (%d)", r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N)
+	row("undisturbed deliveries in window p50 / p99 / max (n, missing at the end)", func(r *stormResult) string {
+		return fmt.Sprintf("%.1f / %.1f / %.1f ms (%d, %d missing)", r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
 	})
 	row("survivors' CPU in window (cores)", func(r *stormResult) string {
 		var s []string

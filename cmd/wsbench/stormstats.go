@@ -155,3 +155,22 @@ func verdict(ok bool, what string) string {
 	}
 	return "NOT met: " + what
 }
+
+// expectedUndisturbed counts the deliveries to never-disconnected receivers
+// of the messages scheduled in [from, to): message k goes at start+k*every
+// to room k % rooms, whose receivers are i = room*members ... (fewer in the
+// last room, n receivers in all), receiver i on node i % nodes.
+func expectedUndisturbed(start int64, every time.Duration, n, members, nodes, drain int, from, to int64) int {
+	rooms := (n + members - 1) / members
+	perRoom := make([]int, rooms)
+	for i := range n {
+		if i%nodes != drain {
+			perRoom[i/members]++
+		}
+	}
+	total := 0
+	for k := max((from-start+int64(every)-1)/int64(every), 0); start+k*int64(every) < to; k++ {
+		total += perRoom[k%int64(rooms)]
+	}
+	return total
+}
