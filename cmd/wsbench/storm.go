@@ -138,6 +138,7 @@ type stormResult struct {
 	Closed            durStats         `json:"closed"`      // drained clients' sockets ended, from the signal
 	Closed1001        int64            `json:"closed_1001"` // of which with a 1001 close frame
 	Rejoin            durStats         `json:"rejoin"`      // drained clients back, from the signal
+	Reconnect         durStats         `json:"reconnect"`   // drained clients back, from their socket's end
 	NotBack           int              `json:"not_back"`
 	N503              int64            `json:"n503"`
 	Retries           int64            `json:"retries"`
@@ -291,11 +292,12 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	for h.rejoined.Load() < int64(drained) && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	var rejoin, closed []int64
+	var rejoin, closed, reconnect []int64
 	last := drainAt
 	for _, c := range clients {
 		if t := c.rejoinAt.Load(); c.node == cfg.drain && t != 0 {
 			rejoin = append(rejoin, t-drainAt)
+			reconnect = append(reconnect, t-c.closedAt.Load())
 			last = max(last, t)
 		}
 		if t := c.closedAt.Load(); c.node == cfg.drain && t != 0 {
@@ -311,7 +313,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	sleepCtx(ctx, 3*time.Second) // deliveries scheduled in the window arrive
 	stopPub()
 	res := &stormResult{Label: cfg.label, JitterMS: float64(cfg.jitter.Milliseconds()), Clients: n, Drained: drained,
-		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Closed: summarize(closed), Closed1001: h.closed1001.Load(), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
+		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Reconnect: summarize(reconnect), Closed: summarize(closed), Closed1001: h.closed1001.Load(), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
 		N503: h.n503.Load(), Retries: h.retries.Load(), OtherErrors: h.otherErrs.Load(),
 		UndisturbedCloses: h.undisturbedCloses.Load(), SetupErrors: h.setupErrs.Load(),
 		WindowS: float64(windowEnd.UnixNano()-drainAt) / 1e9}
@@ -348,8 +350,9 @@ func printStorm(w io.Writer, r *stormResult) {
 	fmt.Fprintf(w, "storm %s (jitter %.0f ms): %d of %d drained clients back: p50 %.0f ms, p99 %.0f ms, max %.0f ms after the signal; not back %d\n",
 		r.Label, r.JitterMS, r.Rejoin.N, r.Drained, r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS, r.NotBack)
 	fmt.Fprintf(w, "  drained sockets ended (from the signal) p50 %.0f ms, max %.0f ms; %d of them with 1001\n", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
-	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d %v, undisturbed clients closed %d, setup errors %d, publish errors %d\n",
-		r.N503, r.Retries, r.OtherErrors, r.ErrorKinds, r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
+	fmt.Fprintf(w, "  from their socket's end: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", r.Reconnect.P50MS, r.Reconnect.P99MS, r.Reconnect.MaxMS)
+	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d (%s), undisturbed clients closed %d, setup errors %d, publish errors %d\n",
+		r.N503, r.Retries, r.OtherErrors, fmtKinds(r.ErrorKinds), r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d, %d missing)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
 	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f, machine idle %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU, r.IdleCPU)

@@ -86,6 +86,9 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	row("back after signal p50 / p99 / max", func(r *stormResult) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f ms", r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS)
 	})
+	row("back after their socket's end p50 / p99 / max", func(r *stormResult) string {
+		return fmt.Sprintf("%.0f / %.0f / %.0f ms", r.Reconnect.P50MS, r.Reconnect.P99MS, r.Reconnect.MaxMS)
+	})
 	row("not back in time / other errors (kinds)", func(r *stormResult) string {
 		kinds := ""
 		if len(r.ErrorKinds) > 0 {
