@@ -150,6 +150,7 @@ type stormResult struct {
 	WindowS           float64          `json:"window_s"`
 	Baseline          durStats         `json:"baseline"`      // undisturbed latency before the drain
 	Storm             durStats         `json:"storm"`         // undisturbed latency in the storm window
+	StormByNode       []durStats       `json:"storm_by_node"` // the same per survivor (its receivers)
 	StormMissing      int              `json:"storm_missing"` // undisturbed deliveries of the window not received by the end
 	NodeCPU           []float64        `json:"node_cpu"`      // cores, per survivor, over the window
 	RedisCPU          float64          `json:"redis_cpu"`
@@ -321,8 +322,13 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	res.ErrorKinds = h.errKinds
-	res.Baseline = latencyIn(h.deliveries, baseFrom, drainAt)
-	res.Storm = latencyIn(h.deliveries, drainAt, windowEnd.UnixNano())
+	res.Baseline = latencyIn(h.deliveries, baseFrom, drainAt, -1)
+	res.Storm = latencyIn(h.deliveries, drainAt, windowEnd.UnixNano(), -1)
+	for i := range cfg.urls {
+		if i != cfg.drain {
+			res.StormByNode = append(res.StormByNode, latencyIn(h.deliveries, drainAt, windowEnd.UnixNano(), i))
+		}
+	}
 	res.StormMissing = expectedUndisturbed(start, every, n, cfg.members, len(cfg.urls), cfg.drain, drainAt, windowEnd.UnixNano()) - res.Storm.N
 	wall := cpu1.at.Sub(cpu0.at).Seconds()
 	for i := range cpu1.nodes {
@@ -355,6 +361,9 @@ func printStorm(w io.Writer, r *stormResult) {
 		r.N503, r.Retries, r.OtherErrors, fmtKinds(r.ErrorKinds), r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d, %d missing)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
+	for i, d := range r.StormByNode {
+		fmt.Fprintf(w, "    receivers on survivor %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n", i+1, d.P50MS, d.P99MS, d.MaxMS, d.N)
+	}
 	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f, machine idle %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU, r.IdleCPU)
 	for _, t := range r.Targets {
 		fmt.Fprintln(w, "  target", t)

@@ -97,11 +97,17 @@ func TestLatencyInAndSeries(t *testing.T) {
 		ds = append(ds, delivery{sched: drain - 1000*ms + i*50*ms, lat: lat, undisturbed: true})
 		ds = append(ds, delivery{sched: drain - 1000*ms + i*50*ms, lat: 500 * ms}) // a drained client: ignored
 	}
-	if s := latencyIn(ds, drain, drain+1000*ms); s.N != 20 || s.MaxMS != 80 || s.P50MS != 2 {
+	if s := latencyIn(ds, drain, drain+1000*ms, -1); s.N != 20 || s.MaxMS != 80 || s.P50MS != 2 {
 		t.Fatalf("window: %+v", s)
 	}
-	if s := latencyIn(ds, drain-1000*ms, drain); s.N != 20 || s.MaxMS != 2 {
+	if s := latencyIn(ds, drain-1000*ms, drain, -1); s.N != 20 || s.MaxMS != 2 {
 		t.Fatalf("baseline: %+v", s)
+	}
+	if s := latencyIn(ds, drain, drain+1000*ms, 0); s.N != 20 {
+		t.Fatalf("node 0: %+v", s)
+	}
+	if s := latencyIn(ds, drain, drain+1000*ms, 1); s.N != 0 {
+		t.Fatalf("node 1 has no receivers: %+v", s)
 	}
 	rejoins := []int64{drain + 5*ms, drain + 10*ms, drain + 150*ms, drain + 5000*ms}
 	refused := []int64{drain - 2000*ms, drain + 120*ms}

@@ -214,7 +214,7 @@ func (c *stormClient) read(ctx context.Context, ws *websocket.Conn, undisturbed 
 		now := time.Now().UnixNano()
 		if st, ok := ScanStamp(b); ok && st.Sched >= c.h.recordFrom.Load() {
 			c.h.mu.Lock()
-			c.h.deliveries = append(c.h.deliveries, delivery{sched: st.Sched, lat: now - st.Sched, undisturbed: undisturbed})
+			c.h.deliveries = append(c.h.deliveries, delivery{sched: st.Sched, lat: now - st.Sched, undisturbed: undisturbed, node: int8(c.node)})
 			c.h.mu.Unlock()
 		}
 	}

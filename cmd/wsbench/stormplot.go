@@ -105,6 +105,13 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	row("undisturbed deliveries in window p50 / p99 / max (n, missing at the end)", func(r *stormResult) string {
 		return fmt.Sprintf("%.1f / %.1f / %.1f ms (%d, %d missing)", r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
 	})
+	row("undisturbed p99 in window, per survivor", func(r *stormResult) string {
+		var s []string
+		for _, d := range r.StormByNode {
+			s = append(s, fmt.Sprintf("%.1f", d.P99MS))
+		}
+		return strings.Join(s, " / ") + " ms"
+	})
 	row("survivors' CPU in window (cores)", func(r *stormResult) string {
 		var s []string
 		for _, c := range r.NodeCPU {

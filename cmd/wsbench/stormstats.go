@@ -68,14 +68,15 @@ func nearestRank(vs []int64, q float64) int64 {
 type delivery struct {
 	sched, lat  int64 // scheduled send time (unix ns), latency (ns)
 	undisturbed bool  // the receiver's node was not drained
+	node        int8  // the receiver's first node
 }
 
 // latencyIn summarizes the latencies of the undisturbed deliveries
-// scheduled in [from, to).
-func latencyIn(ds []delivery, from, to int64) durStats {
+// scheduled in [from, to), to receivers on node if node >= 0.
+func latencyIn(ds []delivery, from, to int64, node int) durStats {
 	var lats []int64
 	for _, d := range ds {
-		if d.undisturbed && d.sched >= from && d.sched < to {
+		if d.undisturbed && d.sched >= from && d.sched < to && (node < 0 || int(d.node) == node) {
 			lats = append(lats, d.lat)
 		}
 	}
