@@ -357,7 +357,7 @@ func printStorm(w io.Writer, r *stormResult) {
 		r.Label, r.JitterMS, r.Rejoin.N, r.Drained, r.Rejoin.P50MS, r.Rejoin.P99MS, r.Rejoin.MaxMS, r.NotBack)
 	fmt.Fprintf(w, "  drained sockets ended (from the signal) p50 %.0f ms, max %.0f ms; %d of them with 1001\n", r.Closed.P50MS, r.Closed.MaxMS, r.Closed1001)
 	fmt.Fprintf(w, "  from their socket's end: p50 %.0f ms, p99 %.0f ms, max %.0f ms\n", r.Reconnect.P50MS, r.Reconnect.P99MS, r.Reconnect.MaxMS)
-	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d (%s), undisturbed clients closed %d, setup errors %d, publish errors %d\n",
+	fmt.Fprintf(w, "  503s %d, retries %d, other errors %d (%s), unexpected closes %d, setup errors %d, publish errors %d\n",
 		r.N503, r.Retries, r.OtherErrors, fmtKinds(r.ErrorKinds), r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d, %d missing)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)

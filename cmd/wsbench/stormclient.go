@@ -35,7 +35,7 @@ type stormHarness struct {
 
 	errKinds map[string]int64 // the other errors of reconnects, by errKind
 
-	n503, retries, otherErrs, undisturbedCloses, setupErrs atomic.Int64
+	n503, retries, otherErrs, undisturbedCloses, setupErrs atomic.Int64 // undisturbedCloses: unexpected closes
 	rejoined, closed1001                                   atomic.Int64
 }
 
@@ -135,15 +135,18 @@ func (c *stormClient) run(ctx context.Context, ready func(ok bool), setupDeadlin
 	ready(true)
 	undisturbed := c.node != c.h.cfg.drain
 	err := c.read(ctx, ws, undisturbed)
-	if ctx.Err() != nil || c.h.drainAt.Load() == 0 {
+	if ctx.Err() != nil {
 		return
+	}
+	if undisturbed || c.h.drainAt.Load() == 0 {
+		c.h.undisturbedCloses.Add(1) // not expected
+		if c.h.drainAt.Load() == 0 {
+			return // before the storm: gone (counted as not back if on the drained node)
+		}
 	}
 	c.closedAt.Store(time.Now().UnixNano())
 	if websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		c.h.closed1001.Add(1)
-	}
-	if undisturbed {
-		c.h.undisturbedCloses.Add(1) // not expected: it reconnects like the others
 	}
 	sleepCtx(ctx, fullJitter(c.h.cfg.jitter, c.rng))
 	for attempt := 0; ctx.Err() == nil; attempt++ {

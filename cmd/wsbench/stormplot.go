@@ -97,7 +97,7 @@ func stormTable(w io.Writer, rs []*stormResult) {
 		return fmt.Sprintf("%d / %d%s", r.NotBack, r.OtherErrors, kinds)
 	})
 	row("HTTP 503s / retries", func(r *stormResult) string { return fmt.Sprintf("%d / %d", r.N503, r.Retries) })
-	row("never-disconnected clients closed", func(r *stormResult) string { return fmt.Sprint(r.UndisturbedCloses) })
+	row("unexpected closes (an undisturbed client, or before the drain)", func(r *stormResult) string { return fmt.Sprint(r.UndisturbedCloses) })
 	row("storm window (signal to last rejoin + 1 s)", func(r *stormResult) string { return fmt.Sprintf("%.2f s", r.WindowS) })
 	row("undisturbed deliveries p99 before drain", func(r *stormResult) string {
 		return fmt.Sprintf("%.1f ms (%d)", r.Baseline.P99MS, r.Baseline.N)
