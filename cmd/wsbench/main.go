@@ -37,6 +37,8 @@
 //	wsbench plot -o tail.svg a=rooms.json b=rooms2.json  # worst latency per 100 ms over the window
 //	wsbench churn -urls U1,U2,U3 -secret S -clients 3000  # bench/soak.sh's clients: churn, recover, count loss
 //	wsbench soakplot -o soak.svg samples.tsv              # bench/soak.sh's plot of heap, goroutines, deliveries/s
+//	wsbench storm -urls U1,U2,U3 -pids P1,P2,P3 -secret S -drain 3 -jitter 1s -out a.json  # bench/storm.sh: drain a node, time the rejoins
+//	wsbench stormplot -o storm.svg a.json b.json          # bench/storm.sh's table and plot of storm results
 //	wsbench hookserver -addr A -delay 1ms                 # a join hook backend that allows every join
 //
 // With -strict the exit status is 1 when anything failed, was lost,
@@ -93,6 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return probeMain(args[1:], stdout, stderr)
 		case "plot":
 			return plotMain(args[1:], stdout, stderr)
+		case "storm":
+			return stormMain(args[1:], stdout, stderr)
+		case "stormplot":
+			return stormplotMain(args[1:], stdout, stderr)
 		case "churn":
 			return churnMain(args[1:], stdout, stderr)
 		case "soakplot":
