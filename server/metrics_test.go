@@ -26,6 +26,11 @@ func TestMetricsReconnectsCounter(t *testing.T) {
 		!strings.Contains(text, "\nwsnode_pubsub_reconnects_total ") {
 		t.Errorf("/metrics lacks the counter wsnode_pubsub_reconnects_total:\n%s", text)
 	}
+	for _, name := range []string{"wsnode_events_appended", "wsnode_events_errors"} {
+		if !strings.Contains(text, "\n"+name+" 0\n") {
+			t.Errorf("/metrics lacks %s:\n%s", name, text)
+		}
+	}
 	for _, line := range strings.Split(text, "\n") {
 		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(line, "# TYPE "), "# HELP "), " ")
 		if name == "wsnode_pubsub_reconnects" {

@@ -138,6 +138,8 @@ func (s *Server) gauges() []stats.Gauge {
 		{Name: "pubsub_received", Help: "Envelopes received from Redis (counter).", Value: float64(b.Received)},
 		{Name: "pubsub_publish_errors", Help: "PUBLISH commands that failed: messages lost (counter).", Value: float64(b.PublishErrors)},
 		{Name: "pubsub_decode_errors", Help: "Envelopes dropped as undecodable (counter).", Value: float64(b.DecodeErrors)},
+		{Name: "events_appended", Help: "Client events appended to the event stream (counter).", Value: float64(b.Events)},
+		{Name: "events_errors", Help: "Client events that could not be appended: lost (counter).", Value: float64(b.EventErrors)},
 	}
 }
 
