@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/internal/defaults"
+	"github.com/wsnode/wsnode/registry"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -38,7 +39,7 @@ const (
 
 // StreamKey returns the key of the event stream of a cluster with key
 // prefix prefix: prefix + ":events".
-func StreamKey(prefix string) string { return prefix + ":events" }
+func StreamKey(prefix string) string { return registry.NewKeys(prefix).Events() }
 
 // Config configures a Consumer. Its zero value is invalid only because
 // Group is required; every other zero field means the documented default.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsnode/wsnode/internal/haproxycfg"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -85,18 +86,13 @@ func parseHAProxy(t *testing.T) (bind int, servers []haproxyServer, checkPath st
 		t.Fatal(err)
 	}
 	cfg = string(b)
-	m := bindLine.FindStringSubmatch(cfg)
-	if m == nil {
+	binds, srvs := haproxycfg.Parse(cfg)
+	if !binds {
 		t.Fatal("deploy/haproxy.cfg: no frontend bind on :8080")
 	}
 	bind = 8080
-	for _, s := range serverLine.FindAllStringSubmatch(cfg, -1) {
-		p, _ := strconv.Atoi(s[4])
-		hs := haproxyServer{name: s[2], host: s[3], port: p}
-		if cm := regexp.MustCompile(`\bcheck port (\d+)`).FindStringSubmatch(s[5]); cm != nil {
-			hs.checkPort, _ = strconv.Atoi(cm[1])
-		}
-		servers = append(servers, hs)
+	for _, s := range srvs {
+		servers = append(servers, haproxyServer{name: s.Name, host: s.Host, port: s.Port, checkPort: s.CheckPort})
 	}
 	cm := regexp.MustCompile(`(?m)^\s*option httpchk GET (\S+)`).FindStringSubmatch(cfg)
 	if cm == nil {

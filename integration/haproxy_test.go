@@ -4,51 +4,32 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	bindLine   = regexp.MustCompile(`(?m)^(\s*bind\s+)\S*:8080\b.*$`)
-	serverLine = regexp.MustCompile(`(?m)^(\s*server\s+)(\S+)\s+(\S+):(\d+)\s+(.*)$`)
-	checkPort  = regexp.MustCompile(`\bcheck port \d+`)
-	resolvers  = regexp.MustCompile(`(?ms)^resolvers .*?(\n\n|\z)`)
+	"github.com/wsnode/wsnode/internal/haproxycfg"
 )
 
 // renderHAProxy turns deploy/haproxy.cfg into a config for the test's
-// processes: the frontend binds 127.0.0.1:port, the servers point at the
-// nodes' client and admin listeners, and Docker's DNS resolver is dropped.
-// Everything else (balance, checks, timeouts, forwarding) is the file's.
+// processes (internal/haproxycfg).
 func renderHAProxy(t *testing.T, port int, nodes []*wsNode) string {
 	t.Helper()
 	b, err := os.ReadFile("../deploy/haproxy.cfg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(b)
-	if n := len(bindLine.FindAllString(cfg, -1)); n != 1 {
-		t.Fatalf("deploy/haproxy.cfg: %d bind lines on :8080, want 1", n)
-	}
-	cfg = bindLine.ReplaceAllString(cfg, fmt.Sprintf("${1}127.0.0.1:%d", port))
-	servers := serverLine.FindAllStringSubmatch(cfg, -1)
-	if len(servers) != len(nodes) {
-		t.Fatalf("deploy/haproxy.cfg has %d server lines, want %d", len(servers), len(nodes))
-	}
-	i := 0
-	cfg = serverLine.ReplaceAllStringFunc(cfg, func(line string) string {
-		m := serverLine.FindStringSubmatch(line)
-		n := nodes[i]
-		i++
+	hn := make([]haproxycfg.Node, len(nodes))
+	for i, n := range nodes {
 		_, aport, _ := strings.Cut(n.adminAddr, ":")
-		rest := checkPort.ReplaceAllString(m[5], "check port "+aport)
-		return fmt.Sprintf("%s%s %s %s", m[1], m[2], n.wsAddr, rest)
-	})
-	cfg = resolvers.ReplaceAllString(cfg, "")
-	cfg = strings.ReplaceAll(cfg, " resolvers docker", "")
+		hn[i] = haproxycfg.Node{WS: n.wsAddr, AdminPort: aport}
+	}
+	cfg, err := haproxycfg.Render(string(b), port, hn)
+	if err != nil {
+		t.Fatalf("deploy/haproxy.cfg: %v", err)
+	}
 	return cfg
 }
 

@@ -3,7 +3,6 @@ package node
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/internal/settings"
@@ -71,10 +70,11 @@ func (n *Node) emit(bit eventSet, e cluster.Event) {
 
 // appendEvent appends e as JSON: the encoding of encoding/json for
 // cluster.Event (same keys, omitempty), without its reflection. Data is
-// already valid JSON (the node checked it); every string is escaped.
+// already valid JSON (the node checked it); every string is escaped
+// (protocol.AppendString).
 func appendEvent(b []byte, e cluster.Event) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = protocol.AppendString(b, e.Type)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, e.TS, 10)
 	b = appendField(b, "node_id", e.NodeID, false)
@@ -104,37 +104,7 @@ func appendField(b []byte, key, v string, omitEmpty bool) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendJSONString(b, v)
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
+	return protocol.AppendString(b, v)
 }
 
 // messageEvent is the event of a client's room or direct message; it goes

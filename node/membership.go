@@ -96,6 +96,9 @@ func (c *conn) join(ctx context.Context, room string) error {
 // that c joined or left room.
 func (c *conn) joinedOrLeft(room, presence string, bit eventSet, typ string) {
 	n := c.n
+	if len(n.cfg.PresenceRooms) == 0 && !n.emits(bit) {
+		return // the common case: nobody to tell
+	}
 	user, ct, _ := c.snapshot()
 	n.presence(room, presence, user, c.id, string(ct))
 	if n.emits(bit) {

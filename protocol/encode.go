@@ -43,17 +43,17 @@ func MessageFrame(typ, room string, from From, data json.RawMessage, msgID strin
 	}
 	b := make([]byte, 0, 192+len(room)+len(from.User)+len(from.ConnID)+len(msgID)+len(data))
 	b = append(b, `{"type":`...)
-	b = appendString(b, typ)
+	b = AppendString(b, typ)
 	if room != "" {
 		b = append(b, `,"room":`...)
-		b = appendString(b, room)
+		b = AppendString(b, room)
 	}
 	b = append(b, `,"from":{`...)
 	b = appendFrom(b, from)
 	b = append(b, `},"data":`...)
 	b = append(b, data...)
 	b = append(b, `,"msg_id":`...)
-	b = appendString(b, msgID)
+	b = AppendString(b, msgID)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, at.UnixMilli(), 10)
 	return append(b, '}'), nil
@@ -67,7 +67,7 @@ func appendFrom(b []byte, f From) []byte {
 			b = append(b, '"')
 			b = append(b, name...)
 			b = append(b, `":`...)
-			b = appendString(b, v)
+			b = AppendString(b, v)
 			sep = ","
 		}
 	}
@@ -81,9 +81,9 @@ func appendFrom(b []byte, f From) []byte {
 	return b
 }
 
-// appendString appends s as a JSON string. Names, ids and types are plain
+// AppendString appends s as a JSON string. Names, ids and types are plain
 // ASCII and take the fast path; anything else goes through encoding/json.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			q, _ := json.Marshal(s)
@@ -126,12 +126,12 @@ func (a Ack) AppendTo(b []byte) []byte {
 	b = append(b, `{"type":"ack","ref":`...)
 	b = append(b, a.Ref...)
 	b = append(b, `,"msg_id":`...)
-	b = appendString(b, a.MsgID)
+	b = AppendString(b, a.MsgID)
 	if a.Offset > 0 {
 		b = append(b, `,"offset":`...)
 		b = strconv.AppendUint(b, a.Offset, 10)
 		b = append(b, `,"epoch":`...)
-		b = appendString(b, a.Epoch)
+		b = AppendString(b, a.Epoch)
 	}
 	return append(b, '}')
 }

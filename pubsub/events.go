@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/internal/noretry"
 )
 
@@ -29,13 +30,10 @@ func (b *Broker) AppendEvent(event []byte) {
 
 // queueEvent adds the XADD of event to p.
 func (b *Broker) queueEvent(ctx context.Context, p redis.Pipeliner, event []byte) *redis.StringCmd {
-	c, res := noretry.XAdd(ctx, b.cfg.EventsStream, b.cfg.EventsMaxLen, eventField, event)
+	c, res := noretry.XAdd(ctx, b.cfg.EventsStream, b.cfg.EventsMaxLen, cluster.EventField, event)
 	_ = p.Process(ctx, c) // queues; errors come from Exec
 	return res
 }
-
-// eventField is cluster.EventField (pubsub does not import the records).
-const eventField = "event"
 
 // countEvent records the outcome of one XADD.
 func (b *Broker) countEvent(cmd *redis.StringCmd) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/wsnode/wsnode/cluster"
 )
 
 // A message's event goes to the stream with its PUBLISH, AppendEvent's on
@@ -48,7 +49,7 @@ func TestEventsAppendedWithPublishes(t *testing.T) {
 	}
 	var got []string
 	for _, e := range entries {
-		got = append(got, fmt.Sprint(e.Values[eventField]))
+		got = append(got, fmt.Sprint(e.Values[cluster.EventField]))
 	}
 	want := []string{`{"type":"message","n":0}`, `{"type":"join","n":0}`, `{"type":"message","n":1}`,
 		`{"type":"join","n":1}`, `{"type":"message","n":2}`, `{"type":"join","n":2}`}

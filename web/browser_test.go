@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/wsnode/wsnode/internal/freeport"
+	"github.com/wsnode/wsnode/internal/haproxycfg"
 )
 
 const (
@@ -153,37 +153,24 @@ func httpStatus(url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-var (
-	bindLine   = regexp.MustCompile(`(?m)^(\s*bind\s+)\S*:8080\b.*$`)
-	serverLine = regexp.MustCompile(`(?m)^(\s*server\s+)(\S+)\s+(\S+):(\d+)\s+(.*)$`)
-	checkPort  = regexp.MustCompile(`\bcheck port \d+`)
-	resolvers  = regexp.MustCompile(`(?ms)^resolvers .*?(\n\n|\z)`)
-)
-
-// haproxyConfig renders deploy/haproxy.cfg for loopback processes, as
-// integration/haproxy_test.go and deploy/local-cluster.sh do: only the bind
-// and server lines change, and Docker's resolver goes.
+// haproxyConfig renders deploy/haproxy.cfg for the nodes (client
+// addresses ws, admin addresses admin) behind 127.0.0.1:port.
 func haproxyConfig(t *testing.T, port int, ws, admin []string) string {
 	t.Helper()
 	b, err := os.ReadFile("../deploy/haproxy.cfg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := bindLine.ReplaceAllString(string(b), fmt.Sprintf("${1}127.0.0.1:%d", port))
-	if n := len(serverLine.FindAllString(cfg, -1)); n != len(ws) {
-		t.Fatalf("deploy/haproxy.cfg has %d server lines, want %d", n, len(ws))
-	}
-	i := 0
-	cfg = serverLine.ReplaceAllStringFunc(cfg, func(line string) string {
-		m := serverLine.FindStringSubmatch(line)
+	nodes := make([]haproxycfg.Node, len(ws))
+	for i := range ws {
 		_, aport, _ := strings.Cut(admin[i], ":")
-		rest := checkPort.ReplaceAllString(m[5], "check port "+aport)
-		s := fmt.Sprintf("%s%s %s %s", m[1], m[2], ws[i], rest)
-		i++
-		return s
-	})
-	cfg = resolvers.ReplaceAllString(cfg, "")
-	return strings.ReplaceAll(cfg, " resolvers docker", "")
+		nodes[i] = haproxycfg.Node{WS: ws[i], AdminPort: aport}
+	}
+	cfg, err := haproxycfg.Render(string(b), port, nodes)
+	if err != nil {
+		t.Fatalf("deploy/haproxy.cfg: %v", err)
+	}
+	return cfg
 }
 
 // clusterConfig is what run.mjs gets (as JSON in a file).
