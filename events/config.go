@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/internal/defaults"
+	"github.com/wsnode/wsnode/internal/keyspace"
 	"github.com/wsnode/wsnode/registry"
 )
 
@@ -41,12 +42,21 @@ const (
 // prefix prefix: prefix + ":events".
 func StreamKey(prefix string) string { return registry.NewKeys(prefix).Events() }
 
+// ClusterStreamKey returns the key of the event stream of a cluster whose
+// nodes run on Redis Cluster (--redis-mode cluster): "{" + prefix +
+// ":e}:events", hash-tagged (docs/redis-cluster.md).
+func ClusterStreamKey(prefix string) string { return keyspace.New(prefix).Events() }
+
 // Config configures a Consumer. Its zero value is invalid only because
 // Group is required; every other zero field means the documented default.
 type Config struct {
-	// Prefix is the cluster's key prefix; the stream is StreamKey(Prefix).
+	// Prefix is the cluster's key prefix; the stream is StreamKey(Prefix),
+	// or ClusterStreamKey(Prefix) with RedisCluster.
 	// Default DefaultPrefix. Same charset as names (cluster.ValidateName).
 	Prefix string
+	// RedisCluster: the nodes run on Redis Cluster, so the stream has the
+	// cluster layout's name. Default false.
+	RedisCluster bool
 	// Stream, when set, is the stream's key and Prefix is ignored.
 	Stream string
 	// Group is the consumer group. Required. Every group sees every event
@@ -99,6 +109,9 @@ func (c Config) WithDefaults() Config {
 func (c *Config) setDefaults() {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
+	}
+	if c.Stream == "" && c.RedisCluster {
+		c.Stream = ClusterStreamKey(c.Prefix)
 	}
 	if c.Stream == "" {
 		c.Stream = StreamKey(c.Prefix)

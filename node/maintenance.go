@@ -86,6 +86,18 @@ func (n *Node) resyncAfterReconnect() {
 	}
 }
 
+// Reassert asks the maintenance loop to write this node's whole state to
+// Redis again, on its next turn, without waiting for the drift check. Call
+// it when Redis may have lost some of it while the heartbeat survived: in
+// Redis Cluster, a failover of a shard that does not hold the heartbeat.
+// It never blocks; requests made while one is pending are merged.
+func (n *Node) Reassert() {
+	select {
+	case n.resync <- struct{}{}:
+	default:
+	}
+}
+
 // drifted reports a mismatch between the local socket count and Redis's
 // record of this node on this check and the previous one.
 func (n *Node) drifted(ctx context.Context) bool {

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/events"
 )
@@ -61,6 +60,7 @@ func eventsMain(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	var cfg events.Config
 	redisURL := fs.String("redis-url", "", "Redis URL of the cluster, e.g. redis://127.0.0.1:6379/0 (required)")
+	redisMode := fs.String("redis-mode", modeSingle, "how --redis-url is read, as the nodes': single, sentinel or cluster")
 	fs.StringVar(&cfg.Prefix, "key-prefix", events.DefaultPrefix, "key prefix of the cluster (the nodes' --key-prefix); the stream is PREFIX:events")
 	fs.StringVar(&cfg.Stream, "stream", "", "stream key, instead of PREFIX:events")
 	fs.StringVar(&cfg.Group, "group", "", "consumer group (required); created when missing")
@@ -75,7 +75,7 @@ func eventsMain(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	// Only the cluster's settings have env twins: a WS_… variable meant for
 	// the node must not silently change a worker's group or name.
 	shared := func(name string) (string, bool) {
-		if name != envName("redis-url") && name != envName("key-prefix") {
+		if name != envName("redis-url") && name != envName("redis-mode") && name != envName("key-prefix") {
 			return "", false
 		}
 		return getenv(name)
@@ -93,13 +93,16 @@ func eventsMain(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	if err := checkRedisMode(*redisMode, *redisURL); err != nil {
+		return err
+	}
+	rdb, err := openRedis(*redisMode, *redisURL)
 	if err != nil {
-		return fmt.Errorf("--redis-url: %w", err)
+		return err
 	}
 	defer routeRedisLogs(log)()
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
+	cfg.RedisCluster = *redisMode == modeCluster
 	cfg.Logger = log
 	c, err := events.New(rdb, cfg)
 	if err != nil {

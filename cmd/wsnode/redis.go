@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +21,11 @@ import (
 const (
 	modeSingle   = "single"   // one primary, --redis-url as in go-redis' ParseURL
 	modeSentinel = "sentinel" // a primary found through Redis Sentinel (ParseFailoverURL)
-	modeCluster  = "cluster"  // Redis Cluster: not supported yet
+	modeCluster  = "cluster"  // Redis Cluster, seed nodes (ParseClusterURL)
 )
+
+// clusterURLForm is the shape of a cluster-mode --redis-url, for error messages.
+const clusterURLForm = "redis://[user:password@]node1:6379?addr=node2:6379&addr=node3:6379"
 
 // sentinelURLForm is the shape of a sentinel-mode --redis-url, for error messages.
 const sentinelURLForm = "redis://[user:password@]sentinel1:26379/0?master_name=NAME&addr=sentinel2:26379&addr=sentinel3:26379"
@@ -37,7 +42,10 @@ func checkRedisMode(mode, url string) error {
 		}
 		return nil
 	case modeCluster:
-		return errors.New("--redis-mode cluster: Redis Cluster is not supported yet (the registry's scripts touch the keys of several rooms and users at once); use single or sentinel")
+		if url == "" {
+			return errors.New("--redis-mode cluster needs a --redis-url naming seed nodes of the cluster: " + clusterURLForm)
+		}
+		return nil
 	}
 	return fmt.Errorf("--redis-mode must be single, sentinel or cluster, not %q", mode)
 }
@@ -74,10 +82,21 @@ func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), 
 		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 	}
 	var (
-		rdb   *redis.Client
+		rdb   redis.UniversalClient
 		check func(context.Context) error
 	)
 	switch m.opts.redisMode {
+	case modeCluster:
+		co, err := redis.ParseClusterURL(m.opts.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--redis-url (--redis-mode cluster): %w; the form is %s", err, clusterURLForm)
+		}
+		if co.PoolSize == 0 { // not set by the URL's pool_size (per cluster node)
+			co.PoolSize = defaultPoolSize()
+		}
+		cc := redis.NewClusterClient(co)
+		rdb = cc
+		check = func(ctx context.Context) error { return m.checkCluster(ctx, co) }
 	case modeSentinel:
 		fo, err := redis.ParseFailoverURL(m.opts.redisURL)
 		if err != nil {
@@ -103,8 +122,9 @@ func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), 
 		if opt.PoolSize == 0 { // not set by the URL's pool_size
 			opt.PoolSize = defaultPoolSize()
 		}
-		rdb = redis.NewClient(opt)
-		check = func(ctx context.Context) error { return m.checkSingle(ctx, rdb, opt.Addr) }
+		c := redis.NewClient(opt)
+		rdb = c
+		check = func(ctx context.Context) error { return m.checkSingle(ctx, c, opt.Addr) }
 	}
 	cctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
 	defer cancel()
@@ -133,7 +153,7 @@ func (m *Main) checkSingle(ctx context.Context, rdb *redis.Client, addr string) 
 	case "sentinel":
 		return fmt.Errorf("--redis-mode single, but %s is a Redis Sentinel: use --redis-mode sentinel with a URL like %s", addr, sentinelURLForm)
 	case "cluster":
-		return fmt.Errorf("--redis-mode single, but %s is a Redis Cluster node: Redis Cluster is not supported yet", addr)
+		return fmt.Errorf("--redis-mode single, but %s is a Redis Cluster node: use --redis-mode cluster with a URL like %s", addr, clusterURLForm)
 	}
 	if f["role"] == "slave" {
 		return fmt.Errorf("--redis-mode single, but %s is a read-only replica: point --redis-url at the primary, or use --redis-mode sentinel", addr)
@@ -194,6 +214,101 @@ func (m *Main) checkSentinels(ctx context.Context, fo *redis.FailoverOptions) er
 	}
 	for _, a := range answers {
 		m.log.Warn("redis sentinel not reachable yet; the node stays unready until one answers", "sentinel", a.addr, "err", a.unreachable)
+	}
+	return nil
+}
+
+// openRedis returns a client for url read as mode prescribes, with
+// go-redis' defaults and no check of the server: for the tools beside the
+// node (wsnode events).
+func openRedis(mode, url string) (redis.UniversalClient, error) {
+	switch mode {
+	case modeSentinel:
+		fo, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-url (--redis-mode sentinel): %w; the form is %s", err, sentinelURLForm)
+		}
+		return redis.NewFailoverClient(fo), nil
+	case modeCluster:
+		co, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-url (--redis-mode cluster): %w; the form is %s", err, clusterURLForm)
+		}
+		return redis.NewClusterClient(co), nil
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	return redis.NewClient(opt), nil
+}
+
+// minClusterVersion is the oldest Redis that cluster mode runs on: it needs
+// sharded pub/sub (SSUBSCRIBE, SPUBLISH), new in 7.0.
+const minClusterVersion = 7
+
+// checkCluster asks the seed nodes, in parallel, for INFO. A reachable
+// seed that is not a cluster node (cluster_enabled:0, or a sentinel), or
+// that runs a Redis older than 7.0, is an error; when no seed answers the
+// node starts unready (go-redis keeps trying).
+func (m *Main) checkCluster(ctx context.Context, co *redis.ClusterOptions) error {
+	type answer struct {
+		addr        string
+		ok          bool
+		err         error // the server's kind is wrong: refuse
+		unreachable error
+	}
+	answers := make([]answer, len(co.Addrs))
+	var wg sync.WaitGroup
+	for i, addr := range co.Addrs {
+		wg.Go(func() {
+			a := &answers[i]
+			a.addr = addr
+			c := redis.NewClient(&redis.Options{
+				Addr: addr, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig,
+				DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1, PoolSize: 1,
+			})
+			defer c.Close()
+			info, err := c.Info(ctx, "server", "cluster").Result()
+			if err != nil {
+				a.unreachable = err
+				return
+			}
+			a.err, a.ok = clusterSeedError(addr, infoFields(info)), true
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for _, a := range answers {
+		errs = append(errs, a.err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, a := range answers {
+		if a.ok {
+			m.log.Info("redis cluster: seed answered", "seed", a.addr)
+			return nil
+		}
+	}
+	for _, a := range answers {
+		m.log.Warn("redis cluster not reachable yet; the node stays unready until a seed answers", "seed", a.addr, "err", a.unreachable)
+	}
+	return nil
+}
+
+// clusterSeedError checks one seed's INFO fields for cluster mode.
+func clusterSeedError(addr string, f map[string]string) error {
+	switch {
+	case f["redis_mode"] == "sentinel":
+		return fmt.Errorf("--redis-mode cluster, but %s is a Redis Sentinel: use --redis-mode sentinel with a URL like %s", addr, sentinelURLForm)
+	case f["cluster_enabled"] != "1":
+		return fmt.Errorf("--redis-mode cluster, but %s is not a Redis Cluster node (cluster_enabled:%s): use --redis-mode single for a plain Redis", addr, cmp.Or(f["cluster_enabled"], "0"))
+	}
+	if major, _, _ := strings.Cut(f["redis_version"], "."); major != "" {
+		if v, err := strconv.Atoi(major); err == nil && v < minClusterVersion {
+			return fmt.Errorf("--redis-mode cluster needs Redis 7.0 or newer (sharded pub/sub); %s runs %s", addr, f["redis_version"])
+		}
 	}
 	return nil
 }

@@ -22,8 +22,8 @@ func TestRedisModeFlag(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{args: []string{"--redis-mode", "cluster", "--redis-url", "redis://127.0.0.1:7000"}, want: "Redis Cluster is not supported yet"},
-		{env: map[string]string{"WS_REDIS_MODE": "cluster"}, want: "Redis Cluster is not supported yet"},
+		{args: []string{"--redis-mode", "cluster"}, want: "--redis-mode cluster needs a --redis-url naming seed nodes"},
+		{env: map[string]string{"WS_REDIS_MODE": "cluster"}, want: "--redis-mode cluster needs a --redis-url"},
 		{args: []string{"--redis-mode", "replicated"}, want: `--redis-mode must be single, sentinel or cluster, not "replicated"`},
 		{args: []string{"--redis-mode", "sentinel"}, want: "--redis-mode sentinel needs a --redis-url"},
 	} {
@@ -33,7 +33,8 @@ func TestRedisModeFlag(t *testing.T) {
 			t.Errorf("%v %v: error %v, want %q", tt.args, tt.env, err, tt.want)
 		}
 	}
-	for _, ok := range [][]string{nil, {"--redis-mode", "single"}, {"--redis-mode", "sentinel", "--redis-url", "redis://h:26379?master_name=m"}} {
+	for _, ok := range [][]string{nil, {"--redis-mode", "single"}, {"--redis-mode", "sentinel", "--redis-url", "redis://h:26379?master_name=m"},
+		{"--redis-mode", "cluster", "--redis-url", "redis://127.0.0.1:7000?addr=127.0.0.1:7001"}} {
 		m := &Main{Stdout: io.Discard, Stderr: io.Discard}
 		if err := m.ParseFlags(ok, func(string) (string, bool) { return "", false }); err != nil {
 			t.Errorf("%v: %v", ok, err)
@@ -51,6 +52,9 @@ func TestRedisModeURLs(t *testing.T) {
 		{modeSentinel, "redis://h:26379/0", "has no master_name"},
 		{modeSentinel, "redis://h:26379/0?master_name=m&addr=nohost", "unable to parse addr param"},
 		{modeSentinel, "redis://h:26379/0?master_name=m&bogus=1", "unexpected option: bogus"},
+		{modeCluster, "redis://h:7000?addr=nohost", "unable to parse addr param"},
+		{modeCluster, "redis://h:7000?master_name=m", "unexpected option: master_name"},
+		{modeCluster, "tcp://h:7000", "invalid URL scheme"},
 	} {
 		m := &Main{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		m.opts.redisMode, m.opts.redisURL = tt.mode, tt.url

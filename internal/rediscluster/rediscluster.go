@@ -321,3 +321,32 @@ func (c *Cluster) PrimaryFor(tb testing.TB, key string) *Node {
 
 // Log returns what the node printed (warnings and worse).
 func (n *Node) Log() string { return n.log.String() }
+
+// StartStandalone starts one plain (non-cluster) redis-server, for tests
+// that need to tell the two apart, and returns its host:port. It is
+// stopped at cleanup; tb is skipped when redis-server is missing.
+func StartStandalone(tb testing.TB) string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Skip("redis-server not found on PATH; skipping real-Redis test")
+	}
+	ports, err := freeport.Pick(1)
+	if err != nil {
+		tb.Fatalf("rediscluster: %v", err)
+	}
+	n := &Node{Port: ports[0], dir: tb.TempDir(), bin: bin}
+	cmd := exec.Command(bin, "--port", strconv.Itoa(n.Port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--loglevel", "warning", "--dir", n.dir)
+	cmd.Stdout, cmd.Stderr = &n.log, &n.log
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("rediscluster: start redis-server: %v", err)
+	}
+	n.cmd, n.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(n.done)
+	tb.Cleanup(n.Kill)
+	if err := waitPing(n, 10*time.Second); err != nil {
+		tb.Fatalf("rediscluster: %v", err)
+	}
+	return n.Addr()
+}
