@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-
 	"github.com/wsnode/wsnode/events"
 )
 

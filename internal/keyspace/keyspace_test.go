@@ -56,7 +56,6 @@ func TestBucketsSpread(t *testing.T) {
 	}
 }
 
-
 func TestParseChannel(t *testing.T) {
 	k := New("ws")
 	for _, c := range []struct{ ch, kind, target string }{
