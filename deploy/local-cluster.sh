@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/local-cluster.sh: a wsnode cluster on one machine, without Docker.
 #
-# Starts a private redis-server, NODES wsnode nodes and haproxy, all on
+# Starts a private redis-server (or, in cluster mode, a Redis Cluster of 3
+# primaries and 3 replicas), NODES wsnode nodes and haproxy, all on
 # loopback ports that were free, with the haproxy config rendered from
 # deploy/haproxy.cfg (its bind and server lines replaced, Docker's resolver
 # dropped). It builds wsnode once, waits until every node's /readyz answers
@@ -15,6 +16,10 @@
 #   NODES=3             number of nodes
 #   LB_PORT=            haproxy's client port (default: a free one)
 #   WS_REDIS_URL=       use this Redis instead of starting redis-server
+#   WS_REDIS_MODE=      single (default) or cluster: start a Redis Cluster (3 primaries,
+#                       3 replicas, redis-cli --cluster create) and run the nodes with
+#                       --redis-mode cluster; --redis-mode on the command line does the same.
+#                       sentinel needs WS_REDIS_URL naming the sentinels
 #   WS_JWT_SECRET=      token secret (default: a random one, printed)
 #   WS_ADMIN_KEY=       admin key (default: a random one)
 #   TOKEN_ROOMS=        the "rooms" claim of the printed tokens (default lobby,team-*;
@@ -32,7 +37,7 @@ NODES=${NODES:-3}
 [[ $NODES =~ ^[1-9][0-9]*$ ]] || { echo "NODES must be a positive number, not '$NODES'" >&2; exit 2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wsnode-local.XXXXXX")
 
-REDIS_PID="" LB_PID="" NODE_PIDS=() FORCE=0
+REDIS_PIDS=() LB_PID="" NODE_PIDS=() FORCE=0
 # Children run in their own session, so a Ctrl-C in the terminal reaches
 # this script only, and cleanup stops them in order: haproxy, then the
 # nodes (they drain while Redis is still up), then Redis. They are still
@@ -66,7 +71,7 @@ cleanup() {
 	say "stopping (Ctrl-C again to kill at once)"
 	[[ -n $LB_PID ]] && stop_pids 5 "$LB_PID"
 	((${#NODE_PIDS[@]})) && stop_pids 20 "${NODE_PIDS[@]}"
-	[[ -n $REDIS_PID ]] && stop_pids 5 "$REDIS_PID"
+	((${#REDIS_PIDS[@]})) && stop_pids 5 "${REDIS_PIDS[@]}"
 	if [[ ${KEEP_WORKDIR:-} == 1 ]]; then
 		say "logs kept in $WORK"
 	else
@@ -179,15 +184,54 @@ export WS_EVENTS=${WS_EVENTS-connect,disconnect,join,leave,message,direct}
 TOKEN_ROOMS=${TOKEN_ROOMS:-lobby,team-*}
 
 # ---- redis
+REDIS_MODE=${WS_REDIS_MODE:-single}
+prev=""
+for arg in "$@"; do
+	[[ $prev == --redis-mode || $prev == -redis-mode ]] && REDIS_MODE=$arg
+	[[ $arg == --redis-mode=* || $arg == -redis-mode=* ]] && REDIS_MODE=${arg#*=}
+	prev=$arg
+done
+export WS_REDIS_MODE=$REDIS_MODE
+
+# cluster_ok PORT: true when the Redis Cluster node on PORT reports state ok.
+cluster_ok() { redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+
 if [[ -n ${WS_REDIS_URL:-} ]]; then
 	REDIS_URL=$WS_REDIS_URL
+elif [[ $REDIS_MODE == sentinel ]]; then
+	die "--redis-mode sentinel: set WS_REDIS_URL to the sentinels (redis://s1:26379/0?master_name=NAME&addr=s2:26379)"
+elif [[ $REDIS_MODE == cluster ]]; then
+	command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+		die "redis-server and redis-cli are not installed (apt-get install -y redis-server), or set WS_REDIS_URL"
+	CLUSTER_ADDRS=() REDIS_PORTS=()
+	for ((i = 1; i <= 6; i++)); do
+		free_port port
+		free_port bus
+		mkdir -p "$WORK/redis$i"
+		"${SETSID[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+			--cluster-enabled yes --cluster-port "$bus" --cluster-config-file nodes.conf \
+			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0 --dir "$WORK/redis$i" \
+			--protected-mode yes --loglevel warning >"$WORK/redis$i.log" 2>&1 &
+		REDIS_PIDS+=($!)
+		REDIS_PORTS+=("$port")
+		CLUSTER_ADDRS+=("127.0.0.1:$port")
+	done
+	for ((i = 1; i <= 6; i++)); do
+		wait_until 10 "${REDIS_PIDS[i - 1]}" "$WORK/redis$i.log" "redis-server $i" redis_pong "${REDIS_PORTS[i - 1]}"
+	done
+	redis-cli --cluster create "${CLUSTER_ADDRS[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1 ||
+		{ show_log "$WORK/cluster-create.log"; die "redis-cli --cluster create failed"; }
+	for ((i = 1; i <= 6; i++)); do
+		wait_until 30 "${REDIS_PIDS[i - 1]}" "$WORK/redis$i.log" "redis cluster node $i" cluster_ok "${REDIS_PORTS[i - 1]}"
+	done
+	REDIS_URL="redis://${CLUSTER_ADDRS[0]}?addr=${CLUSTER_ADDRS[1]}&addr=${CLUSTER_ADDRS[2]}"
 else
 	command -v redis-server >/dev/null || die "redis-server is not installed (apt-get install -y redis-server), or set WS_REDIS_URL"
 	free_port REDIS_PORT
 	"${SETSID[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
 		--protected-mode yes --loglevel warning >"$WORK/redis.log" 2>&1 &
-	REDIS_PID=$!
-	wait_until 10 "$REDIS_PID" "$WORK/redis.log" "redis-server" redis_pong "$REDIS_PORT"
+	REDIS_PIDS+=($!)
+	wait_until 10 "${REDIS_PIDS[0]}" "$WORK/redis.log" "redis-server" redis_pong "$REDIS_PORT"
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 fi
 
@@ -244,7 +288,7 @@ else
 fi
 
 cat <<EOF
-wsnode local cluster: $NODES nodes behind haproxy, Redis at $REDIS_URL
+wsnode local cluster: $NODES nodes behind haproxy, Redis ($REDIS_MODE) at $REDIS_URL
 client URL: ws://127.0.0.1:$LB_PORT/ws
 demo page: http://127.0.0.1:$LB_PORT/
 $(for ((i = 1; i <= NODES; i++)); do echo "admin URL: http://127.0.0.1:${ADMIN_PORTS[i - 1]} (node$i)"; done)
@@ -258,7 +302,7 @@ EOF
 # Run until a signal, or until a child dies on its own.
 while true; do
 	wait -n || true
-	for pid in "${NODE_PIDS[@]}" $LB_PID $REDIS_PID; do
+	for pid in "${NODE_PIDS[@]}" $LB_PID "${REDIS_PIDS[@]}"; do
 		kill -0 "$pid" 2>/dev/null || die "a process stopped by itself (pid $pid); see the logs in $WORK (KEEP_WORKDIR=1 keeps them)"
 	done
 done

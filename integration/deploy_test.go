@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/wsnode/wsnode/internal/haproxycfg"
 	"go.yaml.in/yaml/v3"
 )
@@ -35,8 +36,44 @@ type compose struct {
 		Healthcheck *struct {
 			Test []string `yaml:"test"`
 		} `yaml:"healthcheck"`
-		StopGracePeriod string `yaml:"stop_grace_period"`
+		StopGracePeriod string      `yaml:"stop_grace_period"`
+		Profiles        []string    `yaml:"profiles"`
+		Networks        networkAddr `yaml:"networks"`
 	} `yaml:"services"`
+}
+
+// networkAddr is a service's fixed IPv4 addresses by network; a plain list
+// of networks (no fixed address) leaves it empty.
+type networkAddr map[string]string
+
+func (n *networkAddr) UnmarshalYAML(v *yaml.Node) error {
+	if v.Kind != yaml.MappingNode {
+		return nil
+	}
+	var m map[string]struct {
+		IPv4 string `yaml:"ipv4_address"`
+	}
+	if err := v.Decode(&m); err != nil {
+		return err
+	}
+	*n = networkAddr{}
+	for k, a := range m {
+		(*n)[k] = a.IPv4
+	}
+	return nil
+}
+
+// stack is one load-balanced set of nodes in docker-compose.yml: the
+// default one on a single Redis, or the "cluster" profile's on a Redis
+// Cluster.
+type stack struct {
+	profile   string // "" for the default stack
+	lb        string // the haproxy service
+	cfg       string // its config, mounted from deploy/
+	hostPort  string // the client port it publishes
+	redisDeps map[string]string
+	// redisURL checks a node's Redis settings.
+	redisURL func(env map[string]string) error
 }
 
 // binaryFlags returns the flag names printed by "wsnode -h".
@@ -81,7 +118,13 @@ type haproxyServer struct {
 // health check path of deploy/haproxy.cfg.
 func parseHAProxy(t *testing.T) (bind int, servers []haproxyServer, checkPath string, cfg string) {
 	t.Helper()
-	b, err := os.ReadFile("../deploy/haproxy.cfg")
+	return parseHAProxyFile(t, "../deploy/haproxy.cfg")
+}
+
+// parseHAProxyFile is parseHAProxy for another config of the same shape.
+func parseHAProxyFile(t *testing.T, path string) (bind int, servers []haproxyServer, checkPath string, cfg string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,99 +160,43 @@ func TestDeployFiles(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &dc); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
-	bind, servers, checkPath, _ := parseHAProxy(t)
-
-	// Services: redis:7, node1..3 built here, lb = haproxy with our config.
-	redis, ok := dc.Services["redis"]
-	if !ok || !strings.HasPrefix(redis.Image, "redis:7") || redis.Healthcheck == nil {
-		t.Fatalf("service redis: want image redis:7 with a health check, got %+v", redis)
-	}
-	var nodes []string
+	checkPath := checkStack(t, dc, flags, stack{lb: "lb", cfg: "deploy/haproxy.cfg", hostPort: "8080",
+		redisDeps: map[string]string{"redis": "service_healthy"},
+		redisURL: func(env map[string]string) error {
+			u, err := url.Parse(env["WS_REDIS_URL"])
+			if err != nil || u.Scheme != "redis" || u.Hostname() != "redis" || u.Port() != "6379" {
+				return fmt.Errorf("WS_REDIS_URL=%q, want redis://redis:6379/...", env["WS_REDIS_URL"])
+			}
+			return nil
+		}})
+	// The "cluster" profile: the same nodes on the six Redis Cluster
+	// services, with --redis-mode cluster and seeds at their fixed addresses.
+	clusterIPs := map[string]bool{}
 	for name, s := range dc.Services {
-		if s.Build != nil {
-			nodes = append(nodes, name)
+		if strings.HasPrefix(name, "redis-c") && slices.Contains(s.Profiles, "cluster") && s.Networks["cluster"] != "" {
+			clusterIPs[s.Networks["cluster"]+":6379"] = true
 		}
 	}
-	sort.Strings(nodes)
-	if !slices.Equal(nodes, []string{"node1", "node2", "node3"}) {
-		t.Fatalf("services built from the Dockerfile: %v, want node1 node2 node3", nodes)
+	if len(clusterIPs) != 6 {
+		t.Errorf("profile cluster: %d Redis Cluster services with a fixed address, want 6: %v", len(clusterIPs), clusterIPs)
 	}
-	lb, ok := dc.Services["lb"]
-	if !ok || !strings.HasPrefix(lb.Image, "haproxy:") {
-		t.Fatalf("service lb: want a haproxy image, got %+v", lb)
-	}
-	if !slices.Contains(lb.Volumes, "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro") {
-		t.Fatalf("service lb does not mount deploy/haproxy.cfg: %v", lb.Volumes)
-	}
-	if !slices.Contains(lb.Ports, fmt.Sprintf("8080:%d", bind)) {
-		t.Fatalf("service lb ports %v: want 8080:%d (haproxy's bind)", lb.Ports, bind)
-	}
-	for _, n := range nodes {
-		if lb.DependsOn[n].Condition != "service_healthy" {
-			t.Errorf("lb should wait for %s to be healthy: %+v", n, lb.DependsOn)
-		}
-	}
-
-	// haproxy's servers are exactly the node services, on their ports.
-	if len(servers) != len(nodes) {
-		t.Fatalf("haproxy has %d servers, compose %d nodes", len(servers), len(nodes))
-	}
-	hostAdmin := map[string]bool{}
-	for i, name := range nodes {
-		s := dc.Services[name]
-		env := s.Environment
-		if s.Build.Context != "." || s.Build.Dockerfile != "Dockerfile" {
-			t.Errorf("%s: build %+v, want context . and the Dockerfile", name, *s.Build)
-		}
-		for k := range env {
-			if _, ok := flags[k]; !ok {
-				t.Errorf("%s: env %s is not the twin of any wsnode flag", name, k)
+	checkStack(t, dc, flags, stack{profile: "cluster", lb: "clb", cfg: "deploy/haproxy-cluster.cfg", hostPort: "8081",
+		redisDeps: map[string]string{"redis-cluster-init": "service_completed_successfully"},
+		redisURL: func(env map[string]string) error {
+			if env["WS_REDIS_MODE"] != "cluster" {
+				return fmt.Errorf("WS_REDIS_MODE=%q, want cluster", env["WS_REDIS_MODE"])
 			}
-		}
-		for _, k := range []string{"WS_REDIS_URL", "WS_JWT_SECRET", "WS_ADMIN_KEY", "WS_NODE_ID", "WS_ADDR", "WS_ADMIN_ADDR"} {
-			if env[k] == "" {
-				t.Errorf("%s: %s is not set", name, k)
+			co, err := redis.ParseClusterURL(env["WS_REDIS_URL"])
+			if err != nil {
+				return fmt.Errorf("WS_REDIS_URL=%q: %w", env["WS_REDIS_URL"], err)
 			}
-		}
-		if env["WS_NODE_ID"] != name {
-			t.Errorf("%s: WS_NODE_ID=%q, want the service name", name, env["WS_NODE_ID"])
-		}
-		u, err := url.Parse(env["WS_REDIS_URL"])
-		if err != nil || u.Scheme != "redis" || u.Hostname() != "redis" || u.Port() != "6379" {
-			t.Errorf("%s: WS_REDIS_URL=%q, want redis://redis:6379/...", name, env["WS_REDIS_URL"])
-		}
-		if s.DependsOn["redis"].Condition != "service_healthy" {
-			t.Errorf("%s should wait for redis to be healthy", name)
-		}
-		hs := servers[i]
-		if hs.name != name || hs.host != name {
-			t.Errorf("haproxy server %d is %s at %s, want %s", i, hs.name, hs.host, name)
-		}
-		if hs.port != port(t, env["WS_ADDR"]) {
-			t.Errorf("haproxy sends %s to port %d, but its WS_ADDR is %s", name, hs.port, env["WS_ADDR"])
-		}
-		adminPort := port(t, env["WS_ADMIN_ADDR"])
-		if hs.checkPort != adminPort {
-			t.Errorf("haproxy checks %s on port %d, but its WS_ADMIN_ADDR is %s", name, hs.checkPort, env["WS_ADMIN_ADDR"])
-		}
-		if len(s.Ports) != 1 || !strings.HasSuffix(s.Ports[0], ":"+strconv.Itoa(adminPort)) {
-			t.Errorf("%s ports %v: want one mapping to the admin port %d", name, s.Ports, adminPort)
-		} else {
-			hostAdmin[strings.TrimSuffix(s.Ports[0], ":"+strconv.Itoa(adminPort))] = true
-		}
-		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 3 || s.Healthcheck.Test[0] != "CMD" ||
-			s.Healthcheck.Test[1] != "/usr/local/bin/healthcheck" {
-			t.Errorf("%s: health check %+v, want [CMD /usr/local/bin/healthcheck URL]", name, s.Healthcheck)
-		} else if hu, err := url.Parse(s.Healthcheck.Test[2]); err != nil || hu.Port() != strconv.Itoa(adminPort) {
-			t.Errorf("%s: health check URL %q is not on the admin port %d", name, s.Healthcheck.Test[2], adminPort)
-		}
-		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d <= 15*time.Second {
-			t.Errorf("%s: stop_grace_period %q should exceed the 15 s shutdown timeout", name, s.StopGracePeriod)
-		}
-	}
-	if len(hostAdmin) != len(nodes) {
-		t.Errorf("the nodes' admin APIs do not each have their own host port: %v", hostAdmin)
-	}
+			for _, a := range co.Addrs {
+				if !clusterIPs[a] {
+					return fmt.Errorf("WS_REDIS_URL seed %s is not a Redis Cluster service of the profile", a)
+				}
+			}
+			return nil
+		}})
 
 	checkDockerfile(t)
 
@@ -261,6 +248,112 @@ func TestDeployFiles(t *testing.T) {
 	secret := expandDefaults(env["WS_JWT_SECRET"])
 	cl := dial(t, n.wsURL(), "compose-client", "", "")
 	cl.request(map[string]any{"type": "auth", "token": tokenWith(t, secret, "alice", "user")}, "authenticated")
+}
+
+// checkStack checks one stack's nodes against the binary's flags and its
+// haproxy config, and returns the config's health check path.
+func checkStack(t *testing.T, dc compose, flags map[string]string, st stack) string {
+	t.Helper()
+	bind, servers, checkPath, _ := parseHAProxyFile(t, "../"+st.cfg)
+
+	// Services: redis:7, node1..3 built here, lb = haproxy with our config.
+	redis, ok := dc.Services["redis"]
+	if !ok || !strings.HasPrefix(redis.Image, "redis:7") || redis.Healthcheck == nil {
+		t.Fatalf("service redis: want image redis:7 with a health check, got %+v", redis)
+	}
+	var nodes []string
+	for name, s := range dc.Services {
+		if s.Build != nil && (st.profile == "" && len(s.Profiles) == 0 || slices.Contains(s.Profiles, st.profile)) {
+			nodes = append(nodes, name)
+		}
+	}
+	sort.Strings(nodes)
+	prefix := strings.TrimSuffix(st.lb, "lb") + "node" // node, cnode
+	if want := []string{prefix + "1", prefix + "2", prefix + "3"}; !slices.Equal(nodes, want) {
+		t.Fatalf("profile %q: services built from the Dockerfile: %v, want %v", st.profile, nodes, want)
+	}
+	lb, ok := dc.Services[st.lb]
+	if !ok || !strings.HasPrefix(lb.Image, "haproxy:") {
+		t.Fatalf("service %s: want a haproxy image, got %+v", st.lb, lb)
+	}
+	if st.profile != "" && !slices.Contains(lb.Profiles, st.profile) {
+		t.Errorf("service %s is not in profile %s", st.lb, st.profile)
+	}
+	if !slices.Contains(lb.Volumes, "./"+st.cfg+":/usr/local/etc/haproxy/haproxy.cfg:ro") {
+		t.Fatalf("service %s does not mount %s: %v", st.lb, st.cfg, lb.Volumes)
+	}
+	if !slices.Contains(lb.Ports, fmt.Sprintf("%s:%d", st.hostPort, bind)) {
+		t.Fatalf("service %s ports %v: want %s:%d (haproxy's bind)", st.lb, lb.Ports, st.hostPort, bind)
+	}
+	for _, n := range nodes {
+		if lb.DependsOn[n].Condition != "service_healthy" {
+			t.Errorf("lb should wait for %s to be healthy: %+v", n, lb.DependsOn)
+		}
+	}
+
+	// haproxy's servers are exactly the node services, on their ports.
+	if len(servers) != len(nodes) {
+		t.Fatalf("haproxy has %d servers, compose %d nodes", len(servers), len(nodes))
+	}
+	hostAdmin := map[string]bool{}
+	for i, name := range nodes {
+		s := dc.Services[name]
+		env := s.Environment
+		if s.Build.Context != "." || s.Build.Dockerfile != "Dockerfile" {
+			t.Errorf("%s: build %+v, want context . and the Dockerfile", name, *s.Build)
+		}
+		for k := range env {
+			if _, ok := flags[k]; !ok {
+				t.Errorf("%s: env %s is not the twin of any wsnode flag", name, k)
+			}
+		}
+		for _, k := range []string{"WS_REDIS_URL", "WS_JWT_SECRET", "WS_ADMIN_KEY", "WS_NODE_ID", "WS_ADDR", "WS_ADMIN_ADDR"} {
+			if env[k] == "" {
+				t.Errorf("%s: %s is not set", name, k)
+			}
+		}
+		if env["WS_NODE_ID"] != name {
+			t.Errorf("%s: WS_NODE_ID=%q, want the service name", name, env["WS_NODE_ID"])
+		}
+		if err := st.redisURL(env); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for dep, cond := range st.redisDeps {
+			if s.DependsOn[dep].Condition != cond {
+				t.Errorf("%s should depend on %s with %s: %+v", name, dep, cond, s.DependsOn)
+			}
+		}
+		hs := servers[i]
+		if hs.name != name || hs.host != name {
+			t.Errorf("haproxy server %d is %s at %s, want %s", i, hs.name, hs.host, name)
+		}
+		if hs.port != port(t, env["WS_ADDR"]) {
+			t.Errorf("haproxy sends %s to port %d, but its WS_ADDR is %s", name, hs.port, env["WS_ADDR"])
+		}
+		adminPort := port(t, env["WS_ADMIN_ADDR"])
+		if hs.checkPort != adminPort {
+			t.Errorf("haproxy checks %s on port %d, but its WS_ADMIN_ADDR is %s", name, hs.checkPort, env["WS_ADMIN_ADDR"])
+		}
+		if len(s.Ports) != 1 || !strings.HasSuffix(s.Ports[0], ":"+strconv.Itoa(adminPort)) {
+			t.Errorf("%s ports %v: want one mapping to the admin port %d", name, s.Ports, adminPort)
+		} else {
+			hostAdmin[strings.TrimSuffix(s.Ports[0], ":"+strconv.Itoa(adminPort))] = true
+		}
+		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 3 || s.Healthcheck.Test[0] != "CMD" ||
+			s.Healthcheck.Test[1] != "/usr/local/bin/healthcheck" {
+			t.Errorf("%s: health check %+v, want [CMD /usr/local/bin/healthcheck URL]", name, s.Healthcheck)
+		} else if hu, err := url.Parse(s.Healthcheck.Test[2]); err != nil || hu.Port() != strconv.Itoa(adminPort) {
+			t.Errorf("%s: health check URL %q is not on the admin port %d", name, s.Healthcheck.Test[2], adminPort)
+		}
+		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d <= 15*time.Second {
+			t.Errorf("%s: stop_grace_period %q should exceed the 15 s shutdown timeout", name, s.StopGracePeriod)
+		}
+	}
+	if len(hostAdmin) != len(nodes) {
+		t.Errorf("the nodes' admin APIs do not each have their own host port: %v", hostAdmin)
+	}
+
+	return checkPath
 }
 
 // expandDefaults turns compose's ${VAR:-default} into the default, so the

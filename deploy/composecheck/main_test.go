@@ -24,6 +24,10 @@ func TestCheckFails(t *testing.T) {
 	for name, edit := range map[string]func(string) string{
 		"history off": func(s string) string { return strings.Replace(s, `WS_HISTORY_SIZE: "100"`, `WS_HISTORY_SIZE: "0"`, 1) },
 		"no node3":    func(s string) string { return strings.Replace(s, "  node3:", "  nodeX:", 1) },
+		"cnode2 in single mode": func(s string) string {
+			return strings.Replace(s, "WS_NODE_ID: cnode2\n      WS_REDIS_MODE: cluster", "WS_NODE_ID: cnode2\n      WS_REDIS_MODE: single", 1)
+		},
+		"no cluster init": func(s string) string { return strings.Replace(s, "--cluster-replicas 1", "--cluster-replicas 0", 1) },
 	} {
 		dir := t.TempDir()
 		for _, f := range []string{"Dockerfile"} {
