@@ -44,6 +44,7 @@ type Config struct {
 	Prefix      string        `json:"prefix"`
 	Timeout     time.Duration `json:"timeout"`
 	PubJoin     bool          `json:"pub_join"`
+	NoJoin      bool          `json:"no_join,omitempty"`
 	Label       string        `json:"label,omitempty"`
 	CPUProfile  string        `json:"cpu_profile,omitempty"`
 	Out         string        `json:"-"`
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.Prefix, "prefix", "", "user/room name prefix (default: wb + random)")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-step timeout while connecting")
 	fs.BoolVar(&c.PubJoin, "pub-join", true, "rooms: publishers join their room (and send echo:false)")
+	fs.BoolVar(&c.NoJoin, "no-join", false, "idle/connect: connections authenticate but join no room")
 	fs.StringVar(&c.Label, "label", "", "free text stored with the result")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write each worker's CPU profile of the measured part to FILE.<worker>")
 	fs.StringVar(&c.Out, "out", "", "write the merged JSON result here")

@@ -105,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return soakplotMain(args[1:], stdout, stderr)
 		case "hookserver":
 			return hookserverMain(args[1:], stdout, stderr)
+		case "capacity":
+			return capacityMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)

@@ -46,7 +46,9 @@ func (c *Config) Slot(i int) Slot {
 		s.Target = i
 	default:
 		s.Target = i / c.Members
-		s.Room = c.RoomName(s.Target)
+		if !c.NoJoin || c.Scenario == scRooms {
+			s.Room = c.RoomName(s.Target)
+		}
 	}
 	return s
 }

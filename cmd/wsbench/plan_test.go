@@ -98,3 +98,19 @@ func TestParseFlagsRejects(t *testing.T) {
 		}
 	}
 }
+
+// -no-join: connect and idle sockets join no room; rooms ignore it.
+func TestNoJoin(t *testing.T) {
+	c := &Config{Scenario: scConnect, URLs: []string{"a", "b"}, Conns: 10, Rooms: 1, Members: 5, Pubs: 1, Prefix: "p"}
+	if s := c.Slot(3); s.Room != c.RoomName(0) {
+		t.Errorf("connect slot joins %q, want %q", s.Room, c.RoomName(0))
+	}
+	c.NoJoin = true
+	if s := c.Slot(3); s.Room != "" {
+		t.Errorf("connect slot with -no-join joins %q", s.Room)
+	}
+	c.Scenario = scRooms
+	if s := c.Slot(3); s.Room == "" {
+		t.Error("rooms receiver with -no-join joins no room")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -14,10 +15,23 @@ type redisSample struct {
 	CPU   float64          // used_cpu_user + used_cpu_sys, seconds
 }
 
-// redisProbe reads INFO from the Redis the nodes use.
-type redisProbe struct{ c *redis.Client }
+// redisProbe reads INFO from the Redis the nodes use: one server, or every
+// primary of a Redis Cluster (a URL with addr= seeds, as the nodes'
+// --redis-mode cluster reads it), summed.
+type redisProbe struct {
+	c  *redis.Client
+	cc *redis.ClusterClient
+}
 
 func newRedisProbe(url string) (*redisProbe, error) {
+	if strings.Contains(url, "addr=") {
+		co, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, err
+		}
+		co.DisableIdentity = true
+		return &redisProbe{cc: redis.NewClusterClient(co)}, nil
+	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -26,15 +40,42 @@ func newRedisProbe(url string) (*redisProbe, error) {
 	return &redisProbe{c: redis.NewClient(opt)}, nil
 }
 
-func (p *redisProbe) Close() error { return p.c.Close() }
+func (p *redisProbe) Close() error {
+	if p.cc != nil {
+		return p.cc.Close()
+	}
+	return p.c.Close()
+}
 
-// sample reads the current counters.
+// sample reads the current counters (summed over a cluster's primaries).
 func (p *redisProbe) sample(ctx context.Context) (*redisSample, error) {
-	txt, err := p.c.Info(ctx, "commandstats", "cpu").Result()
+	if p.cc == nil {
+		txt, err := p.c.Info(ctx, "commandstats", "cpu").Result()
+		if err != nil {
+			return nil, err
+		}
+		return parseRedisInfo(txt), nil
+	}
+	sum := &redisSample{Calls: map[string]int64{}}
+	var mu sync.Mutex
+	err := p.cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		txt, err := c.Info(ctx, "commandstats", "cpu").Result()
+		if err != nil {
+			return err
+		}
+		s := parseRedisInfo(txt)
+		mu.Lock()
+		defer mu.Unlock()
+		sum.CPU += s.CPU
+		for k, v := range s.Calls {
+			sum.Calls[k] += v
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return parseRedisInfo(txt), nil
+	return sum, nil
 }
 
 // parseRedisInfo reads lines such as
