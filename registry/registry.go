@@ -146,7 +146,8 @@ func (r *Registry) Prefix() string { return r.cfg.Prefix }
 // HeartbeatTTL returns the effective heartbeat TTL.
 func (r *Registry) HeartbeatTTL() time.Duration { return r.cfg.HeartbeatTTL }
 
-// Keys returns the key builder for this registry's prefix.
+// Keys returns the key builder for this registry's prefix: the single-mode
+// names; with Config.Cluster the keys are named by internal/keyspace.
 func (r *Registry) Keys() Keys { return r.keys }
 
 // wrap prefixes err with the operation and maps redis.Nil to ErrNotFound.
