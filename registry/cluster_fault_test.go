@@ -168,37 +168,58 @@ func failAt(r *Registry, op string, k int) {
 
 // A failure after any step of register, unregister, authenticate, join and
 // leave leaves only states that the node's re-assertion (of no connection)
-// or the reap of the node (its heartbeat deleted) clears to zero keys.
+// or the reap of the node (its heartbeat deleted) clears to zero keys; so
+// does a failure inside a removal by re-assertion, reap or drain, and the
+// disconnect event of a reaped connection is appended exactly once however
+// the reaping was interrupted. steps pins the number of steps of each
+// operation (as listed in cluster_conn.go).
 func runClusterFaults(t *testing.T, rdb *redis.ClusterClient) {
 	ctx := context.Background()
 	ks := keyspace.New(DefaultPrefix)
 	full := Conn{ID: "c1", User: "alice", Rooms: []string{"lobby", "x"}}
+	events := &Config{EventsStream: ks.Events()}
+	reaper := func(r *Registry) *Registry {
+		x := mustClusterRegistry(t, rdb, "node-b", events)
+		x.failAfter = r.failAfter
+		return x
+	}
+	setupFull := func(t *testing.T, r *Registry) {
+		mustRegister(t, r, full)
+		mustRegister(t, r, Conn{ID: "c2", Rooms: []string{"lobby"}})
+	}
+	both, reapOnly := []string{"reassert", "reap"}, []string{"reap"}
 	cases := []struct {
-		op    string
-		name  string
-		setup func(t *testing.T, r *Registry)
-		do    func(r *Registry) error
+		op, name string
+		steps    int
+		repairs  []string
+		setup    func(t *testing.T, r *Registry)
+		do       func(r *Registry) error
 	}{
-		{"register", "new", func(*testing.T, *Registry) {},
+		{"register", "new", 5, both, func(*testing.T, *Registry) {},
 			func(r *Registry) error {
 				return r.Register(ctx, Conn{ID: "c1", User: "alice", Rooms: []string{"lobby", "x"}, ConnectedAt: t0})
 			}},
-		{"register", "changed", func(t *testing.T, r *Registry) { mustRegister(t, r, full) },
+		{"register", "changed", 5, both, setupFull,
 			func(r *Registry) error {
 				return r.Register(ctx, Conn{ID: "c1", User: "bob", Rooms: []string{"x", "y"}, ConnectedAt: t0})
 			}},
-		{"unregister", "", func(t *testing.T, r *Registry) { mustRegister(t, r, full) },
-			func(r *Registry) error { return r.Unregister(ctx, "c1") }},
-		{"authenticate", "", func(t *testing.T, r *Registry) {
+		{"unregister", "", 3, both, setupFull, func(r *Registry) error { return r.Unregister(ctx, "c1") }},
+		{"authenticate", "", 4, both, func(t *testing.T, r *Registry) {
 			mustRegister(t, r, Conn{ID: "c1", User: "old", Rooms: []string{"lobby"}})
 		}, func(r *Registry) error { return r.Authenticate(ctx, "c1", "alice", TypeUser, t0) }},
-		{"join", "", func(t *testing.T, r *Registry) { mustRegister(t, r, Conn{ID: "c1", Rooms: []string{"lobby"}}) },
+		{"join", "", 1, both, func(t *testing.T, r *Registry) { mustRegister(t, r, Conn{ID: "c1", Rooms: []string{"lobby"}}) },
 			func(r *Registry) error { return r.Join(ctx, "c1", "x", t0) }},
-		{"leave", "", func(t *testing.T, r *Registry) { mustRegister(t, r, full) },
-			func(r *Registry) error { return r.Leave(ctx, "c1", "x", t0) }},
+		{"leave", "", 1, both, setupFull, func(r *Registry) error { return r.Leave(ctx, "c1", "x", t0) }},
+		{"dropstale", "", 3, both, setupFull, func(r *Registry) error { return r.Reassert(ctx, nil) }},
+		{"drain", "", 3, both, setupFull, func(r *Registry) error { return r.Deregister(ctx) }},
+		{"reap", "", 3, reapOnly, setupFull, func(r *Registry) error {
+			noErr(t, rdb.Del(ctx, ks.Node("node-a")).Err())
+			_, err := reaper(r).Reap(ctx)
+			return err
+		}},
 	}
 	for _, tc := range cases {
-		for _, repair := range []string{"reassert", "reap"} {
+		for _, repair := range tc.repairs {
 			failures := 0
 			for k := 1; ; k++ {
 				flushCluster(t, rdb)
@@ -223,15 +244,17 @@ func runClusterFaults(t *testing.T, rdb *redis.ClusterClient) {
 					left = nodeTrace(ks, "node-a")
 				case "reap":
 					noErr(t, rdb.Del(ctx, ks.Node("node-a")).Err())
-					reaper := mustClusterRegistry(t, rdb, "node-b", nil)
-					_, err := reaper.Reap(ctx)
+					_, err := reaper(r).Reap(ctx)
 					noErr(t, err)
 				}
-				equal(t, what+": keys left", clusterKeysExcept(t, rdb, ks.Peak()), sorted(left...))
+				equal(t, what+": keys left", clusterKeysExcept(t, rdb, ks.Peak(), ks.Events()), sorted(left...))
+				if tc.op == "reap" {
+					n, err := rdb.XLen(ctx, ks.Events()).Result()
+					noErr(t, err)
+					equal(t, what+": disconnect events of c1 (alice)", n, int64(1))
+				}
 			}
-			if failures == 0 {
-				t.Fatalf("%s %s: the hook never fired", tc.op, tc.name)
-			}
+			equal(t, tc.op+" "+tc.name+": steps with a failure", failures, tc.steps)
 		}
 	}
 }

@@ -145,7 +145,7 @@ func (r *Registry) cEvictBatch(ctx context.Context, node, mode string, ids []str
 		return err
 	}
 	if len(rm) > 0 {
-		if _, err := r.cRemove(ctx, "reap", rm, rmRecs, node, events); err != nil {
+		if _, err := r.cRemove(ctx, mode, rm, rmRecs, node, events); err != nil {
 			return out, err
 		}
 	}
