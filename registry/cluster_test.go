@@ -56,6 +56,8 @@ func TestCluster(t *testing.T) {
 		{"user limit ignores dead nodes", runClusterUserLimitDead},
 		{"counts are exact", runClusterCounts},
 		{"indexes read in pages", runClusterPages},
+		{"restart with the same id drops the predecessor", runClusterRestartSameID},
+		{"duplicate id is safe", runClusterDuplicateID},
 		{"failure at every step is repaired", runClusterFaults},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
