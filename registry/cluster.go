@@ -35,6 +35,7 @@ func (r *Registry) begin(ids ...string) func() {
 	for _, id := range ids {
 		r.inFlight[id]++
 	}
+	r.markTouched(ids)
 	r.flightMu.Unlock()
 	return func() {
 		r.flightMu.Lock()
@@ -43,14 +44,49 @@ func (r *Registry) begin(ids ...string) func() {
 				delete(r.inFlight, id)
 			}
 		}
+		r.markTouched(ids)
 		r.flightMu.Unlock()
 	}
 }
 
+// markTouched records ids as changed during a running dropStale; flightMu
+// is held.
+func (r *Registry) markTouched(ids []string) {
+	if r.watchers == 0 {
+		return
+	}
+	for _, id := range ids {
+		r.touched[id] = struct{}{}
+	}
+}
+
+// watch starts recording which ids begin or end a change, until the
+// returned func is called. dropStale reads a node's set and then the
+// records; a change that started before and ended between the two reads
+// is not in flight any more at the decision, but its record may have been
+// read before it was written: such an id counts as busy too.
+func (r *Registry) watch() func() {
+	r.flightMu.Lock()
+	if r.watchers++; r.touched == nil {
+		r.touched = map[string]struct{}{}
+	}
+	r.flightMu.Unlock()
+	return func() {
+		r.flightMu.Lock()
+		if r.watchers--; r.watchers == 0 {
+			r.touched = nil
+		}
+		r.flightMu.Unlock()
+	}
+}
+
+// busy reports whether a change of id is under way in this process, or
+// began or ended since the oldest running watch began.
 func (r *Registry) busy(id string) bool {
 	r.flightMu.Lock()
 	defer r.flightMu.Unlock()
-	return r.inFlight[id] > 0
+	_, touched := r.touched[id]
+	return r.inFlight[id] > 0 || touched
 }
 
 // cpipe runs fn in a pipeline (go-redis splits it per primary) and returns

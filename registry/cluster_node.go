@@ -85,6 +85,7 @@ func (r *Registry) cReassert(ctx context.Context, conns []Conn) error {
 // node only leaves this node's set. Removal is cRemove's ordered steps.
 func (r *Registry) cDropStale(ctx context.Context, held map[string]struct{}, cutoff time.Time, dropForeign bool) error {
 	node := r.cfg.NodeID
+	defer r.watch()()
 	ids, err := r.scanSet(ctx, r.ck.NodeConns(node))
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func (r *Registry) cDropStale(ctx context.Context, held map[string]struct{}, cut
 		for i, id := range batch {
 			rec := recs[i]
 			if r.busy(id) {
-				continue // a change of this process is writing it now
+				continue // a change of this process is (or was just) writing it
 			}
 			var drop bool
 			switch {

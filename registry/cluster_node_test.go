@@ -261,3 +261,37 @@ func commandCalls(t *testing.T, rdb *redis.ClusterClient) map[string]int {
 	}))
 	return calls
 }
+
+// A registration under way (its id in the node's set, its record not yet
+// written) survives a concurrent re-assertion that does not hold it; once
+// it completes, it is an ordinary connection that the next re-assertion
+// removes as stale, to the last key.
+func runClusterReassertSparesInFlight(t *testing.T, rdb *redis.ClusterClient) {
+	ctx := context.Background()
+	ks := keyspace.New(DefaultPrefix)
+	r := mustClusterRegistry(t, rdb, "node-a", nil)
+	mustBeat(t, r)
+	entered, release := make(chan struct{}), make(chan struct{})
+	r.failAfter = func(op string, k int) error {
+		if op == "register" && k == 1 {
+			close(entered)
+			<-release
+		}
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- r.Register(ctx, Conn{ID: "new", User: "alice", Rooms: []string{"lobby"}, ConnectedAt: t0})
+	}()
+	<-entered
+	equal(t, "node set while registering", members(t, rdb, ks.NodeConns("node-a")), []string{"new"})
+	equal(t, "record while registering", rdb.Exists(ctx, ks.Conn("new")).Val(), int64(0))
+	noErr(t, r.Reassert(ctx, nil))
+	equal(t, "node set after the re-assertion", members(t, rdb, ks.NodeConns("node-a")), []string{"new"})
+	close(release)
+	noErr(t, <-errc)
+	r.failAfter = nil
+	equal(t, "counts", counts(t, r), Counts{Active: 1, Peak: 1, Users: 1, Rooms: 1, Nodes: 1})
+	noErr(t, r.Reassert(ctx, nil)) // connected at t0: stale now
+	equal(t, "keys left", clusterKeysExcept(t, rdb, ks.Peak()), sorted(nodeTrace(ks, "node-a")...))
+}

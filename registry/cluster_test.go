@@ -50,6 +50,7 @@ func TestCluster(t *testing.T) {
 		{"concurrent reapers and events", runClusterConcurrentReapers},
 		{"flush and reassert", runClusterFlushAndReassert},
 		{"reassert drops stale", runClusterReassertDropsStale},
+		{"reassert spares a registration under way", runClusterReassertSparesInFlight},
 		{"deregister", runClusterDeregister},
 		{"register reconciles", runClusterRegisterReconciles},
 		{"user limit under concurrency", runClusterUserLimitConcurrent},

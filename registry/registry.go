@@ -112,7 +112,9 @@ type Registry struct {
 	// Cluster mode only (Config.Cluster); see cluster.go.
 	ck       keyspace.Cluster
 	flightMu sync.Mutex
-	inFlight map[string]int // connection ids with a multi-step change under way
+	inFlight map[string]int      // connection ids with a multi-step change under way
+	watchers int                 // dropStale calls running
+	touched  map[string]struct{} // ids that began or ended a change while watchers > 0
 	// failAfter, when set (tests only), is called after step k of a
 	// cluster-mode operation op; a non-nil error aborts the operation there.
 	failAfter func(op string, k int) error
