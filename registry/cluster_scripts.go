@@ -52,8 +52,8 @@ return out
 // connected_at are kept when it exists, last_activity only moves forward,
 // user_pending goes), the rooms set is exactly rooms, the id is indexed.
 const cConnWriteSrc = `
-local ck, id = KEYS[1], ARGV[1]
-if redis.call('EXISTS', ck) == 0 then
+local id = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then
   local f = {'node', ARGV[2], 'user', ARGV[3], 'type', ARGV[4], 'state', ARGV[5],
     'ip', ARGV[6], 'authenticated_at', ARGV[8], 'connected_at', ARGV[7],
     'msgs_in', ARGV[10], 'msgs_out', ARGV[11], 'inc', ARGV[12]}
@@ -61,16 +61,16 @@ if redis.call('EXISTS', ck) == 0 then
     f[#f + 1] = 'last_activity'
     f[#f + 1] = ARGV[9]
   end
-  redis.call('HSET', ck, unpack(f))
+  redis.call('HSET', KEYS[1], unpack(f))
 else
-  redis.call('HSET', ck, 'node', ARGV[2], 'user', ARGV[3], 'type', ARGV[4], 'state', ARGV[5],
+  redis.call('HSET', KEYS[1], 'node', ARGV[2], 'user', ARGV[3], 'type', ARGV[4], 'state', ARGV[5],
     'ip', ARGV[6], 'authenticated_at', ARGV[8], 'inc', ARGV[12])
-  redis.call('HDEL', ck, 'user_pending')
-  redis.call('HSETNX', ck, 'connected_at', ARGV[7])
-  redis.call('HSETNX', ck, 'msgs_in', ARGV[10])
-  redis.call('HSETNX', ck, 'msgs_out', ARGV[11])
-  local la = tonumber(redis.call('HGET', ck, 'last_activity')) or 0
-  if tonumber(ARGV[9]) > la then redis.call('HSET', ck, 'last_activity', ARGV[9]) end
+  redis.call('HDEL', KEYS[1], 'user_pending')
+  redis.call('HSETNX', KEYS[1], 'connected_at', ARGV[7])
+  redis.call('HSETNX', KEYS[1], 'msgs_in', ARGV[10])
+  redis.call('HSETNX', KEYS[1], 'msgs_out', ARGV[11])
+  local la = tonumber(redis.call('HGET', KEYS[1], 'last_activity')) or 0
+  if tonumber(ARGV[9]) > la then redis.call('HSET', KEYS[1], 'last_activity', ARGV[9]) end
 end
 redis.call('DEL', KEYS[2])
 if #ARGV > 12 then redis.call('SADD', KEYS[2], unpack(ARGV, 13)) end
@@ -142,22 +142,22 @@ return 0
 // the excluded ones (found dead by the caller); at max or more it returns
 // {-2, other ids...} and changes nothing. Else {0}.
 const cUserAddSrc = `
-local uk, id, max = KEYS[1], ARGV[2], tonumber(ARGV[3])
+local id, max = ARGV[2], tonumber(ARGV[3])
 if max > 0 then
-  local n = redis.call('SCARD', uk)
-  if redis.call('SISMEMBER', uk, id) == 1 then n = n - 1 end
+  local n = redis.call('SCARD', KEYS[1])
+  if redis.call('SISMEMBER', KEYS[1], id) == 1 then n = n - 1 end
   for i = 4, #ARGV do
-    if ARGV[i] ~= id and redis.call('SISMEMBER', uk, ARGV[i]) == 1 then n = n - 1 end
+    if ARGV[i] ~= id and redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 1 then n = n - 1 end
   end
   if n >= max then
     local out = {-2}
-    for _, other in ipairs(redis.call('SMEMBERS', uk)) do
+    for _, other in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       if other ~= id then out[#out + 1] = other end
     end
     return out
   end
 end
-redis.call('SADD', uk, id)
+redis.call('SADD', KEYS[1], id)
 redis.call('SADD', KEYS[2], ARGV[1])
 return {0}
 `
