@@ -93,7 +93,8 @@ func (r *Registry) busy(id string) bool {
 // the commands and the first error other than redis.Nil. Scripts inside use
 // EvalSha; on NOSCRIPT (fresh or restarted primary) every cluster script is
 // loaded on every primary and the pipeline runs once more, which is safe
-// because every step is idempotent.
+// because every step is idempotent (the only command that is not, the
+// events' XADD, never shares a pipeline with a script).
 func (r *Registry) cpipe(ctx context.Context, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
 	run := func() ([]redis.Cmder, error) {
 		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })

@@ -74,7 +74,8 @@ func (r *Registry) registerArgs(c Conn, now time.Time) []any {
 // not in c.Rooms).
 // Counters and connected_at are only set when the record is new; last_activity
 // only moves forward. The node joins P:nodes, so call Heartbeat before the
-// first Register or a peer may reap the registration. Updates the peak.
+// first Register or a peer may reap the registration. Updates the peak (in
+// cluster mode the peak is sampled by Heartbeat and Counts instead).
 // Idempotent. An empty Type/State defaults to guest/connected (user/
 // authenticated when c.User is set).
 func (r *Registry) Register(ctx context.Context, c Conn) error {
