@@ -140,13 +140,15 @@ func runClusterReassertDropsStale(t *testing.T, rdb *redis.ClusterClient) {
 	keep := Conn{ID: "keep", User: "alice", Rooms: []string{"lobby"}, ConnectedAt: old}
 	mustRegister(t, a, keep)
 	mustRegister(t, a, Conn{ID: "stale", User: "alice", Rooms: []string{"lobby", "gone"}, ConnectedAt: old})
-	mustRegister(t, a, Conn{ID: "fresh", ConnectedAt: time.Now()})  // registered after the snapshot
-	noErr(t, rdb.SAdd(ctx, ks.NodeConns("node-a"), "orphan").Err()) // id without a record
-	equal(t, "active before", counts(t, a).Active, int64(3))        // samples the peak
+	mustRegister(t, a, Conn{ID: "fresh", ConnectedAt: time.Now()})               // registered after the snapshot
+	noErr(t, rdb.SAdd(ctx, ks.NodeConns("node-a"), "orphan").Err())              // id without a record
+	equal(t, "active before", counts(t, a).Active, int64(3))                     // samples the peak
+	noErr(t, rdb.SRem(ctx, ks.Nodes(keyspace.Bucket("node-a")), "node-a").Err()) // as if the beat's SADD failed
 	noErr(t, a.Reassert(ctx, []Conn{keep}))
 	equal(t, "nodeconns", members(t, rdb, ks.NodeConns("node-a")), []string{"fresh", "keep"})
 	equal(t, "counts", counts(t, a), Counts{Active: 2, Peak: 3, Users: 1, Rooms: 1, Nodes: 1})
 	equal(t, "alice", members(t, rdb, ks.User("alice")), []string{"keep"})
+	equal(t, "node index bucket", members(t, rdb, ks.Nodes(keyspace.Bucket("node-a"))), []string{"node-a"})
 	for _, k := range []string{ks.Conn("stale"), ks.ConnRooms("stale"), ks.RoomMeta("gone"), ks.Room("gone")} {
 		equal(t, "exists "+k, rdb.Exists(ctx, k).Val(), int64(0))
 	}

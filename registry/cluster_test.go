@@ -151,7 +151,11 @@ func runClusterLifecycle(t *testing.T, rdb *redis.ClusterClient) {
 	ctx := context.Background()
 	r := mustClusterRegistry(t, rdb, "node-a", &Config{Prefix: "life"})
 	ks := keyspace.New("life")
-	mustBeat(t, r)
+	equal(t, "first beat lost", mustBeat(t, r), true)
+	equal(t, "second beat lost", mustBeat(t, r), false)
+	if ttl := rdb.PTTL(ctx, ks.Node("node-a")).Val(); ttl <= 0 || ttl > DefaultHeartbeatTTL {
+		t.Fatalf("heartbeat TTL %v, want in (0, %v]", ttl, DefaultHeartbeatTTL)
+	}
 	mustRegister(t, r, Conn{ID: "c1", IP: "10.0.0.1"})
 	mustRegister(t, r, Conn{ID: "c2", IP: "10.0.0.2"})
 	noErr(t, r.Authenticate(ctx, "c1", "alice", TypeUser, t0.Add(1*time.Second)))
