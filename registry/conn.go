@@ -74,12 +74,16 @@ func (r *Registry) registerArgs(c Conn, now time.Time) []any {
 // not in c.Rooms).
 // Counters and connected_at are only set when the record is new; last_activity
 // only moves forward. The node joins P:nodes, so call Heartbeat before the
-// first Register or a peer may reap the registration. Updates the peak.
+// first Register or a peer may reap the registration. Updates the peak (in
+// cluster mode the peak is sampled by Heartbeat and Counts instead).
 // Idempotent. An empty Type/State defaults to guest/connected (user/
 // authenticated when c.User is set).
 func (r *Registry) Register(ctx context.Context, c Conn) error {
 	if err := normalize(&c); err != nil {
 		return wrap("register", err)
+	}
+	if r.cfg.Cluster {
+		return wrap("register", r.cRegister(ctx, []Conn{c}, r.now()))
 	}
 	args := r.registerArgs(c, r.now())
 	return wrap("register", registerScript.Run(ctx, r.rdb, nil, args...).Err())
@@ -96,6 +100,9 @@ func (r *Registry) Authenticate(ctx context.Context, connID, user, connType stri
 	if !validType(connType) {
 		return wrap("authenticate", fmt.Errorf("invalid connection type %q", connType))
 	}
+	if r.cfg.Cluster {
+		return wrap("authenticate", r.cAuthenticate(ctx, connID, user, connType, at))
+	}
 	code, err := authenticateScript.Run(ctx, r.rdb, nil,
 		r.cfg.Prefix, connID, user, connType, ms(at), r.cfg.MaxConnsPerUser).Int64()
 	if err != nil {
@@ -111,6 +118,9 @@ func (r *Registry) Join(ctx context.Context, connID, room string, at time.Time) 
 	if err := r.validConnAnd(connID, "room", room); err != nil {
 		return wrap("join", err)
 	}
+	if r.cfg.Cluster {
+		return wrap("join", r.cJoin(ctx, connID, room, at))
+	}
 	code, err := joinScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Int64()
 	if err != nil {
 		return wrap("join", err)
@@ -125,6 +135,9 @@ func (r *Registry) Leave(ctx context.Context, connID, room string, at time.Time)
 	if err := r.validConnAnd(connID, "room", room); err != nil {
 		return wrap("leave", err)
 	}
+	if r.cfg.Cluster {
+		return wrap("leave", r.cLeave(ctx, connID, room, at))
+	}
 	return wrap("leave", leaveScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Err())
 }
 
@@ -136,6 +149,9 @@ func (r *Registry) SetState(ctx context.Context, connID, state string) error {
 	}
 	if !validState(state) {
 		return wrap("set state", fmt.Errorf("invalid connection state %q", state))
+	}
+	if r.cfg.Cluster {
+		return wrap("set state", r.cSetState(ctx, connID, state))
 	}
 	code, err := setStateScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, state).Int64()
 	if err != nil {
@@ -150,6 +166,9 @@ func (r *Registry) SetState(ctx context.Context, connID, state string) error {
 func (r *Registry) Unregister(ctx context.Context, connID string) error {
 	if err := ValidateName("conn", connID); err != nil {
 		return wrap("unregister", err)
+	}
+	if r.cfg.Cluster {
+		return wrap("unregister", r.cUnregister(ctx, connID))
 	}
 	return wrap("unregister", unregisterScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID).Err())
 }
@@ -182,6 +201,9 @@ func (r *Registry) Touch(ctx context.Context, conns []Activity) error {
 		if err := ValidateName("conn", a.ConnID); err != nil {
 			return wrap("touch", err)
 		}
+	}
+	if r.cfg.Cluster {
+		return wrap("touch", r.cTouch(ctx, conns))
 	}
 	for batch := range slices.Chunk(conns, touchBatch) {
 		args := make([]any, 0, 2*len(batch))

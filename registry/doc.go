@@ -54,8 +54,32 @@
 // shows the predecessor dead (see Heartbeat), and the per-user limit counts
 // only connections of live incarnations whose node has not missed a beat.
 //
-// The scripts compute keys from the prefix inside Lua, so the package needs
-// a single Redis (or a primary with replicas), not Redis Cluster.
+// The single-mode scripts compute keys from the prefix inside Lua, so this
+// layout needs a single Redis (or a primary with replicas).
+//
+// # Redis Cluster
+//
+// With Config.Cluster the registry uses the layout and the operations of
+// docs/redis-cluster.md on a Redis Cluster (pass a *redis.ClusterClient):
+// every key carries a hash tag naming one of 64 buckets of its kind
+// (internal/keyspace), every script gets its keys through KEYS and touches
+// one slot only, and every index (connections, users, rooms, nodes, the
+// activity hash) is 64 bucket keys read together: Counts sums a pipelined
+// SCARD per bucket, listings SSCAN every bucket in pipelined rounds.
+//
+// A change that spans slots is a sequence of idempotent single-slot steps
+// (the cluster_*.go files list them): the node's connection set is written
+// first and cleared last, so a failure at any step leaves only what Reap
+// (of a dead node) or Reassert (of a live one) finishes. Authenticate
+// marks the record user_pending before the user slot's atomic limit check
+// and add; the liveness of the user's other connections is checked from
+// the client when the set looks full. Reap reads a node's connections
+// instead of popping them; the connection step's atomic delete tells
+// exactly one reaper that it removed a record, and only that reaper
+// returns the connection and appends its disconnect event (right after
+// that step, so an event whose XADD fails is lost, never doubled). The
+// peak is a sample taken after each Heartbeat and by Counts, so it is a
+// lower bound of the true peak. Keys returns single-mode names only.
 //
 // # Concurrency
 //

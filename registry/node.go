@@ -71,6 +71,9 @@ func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error)
 	if err != nil {
 		return false, wrap("heartbeat", err)
 	}
+	if r.cfg.Cluster {
+		return r.cHeartbeat(ctx, b)
+	}
 	// One command per beat: SET ... GET returns the previous value, so a
 	// missing key (lost) or another process's value is seen without a
 	// script. Only a missing key (re-)adds the node to P:nodes.
@@ -119,6 +122,9 @@ func prevIncarnation(v string) string {
 // never while it may be alive. Register/Unregister may run concurrently. The node
 // joins P:nodes first, even with no connections.
 func (r *Registry) Reassert(ctx context.Context, conns []Conn) error {
+	if r.cfg.Cluster {
+		return wrap("reassert", r.cReassert(ctx, conns))
+	}
 	start := r.now()
 	if err := r.rdb.SAdd(ctx, r.keys.Nodes(), r.cfg.NodeID).Err(); err != nil {
 		return wrap("reassert", err)
@@ -179,6 +185,10 @@ func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cuto
 // Unregister), its connection set, its heartbeat and its P:nodes entry. Used
 // on drain; stop heartbeating first, or the next beat re-adds the node.
 func (r *Registry) Deregister(ctx context.Context) error {
+	if r.cfg.Cluster {
+		_, err := r.cEvictAll(ctx, r.cfg.NodeID, "drain")
+		return wrap("deregister", err)
+	}
 	_, err := r.evictAll(ctx, r.cfg.NodeID, "drain")
 	return wrap("deregister", err)
 }

@@ -16,7 +16,11 @@ func (r *Registry) Conn(ctx context.Context, id string) (Conn, error) {
 	if err := ValidateName("conn", id); err != nil {
 		return Conn{}, wrap("conn", err)
 	}
-	conns, err := r.conns(ctx, []string{id})
+	read := r.conns
+	if r.cfg.Cluster {
+		read = r.cConns
+	}
+	conns, err := read(ctx, []string{id})
 	if err != nil {
 		return Conn{}, wrap("conn", err)
 	}
@@ -46,6 +50,10 @@ func (r *Registry) ConnNode(ctx context.Context, id string) (string, error) {
 	if err := ValidateName("conn", id); err != nil {
 		return "", wrap("conn node", err)
 	}
+	if r.cfg.Cluster {
+		node, err := r.cConnNode(ctx, id)
+		return node, wrap("conn node", err)
+	}
 	node, err := r.rdb.HGet(ctx, r.keys.Conn(id), "node").Result()
 	return node, wrap("conn node", err)
 }
@@ -56,6 +64,10 @@ func (r *Registry) ConnNode(ctx context.Context, id string) (string, error) {
 func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 	if err := ValidateName("room", name); err != nil {
 		return Room{}, wrap("room", err)
+	}
+	if r.cfg.Cluster {
+		room, err := r.cRoom(ctx, name)
+		return room, wrap("room", err)
 	}
 	// The members in pages, then their users and the room's metadata in
 	// one pipeline: no single command holds Redis for a large room.
@@ -95,6 +107,10 @@ func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 
 // Rooms lists the rooms with at least one member, sorted by name.
 func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
+	if r.cfg.Cluster {
+		rooms, err := r.cRooms(ctx)
+		return rooms, wrap("rooms", err)
+	}
 	names, err := r.scanSet(ctx, r.keys.Rooms()) // sorted
 	if err != nil {
 		return nil, wrap("rooms", err)
@@ -122,6 +138,10 @@ func (r *Registry) Rooms(ctx context.Context) ([]RoomSummary, error) {
 func (r *Registry) User(ctx context.Context, name string) (User, error) {
 	if err := ValidateName("user", name); err != nil {
 		return User{}, wrap("user", err)
+	}
+	if r.cfg.Cluster {
+		u, err := r.cUser(ctx, name)
+		return u, wrap("user", err)
 	}
 	ids, err := r.rdb.SMembers(ctx, r.keys.User(name)).Result()
 	if err != nil {
@@ -170,6 +190,10 @@ func (r *Registry) UserConnCount(ctx context.Context, name string) (int, error) 
 	if err := ValidateName("user", name); err != nil {
 		return 0, wrap("user conn count", err)
 	}
+	if r.cfg.Cluster {
+		n, err := r.cUserConnCount(ctx, name)
+		return n, wrap("user conn count", err)
+	}
 	n, err := r.rdb.SCard(ctx, r.keys.User(name)).Result()
 	return int(n), wrap("user conn count", err)
 }
@@ -177,6 +201,10 @@ func (r *Registry) UserConnCount(ctx context.Context, name string) (int, error) 
 // Nodes lists the known nodes sorted by id; nodes whose heartbeat is missing
 // (dead, not yet reaped) have only ID set and Alive false.
 func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
+	if r.cfg.Cluster {
+		nodes, err := r.cNodes(ctx)
+		return nodes, wrap("nodes", err)
+	}
 	ids, err := r.rdb.SMembers(ctx, r.keys.Nodes()).Result()
 	if err != nil {
 		return nil, wrap("nodes", err)
@@ -206,6 +234,10 @@ func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
 
 // Counts reads the cluster-wide totals in one pipeline.
 func (r *Registry) Counts(ctx context.Context) (Counts, error) {
+	if r.cfg.Cluster {
+		c, err := r.cCounts(ctx)
+		return c, wrap("counts", err)
+	}
 	var active, users, rooms, nodes *redis.IntCmd
 	var peak *redis.StringCmd
 	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -228,6 +260,10 @@ func (r *Registry) Counts(ctx context.Context) (Counts, error) {
 // HSCAN), plus one pipelined HGET per connection that has not been active
 // since it registered.
 func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
+	if r.cfg.Cluster {
+		acts, err := r.cActivity(ctx)
+		return acts, wrap("activity", err)
+	}
 	acts, err := r.scanHash(ctx, r.keys.Activity())
 	if err != nil {
 		return nil, wrap("activity", err)
@@ -268,6 +304,10 @@ func (r *Registry) Activity(ctx context.Context) (map[string]time.Time, error) {
 // NodeConnCount returns how many connections Redis records for this node:
 // one SCARD, cheap enough to compare with the node's own count on a timer.
 func (r *Registry) NodeConnCount(ctx context.Context) (int64, error) {
+	if r.cfg.Cluster {
+		n, err := r.cNodeConnCount(ctx)
+		return n, wrap("node conn count", err)
+	}
 	n, err := r.rdb.SCard(ctx, r.keys.NodeConns(r.cfg.NodeID)).Result()
 	return n, wrap("node conn count", err)
 }

@@ -28,6 +28,10 @@ func (r *Registry) ReapDead(ctx context.Context) (int, error) {
 // Config.EventsStream set, the disconnect event of each removed
 // authenticated connection is appended inside the removing script.
 func (r *Registry) Reap(ctx context.Context) ([]cluster.Conn, error) {
+	if r.cfg.Cluster {
+		conns, err := r.cReap(ctx)
+		return conns, wrap("reap", err)
+	}
 	dead, err := r.deadNodes(ctx)
 	if err != nil {
 		return nil, wrap("reap", err)

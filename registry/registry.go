@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/internal/defaults"
+	"github.com/wsnode/wsnode/internal/keyspace"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -50,6 +51,10 @@ type Config struct {
 	// EventsMaxLen is the approximate cap of EventsStream. Default
 	// DefaultEventsMaxLen.
 	EventsMaxLen int64
+	// Cluster selects the Redis Cluster layout and operations of
+	// docs/redis-cluster.md; the client must talk to a Redis Cluster.
+	// Default false: single-Redis layout.
+	Cluster bool
 }
 
 // DefaultEventsMaxLen is the default approximate length cap of the event stream.
@@ -103,6 +108,16 @@ type Registry struct {
 	reapMu    sync.Mutex // guards the fields below (ReapDead's node list cache)
 	known     []string   // other nodes, from the last SMEMBERS of P:nodes
 	reapCalls int
+
+	// Cluster mode only (Config.Cluster); see cluster.go.
+	ck       keyspace.Cluster
+	flightMu sync.Mutex
+	inFlight map[string]int      // connection ids with a multi-step change under way
+	watchers int                 // dropStale calls running
+	touched  map[string]struct{} // ids that began or ended a change while watchers > 0
+	// failAfter, when set (tests only), is called after step k of a
+	// cluster-mode operation op; a non-nil error aborts the operation there.
+	failAfter func(op string, k int) error
 }
 
 // New returns a Registry for cfg.NodeID on rdb. It does not touch Redis.
@@ -114,7 +129,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation()}, nil
+	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
+		ck: keyspace.New(cfg.Prefix), inFlight: map[string]int{}}, nil
 }
 
 // Incarnation returns the random id of this Registry, written into the
@@ -132,7 +148,8 @@ func (r *Registry) Prefix() string { return r.cfg.Prefix }
 // HeartbeatTTL returns the effective heartbeat TTL.
 func (r *Registry) HeartbeatTTL() time.Duration { return r.cfg.HeartbeatTTL }
 
-// Keys returns the key builder for this registry's prefix.
+// Keys returns the key builder for this registry's prefix: the single-mode
+// names; with Config.Cluster the keys are named by internal/keyspace.
 func (r *Registry) Keys() Keys { return r.keys }
 
 // wrap prefixes err with the operation and maps redis.Nil to ErrNotFound.
