@@ -62,5 +62,5 @@ var appendClusterSrc = strings.Replace(appendSrc, "redis.call('PUBLISH',", "redi
 var (
 	appendScript        = redis.NewScript(appendSrc)
 	appendClusterScript = redis.NewScript(appendClusterSrc)
-	readScript   = redis.NewScript(readSrc)
+	readScript          = redis.NewScript(readSrc)
 )
