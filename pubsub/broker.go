@@ -301,6 +301,7 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 	if b.viaHistory(kind, target) {
 		if _, err := b.cfg.History.Publish(ctx, target, ch, msg); err != nil {
 			b.stats.publishErrors.Add(1)
+			b.publishFailed()
 			return fmt.Errorf("pubsub: publish %s: %w", ch, err)
 		}
 		b.stats.published.Add(1)
@@ -309,6 +310,7 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 	c, _ := b.publishCmd(ctx, ch, msg) // at most once: never re-sent after a lost reply
 	if err := b.rdb.Process(ctx, c); err != nil {
 		b.stats.publishErrors.Add(1)
+		b.publishFailed()
 		return fmt.Errorf("pubsub: publish %s: %w", ch, err)
 	}
 	b.stats.published.Add(1)
@@ -325,6 +327,16 @@ func (b *Broker) Ready() bool {
 		return b.clusterReady()
 	}
 	return b.single.ready.Load()
+}
+
+// publishFailed makes a ClusterClient reload its slot map after a failed publish: go-redis
+// follows a MOVED by itself, but after a primary failed it would keep sending to the dead
+// one until its periodic reload (10 s). The reload is lazy and coalesced; single mode does
+// nothing.
+func (b *Broker) publishFailed() {
+	if b.cl != nil {
+		b.reloadState()
+	}
 }
 
 // publishCmd returns the at-most-once publish of msg on ch: PUBLISH, or SPUBLISH in
