@@ -206,6 +206,9 @@ func (r *receiver) resubscribe(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	_ = old.Close()
+	if len(chans) == 0 {
+		return // cannot happen: a tag receiver closes with its last channel
+	}
 	if err := r.ps.SSubscribe(ctx, chans...); err != nil {
 		// go-redis keeps the channels and subscribes them when the next Receive redials.
 		r.log.Debug("pubsub: resubscribe failed, retrying", "err", err)

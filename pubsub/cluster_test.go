@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func startClusterNode(tb testing.TB, c *rediscluster.Cluster, id string, mod fun
 		Cluster:      true,
 		PingInterval: 200 * time.Millisecond,
 		Logger:       slog.New(slog.DiscardHandler),
+	}
+	if os.Getenv("PUBSUB_TEST_LOG") != "" { // to follow a cluster test's reconnects
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if mod != nil {
 		mod(&cfg)
