@@ -137,6 +137,8 @@ func TestCluster(t *testing.T) {
 	}
 	t.Run("Routing", func(t *testing.T) { flush(t); testClusterRouting(t, c) })
 	t.Run("History", func(t *testing.T) { flush(t); testClusterHistory(t, c) })
+	t.Run("BeforeRun", func(t *testing.T) { flush(t); testClusterBeforeRun(t, c) })
+	t.Run("Storm", func(t *testing.T) { flush(t); testClusterStorm(t, c) })
 	t.Run("NoPlainPublish", func(t *testing.T) {
 		var spublish int64
 		for addr, n := range c.CommandCalls(t, "publish") {
