@@ -133,7 +133,7 @@ func (r *receiver) dispatch(msg any) bool {
 		case "subscribe", "ssubscribe":
 			r.subscribed(m.Channel, m.Count)
 		case "sunsubscribe":
-			if m.Count == 0 && !r.isClosed() {
+			if m.Count == 0 && r.b.cl != nil && !r.isClosed() {
 				r.markLost()
 				r.ready.Store(false)
 				r.b.reloadState()

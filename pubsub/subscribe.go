@@ -10,7 +10,7 @@ import (
 // a new reference could be taken on it; the caller opens a new one.
 var errReceiverClosed = errors.New("pubsub: receiver closed")
 
-// sub is the state of one wanted channel. Guarded by Broker.mu.
+// sub is the state of one wanted channel on a receiver. Guarded by receiver.mu.
 //
 // Invariant: confirmed implies pending == 0, and ready is closed iff confirmed.
 // An entry lives while refs > 0 or a SUBSCRIBE it sent is unconfirmed (pending > 0); keeping
