@@ -29,6 +29,12 @@ func startClusterNode(tb testing.TB, c *rediscluster.Cluster, id string, mod fun
 	tb.Helper()
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: time.Second})
 	tb.Cleanup(func() { _ = rdb.Close() })
+	return startClusterNodeOn(tb, rdb, id, mod)
+}
+
+// startClusterNodeOn is startClusterNode with the caller's client.
+func startClusterNodeOn(tb testing.TB, rdb *redis.ClusterClient, id string, mod func(*Config)) *clusterTestNode {
+	tb.Helper()
 	rec := &recorder{}
 	cfg := Config{
 		NodeID:       id,
@@ -137,6 +143,7 @@ func TestCluster(t *testing.T) {
 	}
 	t.Run("Routing", func(t *testing.T) { flush(t); testClusterRouting(t, c) })
 	t.Run("History", func(t *testing.T) { flush(t); testClusterHistory(t, c) })
+	t.Run("NoRedirects", func(t *testing.T) { flush(t); testClusterNoRedirects(t, c) })
 	t.Run("BeforeRun", func(t *testing.T) { flush(t); testClusterBeforeRun(t, c) })
 	t.Run("Storm", func(t *testing.T) { flush(t); testClusterStorm(t, c) })
 	t.Run("NoPlainPublish", func(t *testing.T) {
@@ -373,5 +380,42 @@ func testClusterHistory(t *testing.T, c *rediscluster.Cluster) {
 	}
 	if s := b.Stats(); s.Published != int64(2*len(rooms)) || s.PublishErrors != 0 {
 		t.Fatalf("b: %+v", s)
+	}
+}
+
+// testClusterNoRedirects publishes from a client that does not follow MOVED (MaxRedirects -1)
+// and has just been created: every SPUBLISH, plain or pipelined, and every history script
+// must go straight to the primary of its channel's slot.
+func testClusterNoRedirects(t *testing.T, c *rediscluster.Cluster) {
+	ctx := context.Background()
+	sub := startClusterNode(t, c, "node-sub", nil)
+	rooms := distinctBuckets("direct-", 24)
+	for _, r := range rooms {
+		if err := sub.Subscribe(ctx, KindRoom, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), MaxRedirects: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	hs, err := history.New(rdb, history.Config{Size: 5, Rooms: []string{"direct-1*"}, Cluster: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := startClusterNodeOn(t, rdb, "node-pub", func(cfg *Config) { cfg.History = hs })
+	results := make(chan Result, len(rooms))
+	for _, r := range rooms {
+		if err := pub.Publish(ctx, deliver(KindRoom, r, `{"sync":"`+r+`"}`)); err != nil {
+			t.Fatalf("Publish %s: %v", r, err)
+		}
+		pub.PublishAsync(deliver(KindRoom, r, `{"async":"`+r+`"}`), func(res Result) { results <- res })
+	}
+	for range rooms {
+		if res := <-results; res.Err != nil || res.Receivers != 1 {
+			t.Fatalf("PublishAsync: %+v", res)
+		}
+	}
+	waitFor(t, 10*time.Second, "every message", func() bool { return len(sub.rec.all()) == 2*len(rooms) })
+	if s := pub.Stats(); s.PublishErrors != 0 {
+		t.Fatalf("pub: %+v", s)
 	}
 }
