@@ -29,8 +29,8 @@
 // Each receiver runs its own receive goroutine; Handler calls are serialized by a mutex, so the
 // Handler still sees one call at a time, in Redis' order per connection. A receiver follows
 // its slot: when Redis unsubscribes its channels itself (Redis 7 sends "sunsubscribe" when the
-// slot moves to another primary), or answers an SSUBSCRIBE with MOVED, ASK, TRYAGAIN or
-// CLUSTERDOWN, it reloads the ClusterClient's slot map (ReloadState; go-redis alone refreshes
+// slot moves to another primary), or answers on its connection with an error (MOVED, ASK,
+// TRYAGAIN, CLUSTERDOWN to an SSUBSCRIBE: its channels may not be subscribed), it reloads the ClusterClient's slot map (ReloadState; go-redis alone refreshes
 // it every 10s) and resubscribes every channel on a new PubSub, which dials the slot's current
 // owner; when its connection breaks (a primary that failed), it reloads the map and lets
 // go-redis redial, to the promoted replica once the map names it. Either way the first

@@ -21,7 +21,7 @@ type loss int
 const (
 	lossNone  loss = iota // an error reply; go-redis keeps the connection
 	lossConn              // the connection is gone; go-redis redials on the next call
-	lossMoved             // cluster mode: the shard no longer serves the slot; resubscribe elsewhere
+	lossMoved             // cluster mode: an error reply (the shard may not serve the slot); resubscribe
 )
 
 // receive is the receive loop: the only caller of ps.Receive*. See doc.go for the go-redis
@@ -91,21 +91,27 @@ func (r *receiver) receiveOne(ctx context.Context, pingSent bool) (any, error) {
 func (b *Broker) pongWait() time.Duration { return b.cfg.PongWait }
 
 // lost handles a receive error. An error reply from Redis leaves the connection in place
-// (lossNone), except in cluster mode a redirection or a cluster that is down (lossMoved);
-// anything else means the connection is gone (go-redis has closed it and is redialling) and
-// a loss window has begun (lossConn).
+// (lossNone); in cluster mode it answers an SSUBSCRIBE (or SUNSUBSCRIBE, PING) on a shard that
+// may not serve the channels' slot any more (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), so the
+// channels may not be subscribed and the receiver resubscribes them all (lossMoved). Anything
+// else means the connection is gone (go-redis has closed it and is redialling) and a loss
+// window has begun (lossConn).
 func (r *receiver) lost(err error, first bool) loss {
 	log := r.logger()
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		if r.b.cl == nil || !isClusterRedirect(err) {
+		if r.b.cl == nil {
 			log.Warn("pubsub: redis error on receive connection", "err", err)
 			return lossNone
 		}
 		r.markLost()
 		r.ready.Store(false)
 		r.b.reloadState()
-		log.Info("pubsub: shard does not serve the channels' slot, resubscribing", "err", err)
+		if isClusterRedirect(err) {
+			log.Info("pubsub: shard does not serve the channels' slot, resubscribing", "err", err)
+		} else {
+			log.Warn("pubsub: redis error on receive connection, resubscribing", "err", err)
+		}
 		return lossMoved
 	}
 	r.markLost()
