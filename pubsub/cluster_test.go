@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -144,6 +145,7 @@ func TestCluster(t *testing.T) {
 	t.Run("Routing", func(t *testing.T) { flush(t); testClusterRouting(t, c) })
 	t.Run("History", func(t *testing.T) { flush(t); testClusterHistory(t, c) })
 	t.Run("NoRedirects", func(t *testing.T) { flush(t); testClusterNoRedirects(t, c) })
+	t.Run("LossWindow", func(t *testing.T) { flush(t); testClusterLossWindow(t, c) })
 	t.Run("BeforeRun", func(t *testing.T) { flush(t); testClusterBeforeRun(t, c) })
 	t.Run("Storm", func(t *testing.T) { flush(t); testClusterStorm(t, c) })
 	t.Run("NoPlainPublish", func(t *testing.T) {
@@ -417,5 +419,37 @@ func testClusterNoRedirects(t *testing.T, c *rediscluster.Cluster) {
 	waitFor(t, 10*time.Second, "every message", func() bool { return len(sub.rec.all()) == 2*len(rooms) })
 	if s := pub.Stats(); s.PublishErrors != 0 {
 		t.Fatalf("pub: %+v", s)
+	}
+}
+
+// testClusterLossWindow: a loss on any receiver, not only the channel's own, is a loss window
+// for a publish whose round trip spans it.
+func testClusterLossWindow(t *testing.T, c *rediscluster.Cluster) {
+	ctx := context.Background()
+	b := startClusterNode(t, c, "node-b", nil)
+	for _, e := range []Envelope{{Kind: KindRoom, Target: "r"}, {Kind: KindUser, Target: "u"}} {
+		if err := b.Subscribe(ctx, e.Kind, e.Target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := b.cl.existing(tagOf(b.cl, KindUser, "u"))
+	got := make(chan Result, 1)
+	done := func(r Result) { got <- r }
+	b.PublishAsync(deliver(KindRoom, "r", "x"), done)
+	if r := <-got; r.Err != nil || r.Receivers != 1 {
+		t.Fatalf("stable: %+v", r)
+	}
+	other.markLost() // as the user receiver's loop does when it notices a loss
+	if b.Ready() {
+		t.Fatal("Ready during a receiver's loss window")
+	}
+	b.PublishAsync(deliver(KindRoom, "r", "y"), done)
+	if r := <-got; !errors.Is(r.Err, ErrLossWindow) || r.Receivers != 1 {
+		t.Fatalf("during another receiver's loss window: %+v, want ErrLossWindow with 1 receiver", r)
+	}
+	other.markStable()
+	b.PublishAsync(deliver(KindRoom, "r", "z"), done)
+	if r := <-got; r.Err != nil || !b.Ready() {
+		t.Fatalf("after the loss window: %+v, ready %v", r, b.Ready())
 	}
 }
