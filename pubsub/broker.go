@@ -95,12 +95,14 @@ func (c *Config) setDefaults() error {
 
 // Handler receives what the broker gets from Redis; it is given to Run. Both methods are
 // called from the single receive goroutine, in the order Redis delivered, and must not block
-// (node enqueues without waiting).
+// (node enqueues without waiting). In cluster mode they are called from one receive goroutine
+// per connection, one call at a time (a mutex), in Redis' order per connection.
 type Handler interface {
 	// HandleEnvelope is called with every envelope received and decoded.
 	HandleEnvelope(Envelope)
 	// Reconnected is called after the receive connection was lost and every subscription was
-	// restored on a new one: what was published in between may be lost (a loss window).
+	// restored on a new one: what was published in between may be lost (a loss window). In
+	// cluster mode it is called after any receive connection was restored.
 	Reconnected()
 }
 
