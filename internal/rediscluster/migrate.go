@@ -2,7 +2,6 @@ package rediscluster
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -137,6 +136,3 @@ func (c *Cluster) slotOwner(tb testing.TB, ctx context.Context, slot int) string
 func nodeClient(n *Node) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
 }
-
-// String names the node by its address.
-func (n *Node) String() string { return fmt.Sprintf("redis %s", n.Addr()) }
