@@ -154,3 +154,16 @@ func testClusterStorm(t *testing.T, c *rediscluster.Cluster) {
 	}
 	waitFor(t, 10*time.Second, "only the base connections left", func() bool { return ssubConns(t, c) == 4 })
 }
+
+func TestIsClusterRedirect(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"MOVED 1234 127.0.0.1:7001": true, "ASK 1234 127.0.0.1:7001": true,
+		"TRYAGAIN Multiple keys request during rehashing of slot": true,
+		"CLUSTERDOWN The cluster is down":                         true,
+		"ERR unknown command":                                     false, "MOVEDX": false,
+	} {
+		if got := isClusterRedirect(errors.New(msg)); got != want {
+			t.Errorf("isClusterRedirect(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
