@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wsnode/wsnode/internal/keyspace"
 	"github.com/wsnode/wsnode/internal/rediscluster"
 )
@@ -70,6 +72,29 @@ func TestClusterFailover(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "user, all and node messages", func() bool {
 		return b.rec.count("to alice") == 1 && b.rec.count("to all") == 1 && b.rec.count("to b") == 1
+	})
+
+	// Then the primary of the broadcast channel, whichever shard it is now: the all channel's
+	// own receiver follows too.
+	allPrimary := c.PrimaryFor(t, keyspace.New("ws").AllChannel())
+	if !hasReplica(t, allPrimary) { // the replica promoted by the first kill: none to fail over to
+		t.Log("the broadcast channel's shard has no replica left; skipping its failover")
+		return
+	}
+	reconnects := b.Stats().Reconnects
+	allPrimary.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; b.rec.count(fmt.Sprintf("all after %d", i-1)) == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no broadcast reached b within 60 s of the second kill (stats %+v)", b.Stats())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.Publish(ctx, deliver(KindAll, "", fmt.Sprintf("all after %d", i)))
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitFor(t, 30*time.Second, "b ready after the second failover", func() bool {
+		return b.Ready() && b.Stats().Reconnects > reconnects
 	})
 	for addr, n := range c.CommandCalls(t, "publish") {
 		if n != 0 {
@@ -139,4 +164,16 @@ func TestClusterSlotMove(t *testing.T) {
 		t.Fatalf("PublishAsync after the move: %+v", r)
 	}
 	waitFor(t, 10*time.Second, "async message", func() bool { return b.rec.count("async after") == 1 })
+}
+
+// hasReplica reports whether a primary has a connected replica (INFO replication).
+func hasReplica(tb testing.TB, n *rediscluster.Node) bool {
+	tb.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "replication").Result()
+	if err != nil {
+		tb.Fatalf("INFO replication of %s: %v", n.Addr(), err)
+	}
+	return !strings.Contains(info, "connected_slaves:0")
 }
