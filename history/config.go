@@ -32,6 +32,14 @@ type Config struct {
 	// Rooms are glob patterns (path.Match syntax: * ? [...]) of the rooms
 	// that keep history. Empty means every room, when Size > 0.
 	Rooms []string
+	// Cluster selects the Redis Cluster layout (docs/redis-cluster.md):
+	// keys from package keyspace ({P:r<b>}:history:<room> and
+	// {P:r<b>}:historymeta:<room>, in the slot of the room's shard channel)
+	// and an append script that publishes with SPUBLISH. The channel given
+	// to Queue and Publish must then be the room's shard channel
+	// (keyspace.Cluster.RoomChannel). Default false: the single-instance
+	// names and PUBLISH, unchanged.
+	Cluster bool
 }
 
 func (c *Config) setDefaults() {

@@ -14,6 +14,14 @@
 // channel named with the same tag) live in one slot. Names cannot contain
 // braces (package registry), so the tag is always the whole room name.
 //
+// In Redis Cluster mode (Config.Cluster) the keys are package keyspace's,
+// {P:r<b>}:history:<room> and {P:r<b>}:historymeta:<room>, tagged with the
+// room's bucket like the room's shard channel {P:r<b>}:ch:room:<room>, and
+// the append script publishes with SPUBLISH on that channel: the script's
+// keys and channel are in one slot, so the primary that runs it owns the
+// channel (Redis 7.0 accepts that), and no plain PUBLISH is ever sent.
+// Everything else (offsets, epochs, reads, Recover) is the same.
+//
 // Every message gets the next offset of its room, an integer that only
 // grows. The epoch is created together with the room's history; when the
 // history is lost (expired, Redis restarted without persistence, flushed)
@@ -24,7 +32,7 @@
 //
 // Append and publish are one Lua script (Store.Queue): it takes the next
 // offset, completes the message with offset and epoch, adds it to the
-// stream and PUBLISHes it. So a message is in the history if and only if it
+// stream and PUBLISHes it (SPUBLISH in cluster mode). So a message is in the history if and only if it
 // was published, and a history room costs one Redis call per message like a
 // room without history.
 //

@@ -1,6 +1,10 @@
 package history
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // appendSrc: KEYS stream, meta; ARGV channel, head, maxlen, ttl ms, epoch.
 // head is an envelope body whose payload lacks its closing brace. The
@@ -48,7 +52,15 @@ end
 return out
 `
 
+// appendClusterSrc is appendSrc for Redis Cluster (Config.Cluster): the
+// same steps, published with SPUBLISH on the room's shard channel, which is
+// in the slot of the stream and meta keys (package keyspace), so the node
+// that runs the script owns the channel. A second script rather than a mode
+// argument keeps single mode's script, and its SHA, unchanged.
+var appendClusterSrc = strings.Replace(appendSrc, "redis.call('PUBLISH',", "redis.call('SPUBLISH',", 1)
+
 var (
-	appendScript = redis.NewScript(appendSrc)
-	readScript   = redis.NewScript(readSrc)
+	appendScript        = redis.NewScript(appendSrc)
+	appendClusterScript = redis.NewScript(appendClusterSrc)
+	readScript          = redis.NewScript(readSrc)
 )

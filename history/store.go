@@ -34,8 +34,8 @@ type Entry struct {
 // Published is the outcome of one append-and-publish.
 type Published struct {
 	Position
-	// Receivers is PUBLISH's reply: the number of subscribers (nodes) that
-	// received the message.
+	// Receivers is PUBLISH's reply (SPUBLISH's in cluster mode): the number
+	// of subscribers (nodes) that received the message.
 	Receivers int64
 }
 
@@ -85,7 +85,7 @@ func (s *Store) Enabled(room string) bool {
 // where go-redis cannot fall back to EVAL; a caller that sees IsNoScript
 // calls Load and queues the failed messages again (they did not run).
 func (s *Store) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{appendScript, readScript} {
+	for _, sc := range []*redis.Script{s.appendScript(), readScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("history: load scripts: %w", err)
 		}
@@ -105,7 +105,7 @@ func IsNoScript(err error) bool { return err != nil && redis.HasErrorPrefix(err,
 // most once (package noretry): a retry after a lost reply would store and
 // publish the message twice.
 func (s *Store) Queue(ctx context.Context, p redis.Pipeliner, room, channel string, body []byte) (func() (Published, error), error) {
-	args, err := s.appendArgs("evalsha", appendScript.Hash(), room, channel, body)
+	args, err := s.appendArgs("evalsha", s.appendScript().Hash(), room, channel, body)
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +118,14 @@ func (s *Store) Queue(ctx context.Context, p redis.Pipeliner, room, channel stri
 // Queue), falling back to EVAL when Redis lacks the script (a NOSCRIPT
 // reply means the first command did not run).
 func (s *Store) Publish(ctx context.Context, room, channel string, body []byte) (Published, error) {
-	args, err := s.appendArgs("evalsha", appendScript.Hash(), room, channel, body)
+	args, err := s.appendArgs("evalsha", s.appendScript().Hash(), room, channel, body)
 	if err != nil {
 		return Published{}, err
 	}
 	c, res := noretry.Cmd(ctx, args...)
 	_ = s.rdb.Process(ctx, c)
 	if IsNoScript(res.Err()) {
-		args[0], args[1] = "eval", appendSrc
+		args[0], args[1] = "eval", s.appendSource()
 		c, res = noretry.Cmd(ctx, args...)
 		_ = s.rdb.Process(ctx, c)
 	}
@@ -138,8 +138,23 @@ func (s *Store) appendArgs(verb, script, room, channel string, body []byte) ([]a
 	if err != nil {
 		return nil, err
 	}
-	return []any{verb, script, 2, streamKey(s.cfg.Prefix, room), metaKey(s.cfg.Prefix, room),
+	return []any{verb, script, 2, s.stream(room), s.meta(room),
 		channel, head, s.cfg.Size, s.cfg.TTL.Milliseconds(), newEpoch()}, nil
+}
+
+// appendScript and appendSource are the append script of the store's mode.
+func (s *Store) appendScript() *redis.Script {
+	if s.cfg.Cluster {
+		return appendClusterScript
+	}
+	return appendScript
+}
+
+func (s *Store) appendSource() string {
+	if s.cfg.Cluster {
+		return appendClusterSrc
+	}
+	return appendSrc
 }
 
 // openObject returns body without the closing brace of its payload.
@@ -179,7 +194,7 @@ func newEpoch() string {
 // Current returns room's position: the last offset handed out and the
 // epoch. A room without history has the zero Position.
 func (s *Store) Current(ctx context.Context, room string) (Position, error) {
-	m, err := s.rdb.HMGet(ctx, metaKey(s.cfg.Prefix, room), "epoch", "offset").Result()
+	m, err := s.rdb.HMGet(ctx, s.meta(room), "epoch", "offset").Result()
 	if err != nil {
 		return Position{}, fmt.Errorf("history: position: %w", err)
 	}
@@ -259,7 +274,7 @@ func (s *Store) read(ctx context.Context, room, mode string, offset uint64, coun
 	if count <= 0 {
 		count = 1
 	}
-	v, err := readScript.Run(ctx, s.rdb, []string{streamKey(s.cfg.Prefix, room), metaKey(s.cfg.Prefix, room)},
+	v, err := readScript.Run(ctx, s.rdb, []string{s.stream(room), s.meta(room)},
 		mode, offset, count).Slice()
 	if err != nil {
 		return readState{}, fmt.Errorf("history: read: %w", err)

@@ -55,6 +55,14 @@ type Config struct {
 	// EventsMaxLen is the approximate cap of EventsStream; defaults to
 	// 1,000,000 (registry.DefaultEventsMaxLen).
 	EventsMaxLen int64
+	// Cluster selects Redis Cluster mode (docs/redis-cluster.md, "Pub/sub"): channel names
+	// from package keyspace, SPUBLISH instead of PUBLISH, and SSUBSCRIBE on one receive
+	// connection per hash-tag bucket in which the broker holds an interest, plus one each for
+	// the all and node channels, each following its slot's owner (cluster.go). The client
+	// given to New must then be a *redis.ClusterClient, and History, if set, must be in
+	// cluster mode too. Default false: one receive connection, PUBLISH and SUBSCRIBE on the
+	// single-instance names, unchanged.
+	Cluster bool
 }
 
 func (c *Config) setDefaults() error {
@@ -87,12 +95,14 @@ func (c *Config) setDefaults() error {
 
 // Handler receives what the broker gets from Redis; it is given to Run. Both methods are
 // called from the single receive goroutine, in the order Redis delivered, and must not block
-// (node enqueues without waiting).
+// (node enqueues without waiting). In cluster mode they are called from one receive goroutine
+// per connection, one call at a time (a mutex), in Redis' order per connection.
 type Handler interface {
 	// HandleEnvelope is called with every envelope received and decoded.
 	HandleEnvelope(Envelope)
 	// Reconnected is called after the receive connection was lost and every subscription was
-	// restored on a new one: what was published in between may be lost (a loss window).
+	// restored on a new one: what was published in between may be lost (a loss window). In
+	// cluster mode it is called after any receive connection was restored.
 	Reconnected()
 }
 
@@ -109,25 +119,19 @@ func (HandlerFunc) Reconnected() {}
 // concurrent use; Run must be called once to receive.
 type Broker struct {
 	rdb      redis.UniversalClient
-	ps       *redis.PubSub
 	cfg      Config
 	log      *slog.Logger
-	chPrefix string    // "<prefix>:ch:"
+	chPrefix string    // "<prefix>:ch:" (single mode)
 	base     [2]string // all and node channels, subscribed for the broker's lifetime
 
-	// sem serializes the decisions that send SUBSCRIBE/UNSUBSCRIBE together with the send,
-	// so Redis sees the commands in the order of the refcount transitions.
-	sem chan struct{}
+	// single is the one receive connection of single mode; nil in cluster mode, where cl
+	// holds one receiver per base channel and per hash tag (cluster.go).
+	single *receiver
+	cl     *clusterState
 
-	mu          sync.Mutex // guards subs, unconfirmed, everUp, restoring
-	subs        map[string]*sub
-	unconfirmed int  // entries with refs > 0 that are not confirmed
-	everUp      bool // base subscriptions were confirmed at least once
-	restoring   bool // a fresh connection replaced a lost one; Handler.Reconnected pending
-
-	ready atomic.Bool
-	// epoch counts the receive connection's transitions between fully subscribed (even) and
-	// lost or restoring (odd); PublishAsync compares it across a round trip. See epoch.go.
+	// epoch counts the transitions between every receive connection fully subscribed (even)
+	// and some receive connection lost or restoring (odd); PublishAsync compares it across a
+	// round trip. See epoch.go.
 	epoch atomic.Uint64
 	stats counters
 	pub   publisher
@@ -171,29 +175,30 @@ func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 	}
 	b := &Broker{
 		rdb:      rdb,
-		ps:       rdb.Subscribe(context.Background()), // no channels: no connection yet
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "pubsub", "node_id", cfg.NodeID),
 		chPrefix: cfg.Prefix + ":ch:",
-		sem:      make(chan struct{}, 1),
-		subs:     make(map[string]*sub),
 		done:     make(chan struct{}),
 		exited:   make(chan struct{}),
 		pub:      publisher{wake: make(chan struct{}, 1)},
+	}
+	if cfg.Cluster {
+		b.cl = newClusterState(cfg.Prefix)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.epoch.Store(1) // odd: not subscribed yet
 	b.base[0], _ = b.channel(KindAll, "")
 	nodeCh, err := b.channel(KindNode, cfg.NodeID)
 	if err != nil {
-		_ = b.ps.Close()
 		return nil, err
 	}
 	b.base[1] = nodeCh
-	for _, ch := range b.base {
-		b.subs[ch] = &sub{refs: 1, ready: make(chan struct{})}
+	if b.cl != nil {
+		b.newClusterBases()
+	} else {
+		// No channels: no connection yet.
+		b.single = newReceiver(b, rdb.Subscribe(context.Background()), b.base[:], "", b.done)
 	}
-	b.unconfirmed = len(b.base)
 	b.stats.subscriptions.Store(int64(len(b.base)))
 	return b, nil
 }
@@ -225,12 +230,17 @@ func (b *Broker) Run(ctx context.Context, h Handler) error {
 	defer func() { <-published }()
 	defer b.shutdown()
 
-	if err := b.ps.Subscribe(b.ctx, b.base[:]...); err != nil && !b.isClosed() {
+	if b.cl != nil {
+		b.runCluster()
+		return nil
+	}
+	r := b.single
+	if err := r.ps.Subscribe(b.ctx, b.base[:]...); err != nil && !b.isClosed() {
 		// go-redis keeps the channels in its set and subscribes them on the next connection.
 		b.log.Warn("pubsub: initial subscribe failed, retrying", "err", err)
 	}
-	b.receive(b.ctx)
-	b.ready.Store(false) // the receive goroutine is the only one that sets it
+	r.receive(b.ctx)
+	r.ready.Store(false) // the receive goroutine is the only one that sets it
 	return nil
 }
 
@@ -261,8 +271,12 @@ func (b *Broker) shutdown() {
 	b.life.Unlock()
 	close(b.done)
 	b.cancel()
-	b.ready.Store(false)
-	_ = b.ps.Close()
+	if b.cl != nil {
+		b.closeCluster()
+		return
+	}
+	b.single.ready.Store(false)
+	_ = b.single.ps.Close()
 }
 
 func (b *Broker) isClosed() bool {
@@ -289,14 +303,16 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 	if b.viaHistory(kind, target) {
 		if _, err := b.cfg.History.Publish(ctx, target, ch, msg); err != nil {
 			b.stats.publishErrors.Add(1)
+			b.publishFailed()
 			return fmt.Errorf("pubsub: publish %s: %w", ch, err)
 		}
 		b.stats.published.Add(1)
 		return nil
 	}
-	c, _ := noretry.Publish(ctx, ch, msg) // at most once: never re-sent after a lost reply
+	c, _ := b.publishCmd(ctx, ch, msg) // at most once: never re-sent after a lost reply
 	if err := b.rdb.Process(ctx, c); err != nil {
 		b.stats.publishErrors.Add(1)
+		b.publishFailed()
 		return fmt.Errorf("pubsub: publish %s: %w", ch, err)
 	}
 	b.stats.published.Add(1)
@@ -305,7 +321,34 @@ func (b *Broker) PublishEncoded(ctx context.Context, kind Kind, target string, m
 
 // Ready reports whether the receive connection is up and the all and node channels are
 // confirmed. It is false before the first confirmation, while reconnecting and after Close.
-func (b *Broker) Ready() bool { return b.ready.Load() }
+// In cluster mode it is true when the all and node channels' connections are up and no
+// receive connection is in a loss window (lost, reconnecting or resubscribing); a connection
+// opened for a new bucket does not make it false while its first SSUBSCRIBE is pending.
+func (b *Broker) Ready() bool {
+	if b.cl != nil {
+		return b.clusterReady()
+	}
+	return b.single.ready.Load()
+}
+
+// publishFailed makes a ClusterClient reload its slot map after a failed publish: go-redis
+// follows a MOVED by itself, but after a primary failed it would keep sending to the dead
+// one until its periodic reload (10 s). The reload is lazy and coalesced; single mode does
+// nothing.
+func (b *Broker) publishFailed() {
+	if b.cl != nil {
+		b.reloadState()
+	}
+}
+
+// publishCmd returns the at-most-once publish of msg on ch: PUBLISH, or SPUBLISH in
+// cluster mode.
+func (b *Broker) publishCmd(ctx context.Context, ch string, msg []byte) (redis.Cmder, *redis.IntCmd) {
+	if b.cl != nil {
+		return noretry.SPublish(ctx, ch, msg)
+	}
+	return noretry.Publish(ctx, ch, msg)
+}
 
 // Stats returns a snapshot of the counters.
 func (b *Broker) Stats() Stats {

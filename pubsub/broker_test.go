@@ -243,17 +243,18 @@ func TestSubscribeStorm(t *testing.T) {
 		if n := b.rec.count(msg); n != 0 {
 			t.Fatalf("round %d: received %d messages with no reference", round, n)
 		}
-		b.mu.Lock()
-		_, present := b.subs[ch]
-		unconfirmed := b.unconfirmed
-		b.mu.Unlock()
+		r := b.single
+		r.mu.Lock()
+		_, present := r.subs[ch]
+		unconfirmed := r.unconfirmed
+		r.mu.Unlock()
 		if present || unconfirmed != 0 {
 			// An entry may linger only until its last SUBSCRIBE confirmation arrives.
 			waitFor(t, 5*time.Second, "entry dropped", func() bool {
-				b.mu.Lock()
-				defer b.mu.Unlock()
-				_, present := b.subs[ch]
-				return !present && b.unconfirmed == 0
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				_, present := r.subs[ch]
+				return !present && r.unconfirmed == 0
 			})
 		}
 	}

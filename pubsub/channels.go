@@ -14,7 +14,9 @@ import (
 //	P:ch:user:<user>  a node while it holds a local connection of the user
 //
 // Targets are validated by package registry before they get here (names cannot contain ':'),
-// so a channel name maps back to exactly one (kind, target).
+// so a channel name maps back to exactly one (kind, target). In cluster mode (Config.Cluster)
+// the names are package keyspace's shard channels, {P:a}:ch:all, {P:n<b>}:ch:node:<id>,
+// {P:r<b>}:ch:room:<room> and {P:u<b>}:ch:user:<user> (cluster.go).
 
 // ErrInvalidTarget is returned for an unknown kind or a target that does not fit the kind
 // (empty for a node, room or user; non-empty for KindAll).
@@ -33,6 +35,9 @@ func (b *Broker) channel(kind Kind, target string) (string, error) {
 	if !kind.Valid() || (kind == KindAll) != (target == "") {
 		return "", fmt.Errorf("%w: kind %s, target %q", ErrInvalidTarget, kind, target)
 	}
+	if b.cl != nil {
+		return b.cl.channel(kind, target), nil
+	}
 	if kind == KindAll {
 		return b.chPrefix + "all", nil
 	}
@@ -41,6 +46,9 @@ func (b *Broker) channel(kind Kind, target string) (string, error) {
 
 // parseChannel is the inverse of channel for names under this broker's prefix.
 func (b *Broker) parseChannel(ch string) (Kind, string, bool) {
+	if b.cl != nil {
+		return b.cl.parseChannel(ch)
+	}
 	rest, ok := strings.CutPrefix(ch, b.chPrefix)
 	if !ok {
 		return 0, "", false

@@ -13,10 +13,40 @@
 // of the Envelope (see Encode for the layout). The payload, a complete client frame, is copied
 // verbatim: receivers write it to sockets without re-encoding.
 //
+// # Redis Cluster mode
+//
+// With Config.Cluster (docs/redis-cluster.md, "Pub/sub") the channels are package keyspace's
+// shard channels ({P:a}:ch:all, {P:n<b>}:ch:node:<id>, {P:r<b>}:ch:room:<room>,
+// {P:u<b>}:ch:user:<user>), every message goes out with SPUBLISH (never PUBLISH; still at
+// most once and pipelined, internal/noretry.SPublish), and the broker receives with
+// SSUBSCRIBE. A go-redis PubSub holds one connection, to the primary of its first channel's
+// slot, so the broker keeps one "receiver" (receiver.go: the connection with its
+// subscriptions, confirmations, ping/pong and resubscription, exactly single mode's
+// machinery) per hash tag in which it holds an interest, opened by the first Subscribe of the
+// tag and closed with its last channel, and one each for the all and node channels (cluster.go).
+// Single mode has one receiver for everything, and its receive path is unchanged.
+//
+// Each receiver runs its own receive goroutine; Handler calls are serialized by a mutex, so the
+// Handler still sees one call at a time, in Redis' order per connection. A receiver follows
+// its slot: when Redis unsubscribes its channels itself (Redis 7 sends "sunsubscribe" when the
+// slot moves to another primary), or answers on its connection with an error (MOVED, ASK,
+// TRYAGAIN, CLUSTERDOWN to an SSUBSCRIBE: its channels may not be subscribed), it reloads the ClusterClient's slot map (ReloadState; go-redis alone refreshes
+// it every 10s) and resubscribes every channel on a new PubSub, which dials the slot's current
+// owner; when its connection breaks (a primary that failed), it reloads the map and lets
+// go-redis redial, to the promoted replica once the map names it. Either way the first
+// confirmation on the new connection counts a reconnect as in single mode. Stats.Reconnects
+// counts every receiver's losses, Handler.Reconnected is called after any receiver was
+// restored, and the epoch (epoch.go) is broker-wide: odd while any receiver is in a loss
+// window. Ready is true when no receiver is in a loss window and the base channels were
+// confirmed; a new tag's first SSUBSCRIBE does not make it false. A failed publish also
+// reloads the slot map, so publishing follows a failover without waiting for go-redis' own
+// refresh; MOVED and ASK replies to SPUBLISH are followed by go-redis (a redirected command
+// did not run, so this is not a re-send).
+//
 // # Concurrency
 //
 // A Broker is safe for concurrent use. Run is the one goroutine that reads the pub/sub
-// connection, and it calls the Handler it was given itself, in the order Redis delivered the
+// connection (in cluster mode: starts one per receiver, see above), and it calls the Handler it was given itself, in the order Redis delivered the
 // messages; its methods must return quickly. Publish uses the ordinary client pool and
 // never waits for the receive goroutine. Subscribe and Unsubscribe keep reference counts under
 // a mutex; the 0->1 and 1->0 transitions and the SUBSCRIBE/UNSUBSCRIBE they send are serialized

@@ -8,6 +8,12 @@ package pubsub
 // transition adds one, so a PUBLISH queued at an even epoch whose reply arrives at the same
 // epoch overlapped no loss window noticed by this node.
 //
+// In cluster mode there are several receive connections (cluster.go) and one broker-wide
+// epoch: it is odd while any receiver is in a loss window (clusterState.lost > 0, counted
+// under clusterState.epochMu, which calls markLost on 0->1 and markStable on 1->0). So a loss
+// on any receiver changes the epoch, and a publish whose round trip spans it reports
+// ErrLossWindow, even for a channel of another receiver (conservative, never silent).
+//
 // Concurrency: markLost is called by the receive goroutine, markStable by the receive
 // goroutine with mu held; PublishAsync and the publishing goroutine only load the value.
 // The transitions are compare-and-swap loops, so they are safe from any goroutine.

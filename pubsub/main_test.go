@@ -142,10 +142,32 @@ func numSub(tb testing.TB, rdb *redis.Client, ch string) int64 {
 
 // refs returns the local reference count of ch and whether it is confirmed.
 func (b *Broker) refsOf(ch string) (int, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s := b.subs[ch]; s != nil {
+	r := b.single
+	if b.cl != nil {
+		r = b.receiverOf(ch)
+		if r == nil {
+			return 0, false
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.subs[ch]; s != nil {
 		return s.refs, s.confirmed
 	}
 	return 0, false
+}
+
+// receiverOf returns the cluster-mode receiver that holds ch, or nil.
+func (b *Broker) receiverOf(ch string) *receiver {
+	kind, target, ok := b.parseChannel(ch)
+	if !ok {
+		return nil
+	}
+	switch kind {
+	case KindAll:
+		return b.cl.bases[0]
+	case KindNode:
+		return b.cl.bases[1]
+	}
+	return b.cl.existing(tagOf(b.cl, kind, target))
 }

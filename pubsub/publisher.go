@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wsnode/wsnode/history"
-	"github.com/wsnode/wsnode/internal/noretry"
 )
 
 // Publishing limits.
@@ -167,6 +166,7 @@ func (b *Broker) sendBatch() bool {
 		switch {
 		case r.Err != nil:
 			b.stats.publishErrors.Add(1)
+			b.publishFailed()
 			r.Err = fmt.Errorf("pubsub: publish %s: %w", pp.ch, r.Err)
 		case !b.stableSince(pp.epoch): // checked after the reply: see epoch.go
 			b.stats.published.Add(1)
@@ -196,8 +196,8 @@ func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Res
 			hist[i], results[i].Err = b.cfg.History.Queue(ctx, pipe, pp.room, pp.ch, pp.msg)
 		default:
 			var c redis.Cmder
-			c, pubs[i] = noretry.Publish(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
-			_ = pipe.Process(ctx, c)                         // queues; errors come from Exec
+			c, pubs[i] = b.publishCmd(ctx, pp.ch, pp.msg) // at most once: never re-sent after a lost reply
+			_ = pipe.Process(ctx, c)                      // queues; errors come from Exec
 		}
 		if pp.event != nil && results[i].Err == nil {
 			events = append(events, b.queueEvent(ctx, pipe, pp.event))

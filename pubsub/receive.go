@@ -15,40 +15,62 @@ const (
 	maxRetryDelay = time.Second
 )
 
+// loss is what a receive error means for the connection.
+type loss int
+
+const (
+	lossNone  loss = iota // an error reply; go-redis keeps the connection
+	lossConn              // the connection is gone; go-redis redials on the next call
+	lossMoved             // cluster mode: an error reply (the shard may not serve the slot); resubscribe
+)
+
 // receive is the receive loop: the only caller of ps.Receive*. See doc.go for the go-redis
 // behaviour it relies on.
-func (b *Broker) receive(ctx context.Context) {
+func (r *receiver) receive(ctx context.Context) {
 	var (
 		pingSent bool          // a PING is unanswered; the next read uses a fatal deadline
 		delay    time.Duration // retry backoff; 0 while healthy
 	)
-	for !b.isClosed() {
-		msg, err := b.receiveOne(ctx, pingSent)
+	for !r.isClosed() {
+		msg, err := r.receiveOne(ctx, pingSent)
 		if err != nil {
-			if b.isClosed() {
+			if r.isClosed() {
 				return
 			}
 			if !pingSent && isTimeout(err) {
 				// Idle for PingInterval: probe. The reply (or any message) arrives through Receive.
-				if perr := b.ps.Ping(ctx); perr != nil {
-					b.log.Debug("pubsub: ping failed", "err", perr)
+				if perr := r.ps.Ping(ctx); perr != nil {
+					r.b.log.Debug("pubsub: ping failed", "err", perr)
 				}
 				pingSent = true
 				continue
 			}
 			pingSent = false
-			if b.lost(err, delay == 0) {
+			l := r.lost(err, delay == 0)
+			if l == lossNone {
 				// Same connection, Redis answered with an error: not a loss.
 				continue
 			}
 			delay = min(max(2*delay, minRetryDelay), maxRetryDelay)
-			if !b.sleep(delay) {
+			if !r.sleep(delay) {
 				return
+			}
+			if l == lossMoved {
+				r.resubscribe(ctx)
 			}
 			continue
 		}
-		pingSent, delay = false, 0
-		b.dispatch(msg)
+		pingSent = false
+		if !r.dispatch(msg) {
+			delay = 0
+			continue
+		}
+		// Cluster mode: Redis unsubscribed the slot's channels, it moved to another shard.
+		delay = min(max(2*delay, minRetryDelay), maxRetryDelay)
+		if !r.sleep(delay) {
+			return
+		}
+		r.resubscribe(ctx)
 	}
 }
 
@@ -56,52 +78,84 @@ func (b *Broker) receive(ctx context.Context) {
 // connection when it expires (ReceiveTimeout passes allowTimeout). After a PING it reads with a
 // context deadline and no timeout argument instead; go-redis then treats an expired deadline as
 // a bad connection, closes it and redials, which is how a blackholed connection is replaced.
-func (b *Broker) receiveOne(ctx context.Context, pingSent bool) (any, error) {
+func (r *receiver) receiveOne(ctx context.Context, pingSent bool) (any, error) {
 	if !pingSent {
-		return b.ps.ReceiveTimeout(ctx, b.cfg.PingInterval)
+		return r.ps.ReceiveTimeout(ctx, r.b.cfg.PingInterval)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.pongWait())
+	ctx, cancel := context.WithTimeout(ctx, r.b.pongWait())
 	defer cancel()
-	return b.ps.Receive(ctx)
+	return r.ps.Receive(ctx)
 }
 
 // pongWait is how long a PING may go unanswered before the connection is declared dead.
 func (b *Broker) pongWait() time.Duration { return b.cfg.PongWait }
 
-// lost handles a receive error. It reports true for an error reply from Redis, after which
-// go-redis keeps the connection; anything else means the connection is gone (go-redis has
-// closed it and is redialling) and a loss window has begun.
-func (b *Broker) lost(err error, first bool) bool {
+// lost handles a receive error. An error reply from Redis leaves the connection in place
+// (lossNone); in cluster mode it answers an SSUBSCRIBE (or SUNSUBSCRIBE, PING) on a shard that
+// may not serve the channels' slot any more (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), so the
+// channels may not be subscribed and the receiver resubscribes them all (lossMoved). Anything
+// else means the connection is gone (go-redis has closed it and is redialling) and a loss
+// window has begun (lossConn).
+func (r *receiver) lost(err error, first bool) loss {
+	log := r.logger()
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		b.log.Warn("pubsub: redis error on receive connection", "err", err)
-		return true
+		if r.b.cl == nil {
+			log.Warn("pubsub: redis error on receive connection", "err", err)
+			return lossNone
+		}
+		r.markLost()
+		r.ready.Store(false)
+		r.b.reloadState()
+		if isClusterRedirect(err) {
+			log.Info("pubsub: shard does not serve the channels' slot, resubscribing", "err", err)
+		} else {
+			log.Warn("pubsub: redis error on receive connection, resubscribing", "err", err)
+		}
+		return lossMoved
 	}
-	b.markLost()
-	if b.ready.Swap(false) || first {
-		b.log.Warn("pubsub: receive connection lost, messages may be lost until it is restored", "err", err)
+	r.markLost()
+	if r.ready.Swap(false) || first {
+		log.Warn("pubsub: receive connection lost, messages may be lost until it is restored", "err", err)
 	} else {
-		b.log.Debug("pubsub: receive connection still down", "err", err)
+		log.Debug("pubsub: receive connection still down", "err", err)
+	}
+	if r.b.cl != nil {
+		r.b.reloadState() // its primary may have failed over: dial the new one next
+	}
+	return lossConn
+}
+
+// dispatch handles one reply. It reports true when, in cluster mode, Redis unsubscribed the
+// receiver's last channel itself: what Redis 7 does when the channels' slot moves to another
+// shard (a tag receiver never unsubscribes its last channel, it closes instead).
+func (r *receiver) dispatch(msg any) bool {
+	switch m := msg.(type) {
+	case *redis.Message:
+		r.markAlive()
+		r.deliver(m)
+	case *redis.Subscription:
+		switch m.Kind {
+		case "subscribe", "ssubscribe":
+			r.subscribed(m.Channel, m.Count)
+		case "sunsubscribe":
+			if m.Count == 0 && r.b.cl != nil && !r.isClosed() {
+				r.markLost()
+				r.ready.Store(false)
+				r.b.reloadState()
+				r.logger().Info("pubsub: Redis unsubscribed the channels (slot moved), resubscribing", "channel", m.Channel)
+				return true
+			}
+		}
+		r.markAlive()
+	case *redis.Pong:
+		r.markAlive()
 	}
 	return false
 }
 
-func (b *Broker) dispatch(msg any) {
-	switch m := msg.(type) {
-	case *redis.Message:
-		b.markAlive()
-		b.deliver(m)
-	case *redis.Subscription:
-		if m.Kind == "subscribe" {
-			b.subscribed(m.Channel, m.Count)
-		}
-		b.markAlive()
-	case *redis.Pong:
-		b.markAlive()
-	}
-}
-
-func (b *Broker) deliver(m *redis.Message) {
+func (r *receiver) deliver(m *redis.Message) {
+	b := r.b
 	kind, target, ok := b.parseChannel(m.Channel)
 	if !ok {
 		b.stats.decodeErrors.Add(1)
@@ -115,54 +169,66 @@ func (b *Broker) deliver(m *redis.Message) {
 		return
 	}
 	b.stats.received.Add(1)
+	if b.cl != nil {
+		b.cl.handle(b.h, e)
+		return
+	}
 	b.h.HandleEnvelope(e)
 }
 
 // subscribed handles a "subscribe" confirmation. count is the number of channels subscribed on
-// the connection; the all and node channels are never unsubscribed, so count 1 can only be the
-// first confirmation on a new connection. That is how a reconnect is recognised no matter which
-// go-redis call (Receive, Ping, Subscribe) redialled.
-func (b *Broker) subscribed(ch string, count int) {
-	b.mu.Lock()
+// the connection; the base channels are never unsubscribed, and a tag receiver closes instead
+// of unsubscribing its last channel, so count 1 can only be the first confirmation on a new
+// connection. That is how a reconnect is recognised no matter which go-redis call (Receive,
+// Ping, Subscribe) redialled, or whether the receiver resubscribed on a new PubSub itself.
+func (r *receiver) subscribed(ch string, count int) {
+	r.mu.Lock()
 	if count == 1 {
-		if b.everUp && !b.restoring {
-			b.restoring = true
-			b.markLost()
-			b.stats.reconnects.Add(1)
-			b.log.Info("pubsub: receive connection replaced, resubscribing")
+		if r.everUp && !r.restoring {
+			r.restoring = true
+			r.markLost()
+			r.b.stats.reconnects.Add(1)
+			r.logger().Info("pubsub: receive connection replaced, resubscribing")
 		}
-		b.ready.Store(false)
-		b.resetLocked()
+		r.ready.Store(false)
+		r.resetLocked()
 	}
-	b.confirmLocked(ch)
-	notify := b.restoring && b.unconfirmed == 0
+	r.confirmLocked(ch)
+	notify := r.restoring && r.unconfirmed == 0
 	if notify {
-		b.restoring = false
-		b.markStable()
+		r.restoring = false
+		r.markStable()
+	} else if len(r.base) == 0 && !r.everUp { // a tag receiver's first confirmation
+		r.everUp = true
+		r.markStable()
 	}
-	b.mu.Unlock()
+	r.mu.Unlock()
 	if notify {
-		b.log.Info("pubsub: subscriptions restored")
-		b.h.Reconnected()
+		r.logger().Info("pubsub: subscriptions restored")
+		if r.b.cl != nil {
+			r.b.cl.reconnected(r.b.h)
+			return
+		}
+		r.b.h.Reconnected()
 	}
 }
 
-// markAlive sets Ready once the base channels are confirmed on a working connection.
-func (b *Broker) markAlive() {
-	if b.ready.Load() || b.isClosed() {
+// markAlive sets ready once the base channels are confirmed on a working connection.
+func (r *receiver) markAlive() {
+	if r.ready.Load() || r.isClosed() {
 		return
 	}
-	b.mu.Lock()
-	ok := b.baseConfirmedLocked()
+	r.mu.Lock()
+	ok := r.baseConfirmedLocked()
 	if ok {
-		b.everUp = true
-		if !b.restoring {
-			b.markStable()
+		r.everUp = true
+		if !r.restoring {
+			r.markStable()
 		}
 	}
-	b.mu.Unlock()
-	if ok && !b.isClosed() {
-		b.ready.Store(true)
+	r.mu.Unlock()
+	if ok && !r.isClosed() {
+		r.ready.Store(true)
 	}
 }
 

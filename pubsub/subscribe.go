@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
-// sub is the state of one wanted channel. Guarded by Broker.mu.
+// errReceiverClosed reports that a cluster tag receiver closed (its last channel went) before
+// a new reference could be taken on it; the caller opens a new one.
+var errReceiverClosed = errors.New("pubsub: receiver closed")
+
+// sub is the state of one wanted channel on a receiver. Guarded by receiver.mu.
 //
 // Invariant: confirmed implies pending == 0, and ready is closed iff confirmed.
 // An entry lives while refs > 0 or a SUBSCRIBE it sent is unconfirmed (pending > 0); keeping
@@ -33,7 +36,7 @@ func (b *Broker) Subscribe(ctx context.Context, kind Kind, target string) error 
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.SubscribeTimeout)
 	defer cancel()
 
-	ready, err := b.addRef(ctx, ch)
+	r, ready, err := b.addRef(ctx, kind, target, ch)
 	if err != nil {
 		return fmt.Errorf("pubsub: subscribe %s: %w", ch, err)
 	}
@@ -49,7 +52,7 @@ func (b *Broker) Subscribe(ctx context.Context, kind Kind, target string) error 
 		}
 	}
 	// Give the reference back; the caller will not Unsubscribe after an error.
-	b.dropRef(context.WithoutCancel(ctx), ch)
+	_ = r.dropRef(context.WithoutCancel(ctx), ch)
 	return fmt.Errorf("pubsub: subscribe %s: %w", ch, err)
 }
 
@@ -63,10 +66,35 @@ func (b *Broker) Unsubscribe(ctx context.Context, kind Kind, target string) erro
 	if err != nil {
 		return err
 	}
-	if err := b.dropRef(ctx, ch); err != nil {
+	r := b.single
+	if b.cl != nil {
+		if r = b.cl.existing(tagOf(b.cl, kind, target)); r == nil {
+			return fmt.Errorf("pubsub: unsubscribe %s: %w", ch, ErrNotSubscribed)
+		}
+	}
+	if err := r.dropRef(ctx, ch); err != nil {
 		return fmt.Errorf("pubsub: unsubscribe %s: %w", ch, err)
 	}
 	return nil
+}
+
+// addRef adds a reference to ch on its receiver and returns the receiver and the channel to
+// wait on. In cluster mode the receiver of ch's tag is created if there is none, and looked up
+// again if the one found closes meanwhile.
+func (b *Broker) addRef(ctx context.Context, kind Kind, target, ch string) (*receiver, <-chan struct{}, error) {
+	if b.cl == nil {
+		ready, err := b.single.addRef(ctx, ch)
+		return b.single, ready, err
+	}
+	tag := tagOf(b.cl, kind, target)
+	for {
+		r := b.clusterReceiver(tag)
+		ready, err := r.addRef(ctx, ch)
+		if errors.Is(err, errReceiverClosed) {
+			continue // it closed with its last channel just now: open a new one
+		}
+		return r, ready, err
+	}
 }
 
 func (b *Broker) interestChannel(kind Kind, target string) (string, error) {
@@ -77,31 +105,37 @@ func (b *Broker) interestChannel(kind Kind, target string) (string, error) {
 }
 
 // addRef adds a reference and returns the channel to wait on. The 0->1 transition and its
-// SUBSCRIBE happen under sem; adding to a live entry does not need it.
-func (b *Broker) addRef(ctx context.Context, ch string) (<-chan struct{}, error) {
+// SUBSCRIBE happen under sem; adding to a live entry does not need it. It returns
+// errReceiverClosed when a cluster tag receiver closed before the reference was taken.
+func (r *receiver) addRef(ctx context.Context, ch string) (<-chan struct{}, error) {
+	b := r.b
 	if b.isClosed() {
 		return nil, ErrClosed
 	}
-	if ready, ok := b.addLiveRef(ch); ok {
+	if ready, ok := r.addLiveRef(ch); ok {
 		return ready, nil
 	}
 	select {
-	case b.sem <- struct{}{}:
+	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-b.done:
 		return nil, ErrClosed
 	}
-	defer func() { <-b.sem }()
-	if ready, ok := b.addLiveRef(ch); ok {
+	defer func() { <-r.sem }()
+	if ready, ok := r.addLiveRef(ch); ok {
 		return ready, nil
 	}
 
-	b.mu.Lock()
-	s := b.subs[ch]
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil, errReceiverClosed
+	}
+	s := r.subs[ch]
 	if s == nil {
 		s = &sub{ready: make(chan struct{})}
-		b.subs[ch] = s
+		r.subs[ch] = s
 	}
 	s.refs = 1
 	s.pending++
@@ -109,24 +143,25 @@ func (b *Broker) addRef(ctx context.Context, ch string) (<-chan struct{}, error)
 		s.confirmed = false
 		s.ready = make(chan struct{})
 	}
-	b.unconfirmed++
+	r.unconfirmed++
+	r.live++
 	ready := s.ready
-	b.mu.Unlock()
+	r.mu.Unlock()
 	b.stats.subscriptions.Add(1)
 
 	// Not ctx: a write that misses a caller's deadline makes go-redis drop and redial the
 	// connection, a loss window for every channel. WriteTimeout and DialTimeout bound it.
 	err := ctx.Err()
 	if err == nil {
-		err = b.ps.Subscribe(context.WithoutCancel(ctx), ch)
+		err = r.subscribe(context.WithoutCancel(ctx), ch)
 	}
 	if err != nil {
-		b.mu.Lock()
+		r.mu.Lock()
 		if s.pending > 0 {
 			s.pending--
 		}
-		b.mu.Unlock()
-		b.dropRefLocked(context.WithoutCancel(ctx), ch)
+		r.mu.Unlock()
+		_ = r.dropRefLocked(context.WithoutCancel(ctx), ch)
 		if b.isClosed() {
 			return nil, ErrClosed
 		}
@@ -135,11 +170,23 @@ func (b *Broker) addRef(ctx context.Context, ch string) (<-chan struct{}, error)
 	return ready, nil
 }
 
+// subscribe sends SUBSCRIBE (SSUBSCRIBE in cluster mode) for ch; the caller holds sem.
+func (r *receiver) subscribe(ctx context.Context, ch string) error {
+	if r.b.cl == nil {
+		return r.ps.Subscribe(ctx, ch)
+	}
+	err := r.ps.SSubscribe(ctx, ch)
+	if err == nil {
+		r.wrote.Do(func() { close(r.written) }) // it has a connection to the slot's shard now
+	}
+	return err
+}
+
 // addLiveRef adds a reference if the channel already has one.
-func (b *Broker) addLiveRef(ch string) (<-chan struct{}, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s := b.subs[ch]; s != nil && s.refs > 0 {
+func (r *receiver) addLiveRef(ch string) (<-chan struct{}, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.subs[ch]; s != nil && s.refs > 0 {
 		s.refs++
 		return s.ready, true
 	}
@@ -149,46 +196,56 @@ func (b *Broker) addLiveRef(ch string) (<-chan struct{}, bool) {
 // dropRef drops a reference, sending UNSUBSCRIBE on 1->0. It waits for sem without regard to
 // ctx: the holder is bounded by its own timeout, and skipping the UNSUBSCRIBE would leave the
 // channel subscribed with no reference.
-func (b *Broker) dropRef(ctx context.Context, ch string) error {
-	b.sem <- struct{}{}
-	defer func() { <-b.sem }()
-	return b.dropRefLocked(ctx, ch)
+func (r *receiver) dropRef(ctx context.Context, ch string) error {
+	r.sem <- struct{}{}
+	defer func() { <-r.sem }()
+	return r.dropRefLocked(ctx, ch)
 }
 
-// dropRefLocked is dropRef for a caller holding sem.
-func (b *Broker) dropRefLocked(ctx context.Context, ch string) error {
-	b.mu.Lock()
-	s := b.subs[ch]
+// dropRefLocked is dropRef for a caller holding sem. A cluster tag receiver whose last channel
+// goes is closed instead: closing its connection unsubscribes everything.
+func (r *receiver) dropRefLocked(ctx context.Context, ch string) error {
+	r.mu.Lock()
+	s := r.subs[ch]
 	if s == nil || s.refs == 0 {
-		b.mu.Unlock()
+		r.mu.Unlock()
 		return ErrNotSubscribed
 	}
 	s.refs--
 	last := s.refs == 0
 	if last {
+		r.live--
 		if !s.confirmed {
-			b.unconfirmed--
+			r.unconfirmed--
 		}
 		if s.pending == 0 {
-			delete(b.subs, ch)
+			delete(r.subs, ch)
 		}
 	}
-	b.mu.Unlock()
+	closeIt := last && r.tag != "" && r.live == 0
+	r.mu.Unlock()
 	if !last {
 		return nil
 	}
-	b.stats.subscriptions.Add(-1)
-	if b.isClosed() {
+	r.b.stats.subscriptions.Add(-1)
+	if r.b.isClosed() {
+		return nil
+	}
+	if closeIt {
+		r.b.closeTagReceiver(r)
 		return nil
 	}
 	// go-redis removes ch from its resubscribe set even if the command fails. Not ctx, for the
 	// reason given in addRef: the UNSUBSCRIBE is sent even if the caller has given up.
-	return b.ps.Unsubscribe(context.WithoutCancel(ctx), ch)
+	if r.b.cl != nil {
+		return r.ps.SUnsubscribe(context.WithoutCancel(ctx), ch)
+	}
+	return r.ps.Unsubscribe(context.WithoutCancel(ctx), ch)
 }
 
 // confirm records a "subscribe" confirmation for ch. Called by the receive goroutine with mu held.
-func (b *Broker) confirmLocked(ch string) {
-	s := b.subs[ch]
+func (r *receiver) confirmLocked(ch string) {
+	s := r.subs[ch]
 	if s == nil {
 		return
 	}
@@ -202,21 +259,21 @@ func (b *Broker) confirmLocked(ch string) {
 		s.confirmed = true
 		close(s.ready)
 		if s.refs > 0 {
-			b.unconfirmed--
+			r.unconfirmed--
 		}
 	}
 	if s.refs == 0 {
-		delete(b.subs, ch)
+		delete(r.subs, ch)
 	}
 }
 
 // resetLocked forgets every confirmation: called with mu held when the first confirmation of a
 // fresh connection arrives. Everything in go-redis's set is being resubscribed on it.
-func (b *Broker) resetLocked() {
-	b.unconfirmed = 0
-	for ch, s := range b.subs {
+func (r *receiver) resetLocked() {
+	r.unconfirmed = 0
+	for ch, s := range r.subs {
 		if s.refs == 0 {
-			delete(b.subs, ch) // its SUBSCRIBE and UNSUBSCRIBE went to the old connection
+			delete(r.subs, ch) // its SUBSCRIBE and UNSUBSCRIBE went to the old connection
 			continue
 		}
 		s.pending = 0
@@ -224,28 +281,20 @@ func (b *Broker) resetLocked() {
 			s.confirmed = false
 			s.ready = make(chan struct{})
 		}
-		b.unconfirmed++
+		r.unconfirmed++
 	}
 }
 
-// baseConfirmedLocked reports whether the all and node channels are confirmed.
-func (b *Broker) baseConfirmedLocked() bool {
-	for _, ch := range b.base {
-		if s := b.subs[ch]; s == nil || !s.confirmed {
+// baseConfirmedLocked reports whether the receiver's base channels are confirmed (the all and
+// node channels in single mode); for a tag receiver, whether it was ever up.
+func (r *receiver) baseConfirmedLocked() bool {
+	if len(r.base) == 0 {
+		return r.everUp
+	}
+	for _, ch := range r.base {
+		if s := r.subs[ch]; s == nil || !s.confirmed {
 			return false
 		}
 	}
 	return true
-}
-
-// sleep waits d or until the broker closes; it reports whether the broker is still open.
-func (b *Broker) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-b.done:
-		return false
-	}
 }

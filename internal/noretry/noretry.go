@@ -38,6 +38,18 @@ func Publish(ctx context.Context, channel string, msg any) (redis.Cmder, *redis.
 	return Int(ctx, "publish", channel, msg)
 }
 
+// SPublish returns an SPUBLISH of msg to the shard channel channel (Redis
+// Cluster's sharded pub/sub); see Int. The channel is marked as the
+// command's key (position 1), so a ClusterClient sends it to the primary
+// of the channel's slot whether or not it has loaded COMMAND info yet, and
+// follows a MOVED or ASK redirect like for any keyed command (a redirected
+// command did not run, so following it does not send it twice).
+func SPublish(ctx context.Context, channel string, msg any) (redis.Cmder, *redis.IntCmd) {
+	c, res := Int(ctx, "spublish", channel, msg)
+	res.SetFirstKeyPos(1)
+	return c, res
+}
+
 // HIncrBy returns an HINCRBY of field in key by n; see Int.
 func HIncrBy(ctx context.Context, key, field string, n int64) (redis.Cmder, *redis.IntCmd) {
 	return Int(ctx, "hincrby", key, field, n)

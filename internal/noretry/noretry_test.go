@@ -87,3 +87,18 @@ func TestReplyIsRead(t *testing.T) {
 		t.Fatalf("reply %d, calls %d; want 1 and 1", res.Val(), srv.Calls("publish"))
 	}
 }
+
+func TestSPublishSentOnce(t *testing.T) {
+	srv := resptest.MustLossyServer(t, "spublish")
+	ctx := context.Background()
+	c, res := noretry.SPublish(ctx, "{t}:ch", "m")
+	if err := client(t, srv).Process(ctx, c); err == nil {
+		t.Fatal("spublish succeeded against a server that never replies")
+	}
+	if res.Err() == nil {
+		t.Fatal("the reply holder carries no error")
+	}
+	if got := srv.Calls("spublish"); got != 1 {
+		t.Fatalf("server saw %d SPUBLISH, want 1", got)
+	}
+}

@@ -40,3 +40,16 @@ func TestStart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestCommandCalls(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_publish:calls=3,usec=1\r\ncmdstat_spublish:calls=12,usec=5\r\n"
+	if got := commandCalls(info, "publish"); got != 3 {
+		t.Errorf("publish: %d", got)
+	}
+	if got := commandCalls(info, "spublish"); got != 12 {
+		t.Errorf("spublish: %d", got)
+	}
+	if got := commandCalls(info, "get"); got != 0 {
+		t.Errorf("get: %d", got)
+	}
+}
