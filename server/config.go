@@ -46,6 +46,12 @@ type Config struct {
 	// PubSubPublishTimeout bounds one pipelined round trip of client
 	// messages to Redis. Default pubsub.DefaultPublishTimeout.
 	PubSubPublishTimeout time.Duration
+	// RedisCluster selects the Redis Cluster layout and operations of
+	// docs/redis-cluster.md (hash-tagged buckets, sharded pub/sub); rdb must
+	// then talk to a Redis Cluster ≥ 7.0, normally a *redis.ClusterClient,
+	// whose slot map the server follows. Default false: one Redis primary
+	// (or one that Sentinel fails over).
+	RedisCluster bool
 	// MaxConnsPerUser is the cluster-wide cap per user. Default
 	// DefaultMaxConnsPerUser; node.Unlimited (any negative value) means no cap.
 	MaxConnsPerUser int

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsnode/wsnode/admin"
 	"github.com/wsnode/wsnode/history"
+	"github.com/wsnode/wsnode/internal/keyspace"
 	"github.com/wsnode/wsnode/joinhook"
 	"github.com/wsnode/wsnode/node"
 	"github.com/wsnode/wsnode/pubsub"
@@ -33,6 +34,7 @@ type Server struct {
 	broker   *pubsub.Broker
 	stats    *stats.Stats
 	history  *history.Store // nil when no room keeps history
+	slots    slotMapReader  // the Redis Cluster client, followed in cluster mode; else nil
 	metrics  *prometheus.Registry
 
 	admin    http.Handler
@@ -64,9 +66,13 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 	var events string // the client event stream, when the node appends events
 	if len(cfg.Node.Events) > 0 {
 		events = registry.NewKeys(cmp.Or(cfg.Prefix, registry.DefaultPrefix)).Events()
+		if cfg.RedisCluster {
+			events = keyspace.New(cmp.Or(cfg.Prefix, registry.DefaultPrefix)).Events()
+		}
 	}
 	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
-		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser, EventsStream: events, EventsMaxLen: cfg.EventsMaxLen})
+		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser, EventsStream: events, EventsMaxLen: cfg.EventsMaxLen,
+		Cluster: cfg.RedisCluster})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -77,13 +83,16 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{registry: reg, stats: st, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	if sm, ok := rdb.(slotMapReader); ok && cfg.RedisCluster {
+		s.slots = sm
+	}
 	pcfg := pubsub.Config{Prefix: reg.Prefix(), NodeID: cfg.Node.NodeID, Logger: cfg.Logger,
 		PingInterval: cfg.PubSubPingInterval, PongWait: cfg.PubSubPongWait,
 		SubscribeTimeout: cfg.PubSubSubscribeTimeout, PublishTimeout: cfg.PubSubPublishTimeout,
-		EventsStream: events, EventsMaxLen: cfg.EventsMaxLen}
+		EventsStream: events, EventsMaxLen: cfg.EventsMaxLen, Cluster: cfg.RedisCluster}
 	deps := node.Deps{Registry: reg, Directory: reg, Stats: st}
 	if cfg.History.Size > 0 {
-		cfg.History.Prefix = reg.Prefix()
+		cfg.History.Prefix, cfg.History.Cluster = reg.Prefix(), cfg.RedisCluster
 		if s.history, err = history.New(rdb, cfg.History); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
@@ -186,6 +195,10 @@ func (s *Server) run(ctx context.Context) error {
 	s.waitBroker(ctx)
 	wg.Add(1)
 	go func() { defer wg.Done(); errs <- s.node.Run(ctx) }()
+	if s.slots != nil {
+		w := &topologyWatcher{rdb: s.slots, reassert: s.node.Reassert, log: s.log}
+		wg.Go(func() { w.run(ctx) })
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.stop:

@@ -220,7 +220,8 @@ func TestEveryKnobHasAFlag(t *testing.T) {
 	h := history.Config{}
 	for i := range reflect.TypeOf(h).NumField() {
 		name := reflect.TypeOf(h).Field(i).Name
-		flagName := map[string]string{"Size": "history-size", "TTL": "history-ttl", "Rooms": "history-rooms", "Prefix": "key-prefix"}[name]
+		flagName := map[string]string{"Size": "history-size", "TTL": "history-ttl", "Rooms": "history-rooms", "Prefix": "key-prefix",
+			"Cluster": "redis-mode"}[name]
 		if flagName == "" || newFlagSet(&options{}).Lookup(flagName) == nil {
 			t.Errorf("history.Config.%s has no flag", name)
 		}

@@ -57,7 +57,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.addr, setting("Addr", "addr"), ":8080", "client listener address (GET /ws)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "admin API listener address")
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty = embedded in-process Redis (single node); pool_size defaults to max(32, 10×GOMAXPROCS)")
-	fs.StringVar(&o.redisMode, "redis-mode", modeSingle, "how --redis-url is read: single (one primary), sentinel (the sentinels of a primary: "+
+	fs.StringVar(&o.redisMode, setting("RedisCluster", "redis-mode"), modeSingle, "how --redis-url is read: single (one primary), sentinel (the sentinels of a primary: "+
 		sentinelURLForm+") or cluster (seed nodes of a Redis Cluster ≥ 7.0: "+clusterURLForm+")")
 	fs.StringVar(&o.nodeID, setting("NodeID", "node-id"), "", "node id (default: generated from the host name)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for client tokens (required with --redis-url)")
@@ -168,6 +168,7 @@ func (o *options) finish() error {
 	if err := checkRedisMode(o.redisMode, o.redisURL); err != nil {
 		return err
 	}
+	c.RedisCluster = o.redisMode == modeCluster
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)
 	for _, s := range splitList(o.trustedProxies) {
