@@ -18,6 +18,7 @@ import (
 // localCluster is what deploy/local-cluster.sh printed.
 type localCluster struct {
 	clientURL, adminKey, token, moreTokens, logs string
+	banner                                       string // the first line
 	adminURLs                                    []string
 }
 
@@ -28,10 +29,23 @@ type localCluster struct {
 // process it started is gone and its temporary directory removed.
 func TestLocalClusterScript(t *testing.T) {
 	t.Parallel()
+	runLocalClusterScript(t, "single", 5) // redis-server, 3 nodes, haproxy
+}
+
+// TestLocalClusterScriptRedisCluster: the same with WS_REDIS_MODE=cluster,
+// which makes the script start a Redis Cluster of 3 primaries and 3
+// replicas and run the nodes in cluster mode.
+func TestLocalClusterScriptRedisCluster(t *testing.T) {
+	t.Parallel()
+	requireTool(t, "redis-cli")
+	runLocalClusterScript(t, "cluster", 10) // 6 redis-servers, 3 nodes, haproxy
+}
+
+func runLocalClusterScript(t *testing.T, mode string, procs int) {
 	requireTool(t, "haproxy")
 	requireTool(t, "redis-server")
 	cmd := exec.Command("bash", "../deploy/local-cluster.sh", "--log-level", "debug")
-	cmd.Env = append(envWithoutWS(), "WSNODE_BIN="+wsnodeBin, "NODES=3")
+	cmd.Env = append(envWithoutWS(), "WSNODE_BIN="+wsnodeBin, "NODES=3", "WS_REDIS_MODE="+mode)
 	// Its own process group: the SIGINT below reaches the script only, as a
 	// Ctrl-C reaches only the script when its children run in their own
 	// sessions.
@@ -76,8 +90,11 @@ func TestLocalClusterScript(t *testing.T) {
 
 	lc := readLocalCluster(t, lines, &stderr)
 	children = descendants(cmd.Process.Pid)
-	if len(children) < 5 { // redis-server, 3 nodes, haproxy
-		t.Fatalf("the script runs %d processes (%v), want at least 5", len(children), children)
+	if len(children) < procs {
+		t.Fatalf("the script runs %d processes (%v), want at least %d", len(children), children, procs)
+	}
+	if !strings.Contains(lc.banner, "Redis ("+mode+")") {
+		t.Errorf("the script says %q, want Redis (%s)", lc.banner, mode)
 	}
 
 	// The admin URLs and key work; the nodes see each other.
@@ -162,6 +179,8 @@ func readLocalCluster(t *testing.T, lines <-chan string, stderr *logBuffer) loca
 			}
 			key, val, _ := strings.Cut(line, ": ")
 			switch key {
+			case "wsnode local cluster":
+				lc.banner = val
 			case "client URL":
 				lc.clientURL = val
 			case "admin URL":
