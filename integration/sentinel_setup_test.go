@@ -151,7 +151,8 @@ func TestSentinelBadConfig(t *testing.T) {
 		{"single mode, sentinel port", []string{"--redis-url", "redis://" + st.sentinels[0].addr() + "/0"}, "is a Redis Sentinel: use --redis-mode sentinel"},
 		{"sentinel mode, unknown master", []string{"--redis-mode", "sentinel", "--redis-url", strings.Replace(sentinelURL, "master_name=m", "master_name=other", 1)}, "monitors no master named"},
 		{"sentinel mode, no master_name", []string{"--redis-mode", "sentinel", "--redis-url", "redis://" + st.sentinels[0].addr() + "/0"}, "has no master_name"},
-		{"cluster mode", []string{"--redis-mode", "cluster", "--redis-url", "redis://" + st.primary.addr() + "/0"}, "Redis Cluster is not supported yet"},
+		{"cluster mode, plain redis", []string{"--redis-mode", "cluster", "--redis-url", "redis://" + st.primary.addr()}, "is not a Redis Cluster node (cluster_enabled:0)"},
+		{"cluster mode, sentinel", []string{"--redis-mode", "cluster", "--redis-url", "redis://" + st.sentinels[0].addr()}, "is a Redis Sentinel: use --redis-mode sentinel"},
 	} {
 		args := append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--jwt-secret", testJWTSecret}, tc.args...)
 		p := startProc(t, "wsnode "+tc.name, nil, wsnodeBin, args...)
