@@ -103,8 +103,7 @@ type Registry struct {
 	now  func() time.Time
 	inc  string // this process's incarnation (see Incarnation)
 
-	takeover takeover  // whether earlier processes' connections may go
-	co       coalescer // single mode: concurrent scripts share round trips
+	takeover takeover // whether earlier processes' connections may go
 
 	reapMu    sync.Mutex // guards the fields below (ReapDead's node list cache)
 	known     []string   // other nodes, from the last SMEMBERS of P:nodes
@@ -130,10 +129,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	r := &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
-		ck: keyspace.New(cfg.Prefix), inFlight: map[string]int{}}
-	r.co.r = r
-	return r, nil
+	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
+		ck: keyspace.New(cfg.Prefix), inFlight: map[string]int{}}, nil
 }
 
 // Incarnation returns the random id of this Registry, written into the

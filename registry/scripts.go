@@ -308,8 +308,6 @@ var (
 	dropStaleScript    = redis.NewScript(dropStaleSrc)
 )
 
-// pipelinedScripts are the scripts sent with EvalSha inside pipelines (the
-// re-assertion's batches and the coalescer's shared round trips), where
+// pipelinedScripts are the scripts sent with EvalSha inside pipelines, where
 // go-redis cannot fall back to EVAL per command; see (*Registry).pipelined.
-var pipelinedScripts = []*redis.Script{registerScript, unregisterScript, dropStaleScript,
-	authenticateScript, joinScript, leaveScript, setStateScript}
+var pipelinedScripts = []*redis.Script{registerScript, unregisterScript, dropStaleScript}
