@@ -43,6 +43,37 @@ start_redis() {
 	die "redis-server on port $port did not start (see $logf)"
 }
 
+# start_cluster DIR: 3 cluster-enabled redis-servers (files and logs in
+# DIR) joined without replicas; sets CLUSTER_URL (seeds, ParseClusterURL
+# form). Needs $BIN/wsbench for free ports.
+start_cluster() {
+	local dir=$1 ports addrs=() i
+	ports=($("$BIN/wsbench" freeport 6))
+	for i in 0 1 2; do
+		mkdir -p "$dir/rc$i"
+		redis-server --port "${ports[i]}" --bind 127.0.0.1 --save "" --appendonly no \
+			--cluster-enabled yes --cluster-port "${ports[i + 3]}" --cluster-config-file nodes.conf \
+			--dir "$dir/rc$i" --protected-mode yes --loglevel warning >"$dir/redis-c$i.log" 2>&1 &
+		PIDS+=($!)
+		addrs+=("127.0.0.1:${ports[i]}")
+	done
+	for i in 0 1 2; do
+		for _ in $(seq 1 100); do
+			redis-cli -p "${ports[i]}" ping 2>/dev/null | grep -q PONG && break
+			sleep 0.05
+		done
+	done
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$dir/cluster-create.log" 2>&1 ||
+		die "redis-cli --cluster create failed (see $dir/cluster-create.log)"
+	for i in 0 1 2; do
+		for _ in $(seq 1 200); do
+			redis-cli -p "${ports[i]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break
+			sleep 0.1
+		done
+	done
+	CLUSTER_URL="redis://${addrs[0]}?addr=${addrs[1]}&addr=${addrs[2]}"
+}
+
 # start_node NAME WSPORT ADMINPORT REDISURL SECRET LOGFILE [EXTRA FLAGS...]:
 # starts $BIN/wsnode and appends its PID to NODE_PIDS. NODE_GOMAXPROCS sets
 # its GOMAXPROCS; NODE_ENV adds VAR=value words to its environment.

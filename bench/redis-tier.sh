@@ -46,43 +46,13 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "building wsnode and wsbench"
 build "$ROOT" "$BIN"
 
-# start_cluster: 3 cluster-enabled redis-servers joined without replicas;
-# sets CLUSTER_URL.
-start_cluster() {
-	local ports addrs=() i
-	ports=($("$BIN/wsbench" freeport 6))
-	for i in 0 1 2; do
-		mkdir -p "$WORK/rc$i"
-		redis-server --port "${ports[i]}" --bind 127.0.0.1 --save "" --appendonly no \
-			--cluster-enabled yes --cluster-port "${ports[i + 3]}" --cluster-config-file nodes.conf \
-			--dir "$WORK/rc$i" --protected-mode yes --loglevel warning >"$WORK/redis-c$i.log" 2>&1 &
-		PIDS+=($!)
-		addrs+=("127.0.0.1:${ports[i]}")
-	done
-	for i in 0 1 2; do
-		for _ in $(seq 1 100); do
-			redis-cli -p "${ports[i]}" ping 2>/dev/null | grep -q PONG && break
-			sleep 0.05
-		done
-	done
-	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-create.log" 2>&1 ||
-		die "redis-cli --cluster create failed (see $WORK/cluster-create.log)"
-	for i in 0 1 2; do
-		for _ in $(seq 1 200); do
-			redis-cli -p "${ports[i]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break
-			sleep 0.1
-		done
-	done
-	CLUSTER_URL="redis://${addrs[0]}?addr=${addrs[1]}&addr=${addrs[2]}"
-}
-
 # run_mode MODE: Redis, nodes and the five runs, JSON into $WORK/res-MODE.
 run_mode() {
 	local mode=$1 url res=$WORK/res-$1 i
 	mkdir -p "$res"
 	NODE_PIDS=()
 	if [[ $mode == cluster ]]; then
-		start_cluster
+		start_cluster "$WORK"
 		url=$CLUSTER_URL
 	else
 		local p

@@ -15,6 +15,9 @@
 #   BENCH_IDLE      idle sockets per node  (3000)
 #   BENCH_CONNECT   sockets in connect run (9000)
 #   BENCH_KEEP      directory to keep the JSON results and logs in (none)
+#   BENCH_CLUSTER   1 (default): then connect and rooms-30k again on a Redis Cluster of
+#                   3 primaries with the nodes in --redis-mode cluster (issue 17), compared
+#                   with the single-Redis runs; 0 skips it
 #   BENCH_NODE_GOMAXPROCS  GOMAXPROCS of each node (1: three nodes share two cores
 #                   with Redis and the generator, like replicas with one CPU each;
 #                   empty = Go's default, all cores)
@@ -105,6 +108,35 @@ bench small-rooms -scenario rooms -rooms 3000 -members 1 -pubs 1 -payload 128 -r
 bench small-direct -scenario direct -conns 3000 -pubs 3000 -payload 128 -rate 5000 \
 	-warmup "$WARMUP" -duration "$SMALL_DURATION"
 
+# Redis Cluster: the same connect and rooms-30k runs with the nodes in
+# --redis-mode cluster on 3 primaries, after the single-Redis nodes and
+# Redis are gone (so both phases get the whole machine).
+if [[ ${BENCH_CLUSTER:-1} == 1 ]]; then
+	cleanup
+	NODE_PIDS=()
+	start_cluster "$WORK"
+	PORTS=($("$BIN/wsbench" freeport $((2 * NODES))))
+	URLS=() READY=()
+	for i in $(seq 0 $((NODES - 1))); do
+		ws=${PORTS[$((2 * i))]} admin=${PORTS[$((2 * i + 1))]}
+		start_node "bench-c$((i + 1))" "$ws" "$admin" "$CLUSTER_URL" "$SECRET" "$WORK/cnode$((i + 1)).log" \
+			--max-conns-per-ip 0 --redis-mode cluster
+		URLS+=("ws://127.0.0.1:$ws/ws")
+		READY+=("http://127.0.0.1:$admin/readyz")
+	done
+	"$BIN/wsbench" waitready -timeout 30s "${READY[@]}" || { tail -n 20 "$WORK"/cnode*.log >&2; die "cluster-mode nodes not ready"; }
+	log "cluster-mode nodes ready on $CLUSTER_URL"
+	COMMON=(-urls "$(join_by , "${URLS[@]}")" -secret "$SECRET" -pids "$(join_by , "${NODE_PIDS[@]}")"
+		-redis-url "$CLUSTER_URL" -src-count 4)
+	bench cluster-connect -scenario connect -conns "$CONNECT_N" -members 100 -concurrency 64
+	bench cluster-rooms-30k -scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 30000 \
+		-warmup "$WARMUP" -duration "$DURATION"
+	if [[ -f $RES/cluster-connect.json && -f $RES/cluster-rooms-30k.json ]]; then
+		"$BIN/wsbench" clustercmp -o "$WORK/clustercmp.md" -single-connect "$RES/connect.json" -single-rooms "$RES/rooms-30k.json" \
+			-cluster-connect "$RES/cluster-connect.json" -cluster-rooms "$RES/cluster-rooms-30k.json"
+	fi
+fi
+
 REDIS_VERSION=$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')
 FILES=()
 for f in idle connect rooms-10k rooms-30k direct-10k small-rooms small-direct; do
@@ -122,6 +154,15 @@ if [[ -f $RES/small-rooms.json && -f $RES/small-direct.json ]]; then
 	"$BIN/wsbench" plot -o "$(dirname "$OUT")/small-latency.svg" -title "small rooms and direct messages: worst latency per 100 ms" \
 		"small rooms=$RES/small-rooms.json" "small direct=$RES/small-direct.json" >/dev/null
 	printf '\n![worst latency per 100 ms of the small-rooms and small-direct windows](small-latency.svg)\n\n' >>"$OUT"
+fi
+if [[ -f $WORK/clustercmp.md ]]; then
+	{
+		echo
+		echo "Redis Cluster: 3 cluster-enabled redis-servers (no replicas) on the same machine, the nodes in \`--redis-mode cluster\`, the same connect and rooms-30k runs after the single-Redis nodes and Redis were stopped."
+		echo
+		cat "$WORK/clustercmp.md"
+		echo
+	} >>"$OUT"
 fi
 cat "$ROOT/bench/analysis.md" >>"$OUT"
 log "wrote $OUT"

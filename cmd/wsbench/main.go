@@ -107,6 +107,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return hookserverMain(args[1:], stdout, stderr)
 		case "capacity":
 			return capacityMain(args[1:], stdout, stderr)
+		case "clustercmp":
+			return clustercmpMain(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)

@@ -13,6 +13,9 @@ import (
 type redisSample struct {
 	Calls map[string]int64 // per command, e.g. "publish"
 	CPU   float64          // used_cpu_user + used_cpu_sys, seconds
+	// Shards holds each primary's own sample, by address, when the probe
+	// reads a Redis Cluster; Calls and CPU are then their sums.
+	Shards map[string]*redisSample
 }
 
 // redisProbe reads INFO from the Redis the nodes use: one server, or every
@@ -56,7 +59,7 @@ func (p *redisProbe) sample(ctx context.Context) (*redisSample, error) {
 		}
 		return parseRedisInfo(txt), nil
 	}
-	sum := &redisSample{Calls: map[string]int64{}}
+	sum := &redisSample{Calls: map[string]int64{}, Shards: map[string]*redisSample{}}
 	var mu sync.Mutex
 	err := p.cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 		txt, err := c.Info(ctx, "commandstats", "cpu").Result()
@@ -66,6 +69,7 @@ func (p *redisProbe) sample(ctx context.Context) (*redisSample, error) {
 		s := parseRedisInfo(txt)
 		mu.Lock()
 		defer mu.Unlock()
+		sum.Shards[c.Options().Addr] = s
 		sum.CPU += s.CPU
 		for k, v := range s.Calls {
 			sum.Calls[k] += v

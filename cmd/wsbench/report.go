@@ -1,6 +1,8 @@
 package main
 
 import (
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -70,6 +72,15 @@ type RedisFigures struct {
 	PerMessage  float64          `json:"per_message"`
 	PerDelivery float64          `json:"per_delivery"`
 	CPU         float64          `json:"cpu_s"`
+	// Shards are the primaries of a Redis Cluster, in address order.
+	Shards []RedisShard `json:"shards,omitempty"`
+}
+
+// RedisShard is one primary's share of a run's Redis work.
+type RedisShard struct {
+	Addr     string  `json:"addr"`
+	Commands int64   `json:"commands"`
+	CPU      float64 `json:"cpu_s"`
 }
 
 // buildReport turns the merged worker result and the server samples into
@@ -167,6 +178,14 @@ func nodeFigures(cfg *Config, r *WorkerResult, base, before, after serverSample)
 func redisFigures(before, after *redisSample, msgs, deliveries int64) *RedisFigures {
 	cmds, total := redisDelta(before, after)
 	rf := &RedisFigures{Commands: cmds, Total: total, CPU: after.CPU - before.CPU}
+	for _, addr := range slices.Sorted(maps.Keys(after.Shards)) {
+		b := before.Shards[addr]
+		if b == nil {
+			continue // a primary that appeared during the run (failover): no baseline
+		}
+		_, n := redisDelta(b, after.Shards[addr])
+		rf.Shards = append(rf.Shards, RedisShard{Addr: addr, Commands: n, CPU: after.Shards[addr].CPU - b.CPU})
+	}
 	if msgs > 0 {
 		rf.PerMessage = float64(total) / float64(msgs)
 	}
