@@ -18,9 +18,10 @@
 #   BENCH_CLUSTER   1 (default): then connect and rooms-30k again on a Redis Cluster of
 #                   3 primaries with the nodes in --redis-mode cluster (issue 17), compared
 #                   with the single-Redis runs; 0 skips it
-#   BENCH_NODE_GOMAXPROCS  GOMAXPROCS of each node (1: three nodes share two cores
-#                   with Redis and the generator, like replicas with one CPU each;
-#                   empty = Go's default, all cores)
+#   BENCH_NODE_GOMAXPROCS  GOMAXPROCS of each node (empty, the default: Go's own,
+#                   all cores, as users run it; 1: three nodes share two cores with
+#                   Redis and the generator like replicas with one CPU each, the
+#                   setting of bench/ab.sh and of BENCHMARKS.md before 2026-12-07)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,7 @@ WARMUP=${BENCH_WARMUP:-3s}
 IDLE_PER_NODE=${BENCH_IDLE:-3000}
 CONNECT_N=${BENCH_CONNECT:-9000}
 NODES=3
-export NODE_GOMAXPROCS=${BENCH_NODE_GOMAXPROCS-1}
+export NODE_GOMAXPROCS=${BENCH_NODE_GOMAXPROCS-}
 SECRET="bench-$RANDOM$RANDOM"
 
 WORK=$(mktemp -d)
@@ -62,9 +63,10 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 log "redis-server on port $REDIS_PORT"
 start_redis "$REDIS_PORT" "$WORK/redis.log"
 
-URLS=() READY=()
+URLS=() READY=() ADMINS=()
 for i in $(seq 0 $((NODES - 1))); do
 	ws=${PORTS[$((1 + 2 * i))]} admin=${PORTS[$((2 + 2 * i))]}
+	ADMINS+=("http://127.0.0.1:$admin")
 	# Every benchmark client dials from loopback, so the per-IP cap is lifted.
 	start_node "bench-n$((i + 1))" "$ws" "$admin" "$REDIS_URL" "$SECRET" "$WORK/node$((i + 1)).log" \
 		--max-conns-per-ip 0
@@ -93,7 +95,8 @@ bench() {
 	sleep 3 # let the nodes finish unregistering the sockets just closed
 }
 
-bench idle -scenario idle -conns $((IDLE_PER_NODE * NODES)) -members 100 -settle 3s -procs 2
+bench idle -scenario idle -conns $((IDLE_PER_NODE * NODES)) -members 100 -settle 3s -procs 2 \
+	-admins "$(join_by , "${ADMINS[@]}")"
 bench connect -scenario connect -conns "$CONNECT_N" -members 100 -concurrency 64
 bench rooms-10k -scenario rooms -rooms 30 -members 100 -pubs 1 -payload 128 -rate 10000 \
 	-warmup "$WARMUP" -duration "$DURATION"
@@ -143,7 +146,7 @@ for f in idle connect rooms-10k rooms-30k direct-10k small-rooms small-direct; d
 	[[ -f $RES/$f.json ]] && FILES+=("$RES/$f.json")
 done
 "$BIN/wsbench" report -o "$OUT" \
-	-note "$NODES wsnode nodes on 127.0.0.1: \`--msg-rate 0 --log-level warn --max-conns-per-ip 0\`, other flags default; GOMAXPROCS=${NODE_GOMAXPROCS:-default} per node (set BENCH_NODE_GOMAXPROCS= for Go's default)" \
+	-note "$NODES wsnode nodes on 127.0.0.1: \`--msg-rate 0 --log-level warn --max-conns-per-ip 0\`, other flags default; GOMAXPROCS=${NODE_GOMAXPROCS:-the Go default (all cores)} per node (BENCH_NODE_GOMAXPROCS=1 gives one core each, as bench/ab.sh)" \
 	-note "redis-server $REDIS_VERSION on a free port, \`--save \"\" --appendonly no\`, shared by the nodes" \
 	-note "Redis, the nodes and the load generator all share this machine; nothing else is pinned" \
 	-note "wsbench dials from 127.0.0.1-4, spreads every room over all nodes, workers capped at 15,000 sockets each" \

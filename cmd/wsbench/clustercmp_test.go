@@ -35,3 +35,24 @@ func TestClusterCmp(t *testing.T) {
 		}
 	}
 }
+
+// go_goroutines is read from a Prometheus page, and the idle figures per
+// connection come from the base, burst and settled samples.
+func TestIdleBurstAndGoroutines(t *testing.T) {
+	page := "# HELP go_goroutines Number of goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 6042\ngo_threads 9\n"
+	n, err := parseGoroutines(strings.NewReader(page))
+	if err != nil || n != 6042 {
+		t.Fatalf("parseGoroutines = %d, %v", n, err)
+	}
+	if _, err := parseGoroutines(strings.NewReader("go_threads 9\n")); err == nil {
+		t.Error("a page without go_goroutines parsed")
+	}
+	rep := &Report{Nodes: []NodeFigures{{Conns: 1000, RSS0KiB: 10000, RSSKiB: 20000}}}
+	base := serverSample{RSS: []int64{10000}, Goroutines: []int64{42}}
+	burst := serverSample{RSS: []int64{25000}, Goroutines: []int64{2042}}
+	addBurst(rep, base, burst)
+	got := rep.Nodes[0]
+	if got.KiBPerConnBurst != 15 || got.GoroutinesPerConn != 2 || got.Goroutines0 != 42 {
+		t.Errorf("idle figures %+v", got)
+	}
+}

@@ -45,6 +45,7 @@ type Config struct {
 	Timeout     time.Duration `json:"timeout"`
 	PubJoin     bool          `json:"pub_join"`
 	NoJoin      bool          `json:"no_join,omitempty"`
+	Admins      []string      `json:"admins,omitempty"`
 	Label       string        `json:"label,omitempty"`
 	CPUProfile  string        `json:"cpu_profile,omitempty"`
 	Out         string        `json:"-"`
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.SetOutput(stderr)
 	var urls, src, pids string
 	var srcCount int
+	var admins string
 	fs.StringVar(&c.Scenario, "scenario", scRooms, "idle | connect | rooms | direct")
 	fs.StringVar(&urls, "urls", "ws://127.0.0.1:8080/ws", "comma-separated node URLs; connections are spread round-robin")
 	fs.StringVar(&c.Secret, "secret", "", "HS256 JWT secret shared with the nodes (or env WS_JWT_SECRET)")
@@ -78,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&src, "src", "", "comma-separated local source IPs to dial from")
 	fs.IntVar(&srcCount, "src-count", 1, "dial from 127.0.0.1..127.0.0.N when -src is empty")
 	fs.StringVar(&pids, "pids", "", "comma-separated node PIDs, in -urls order, for CPU and RSS")
+	fs.StringVar(&admins, "admins", "", "comma-separated node admin base URLs, in -urls order, for goroutine counts (GET /metrics)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis to read INFO commandstats from")
 	fs.StringVar(&c.Prefix, "prefix", "", "user/room name prefix (default: wb + random)")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-step timeout while connecting")
@@ -95,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*Config, error) {
 		c.Pubs = 30
 	}
 	c.URLs = splitList(urls)
+	c.Admins = splitList(admins)
 	c.SrcAddrs = splitList(src)
 	if len(c.SrcAddrs) == 0 {
 		c.SrcAddrs = loopbackAddrs(srcCount)
@@ -131,6 +135,8 @@ func (c *Config) Validate() error {
 		return errors.New("no -urls")
 	case c.Secret == "":
 		return errors.New("no -secret (or WS_JWT_SECRET)")
+	case len(c.Admins) > 0 && len(c.Admins) != len(c.URLs):
+		return errors.New("-admins must list one admin URL per -urls entry")
 	case len(c.PIDs) > 0 && len(c.PIDs) != len(c.URLs):
 		return errors.New("-pids must list one PID per URL")
 	case c.Members <= 0 || c.Rooms <= 0 || c.Pubs <= 0 || c.Conns <= 0:

@@ -25,6 +25,8 @@ type coordinator struct {
 
 	mu    sync.Mutex // guards links against killAll from a signal
 	links []workerLink
+
+	burst serverSample // idle: right after the last join, before Settle
 }
 
 // coordinate runs the configured scenario and returns its report.
@@ -60,7 +62,11 @@ func (c *coordinator) runAll(ctx context.Context, probe *serverProbe, base serve
 		return nil, err
 	}
 	c.broadcast(ctlMsg{Kind: kindExit})
-	return buildReport(c.cfg, merged, base, before, after), nil
+	rep := buildReport(c.cfg, merged, base, before, after)
+	if c.cfg.Scenario == scIdle {
+		addBurst(rep, base, c.burst)
+	}
+	return rep, nil
 }
 
 // start launches the workers, sends them their init and waits until every
@@ -95,6 +101,7 @@ func (c *coordinator) measure(ctx context.Context, probe *serverProbe) (before s
 	start := time.Now().Add(goLead).UnixNano()
 	switch c.cfg.Scenario {
 	case scIdle:
+		c.burst = probe.sample(ctx)
 		sleepUntil(ctx, time.Now().Add(c.cfg.Settle).UnixNano())
 		before = probe.sample(ctx)
 		start = time.Now().UnixNano()

@@ -63,6 +63,35 @@ type NodeFigures struct {
 	RSS0KiB    int64   `json:"rss0_kib"`
 	RSSKiB     int64   `json:"rss_kib"`
 	KiBPerConn float64 `json:"kib_per_conn"`
+	// Idle runs: RSS right after the last join (RSSKiB is after Settle),
+	// and goroutines before any socket and after Settle (-admins; -1
+	// when not read).
+	RSSBurstKiB       int64   `json:"rss_burst_kib,omitempty"`
+	KiBPerConnBurst   float64 `json:"kib_per_conn_burst,omitempty"`
+	Goroutines0       int64   `json:"goroutines0,omitempty"`
+	Goroutines        int64   `json:"goroutines,omitempty"`
+	GoroutinesPerConn float64 `json:"goroutines_per_conn,omitempty"`
+}
+
+// addBurst fills the idle figures that need the sample taken right after
+// the connect burst, and the goroutine counts.
+func addBurst(rep *Report, base, burst serverSample) {
+	for i := range rep.Nodes {
+		n := &rep.Nodes[i]
+		if i < len(burst.RSS) {
+			n.RSSBurstKiB = burst.RSS[i]
+			if n.Conns > 0 {
+				n.KiBPerConnBurst = float64(n.RSSBurstKiB-n.RSS0KiB) / float64(n.Conns)
+			}
+		}
+		if i < len(base.Goroutines) && i < len(burst.Goroutines) && base.Goroutines[i] > 0 && burst.Goroutines[i] > 0 {
+			n.Goroutines0 = base.Goroutines[i]
+			n.Goroutines = burst.Goroutines[i]
+			if n.Conns > 0 {
+				n.GoroutinesPerConn = float64(n.Goroutines-n.Goroutines0) / float64(n.Conns)
+			}
+		}
+	}
 }
 
 // RedisFigures are the Redis commands issued during the window.

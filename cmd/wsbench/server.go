@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,17 +22,21 @@ type serverSample struct {
 	Idle  float64   // whole machine: idle, iowait and steal CPU seconds since boot
 	CPUs  int       // CPUs counted in /proc/stat; 0 when it could not be read
 	Redis *redisSample
+	// Goroutines per node from its /metrics (go_goroutines); 0 when the
+	// node's admin URL is not known (-admins) or could not be read.
+	Goroutines []int64
 }
 
 // serverProbe takes serverSamples.
 type serverProbe struct {
-	pids  []int
-	redis *redisProbe
-	warn  func(string)
+	pids   []int
+	admins []string
+	redis  *redisProbe
+	warn   func(string)
 }
 
 func newServerProbe(cfg *Config, warn func(string)) (*serverProbe, error) {
-	p := &serverProbe{pids: cfg.PIDs, warn: warn}
+	p := &serverProbe{pids: cfg.PIDs, admins: cfg.Admins, warn: warn}
 	if cfg.RedisURL != "" {
 		rp, err := newRedisProbe(cfg.RedisURL)
 		if err != nil {
@@ -56,6 +66,14 @@ func (p *serverProbe) sample(ctx context.Context) serverSample {
 			p.warn(fmt.Sprintf("rss of pid %d: %v", pid, err))
 		}
 	}
+	s.Goroutines = make([]int64, len(p.admins))
+	for i, a := range p.admins {
+		n, err := goroutines(ctx, a)
+		if err != nil {
+			p.warn(fmt.Sprintf("goroutines of %s: %v", a, err))
+		}
+		s.Goroutines[i] = n
+	}
 	var err error
 	if s.Idle, s.CPUs, err = cpuIdle(); err != nil {
 		p.warn(fmt.Sprintf("/proc/stat: %v", err))
@@ -68,4 +86,40 @@ func (p *serverProbe) sample(ctx context.Context) serverSample {
 		}
 	}
 	return s
+}
+
+// goroutines reads go_goroutines from a node's /metrics at admin (a base
+// URL such as http://127.0.0.1:9090).
+func goroutines(ctx context.Context, admin string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return parseGoroutines(resp.Body)
+}
+
+// parseGoroutines finds the go_goroutines sample in a Prometheus text page.
+func parseGoroutines(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("no go_goroutines in /metrics")
 }

@@ -19,19 +19,34 @@ func table(w io.Writer, header []string, rows [][]string) {
 func writeIdle(w io.Writer, group []*Report) {
 	for _, r := range group {
 		var rows [][]string
-		var conns int64
-		var rssDelta int64
+		var conns, rssDelta, burstDelta, gDelta int64
+		goroutines := true
 		for _, n := range r.Nodes {
-			rows = append(rows, []string{n.URL, fmt.Sprint(n.Conns), kib(n.RSS0KiB), kib(n.RSSKiB), fmt.Sprintf("%.1f", n.KiBPerConn)})
+			g := "–"
+			if n.Goroutines > 0 {
+				g = fmt.Sprintf("%d → %d (%.2f)", n.Goroutines0, n.Goroutines, n.GoroutinesPerConn)
+				gDelta += n.Goroutines - n.Goroutines0
+			} else {
+				goroutines = false
+			}
+			rows = append(rows, []string{n.URL, fmt.Sprint(n.Conns), kib(n.RSS0KiB), kib(n.RSSBurstKiB), kib(n.RSSKiB),
+				fmt.Sprintf("%.1f", n.KiBPerConnBurst), fmt.Sprintf("%.1f", n.KiBPerConn), g})
 			conns += n.Conns
 			rssDelta += n.RSSKiB - n.RSS0KiB
+			burstDelta += n.RSSBurstKiB - n.RSS0KiB
 		}
 		if conns > 0 {
-			rows = append(rows, []string{"**all**", fmt.Sprint(conns), "", "", fmt.Sprintf("**%.1f**", float64(rssDelta)/float64(conns))})
+			g := "–"
+			if goroutines {
+				g = fmt.Sprintf("**%.2f**", float64(gDelta)/float64(conns))
+			}
+			rows = append(rows, []string{"**all**", fmt.Sprint(conns), "", "", "",
+				fmt.Sprintf("**%.1f**", float64(burstDelta)/float64(conns)), fmt.Sprintf("**%.1f**", float64(rssDelta)/float64(conns)), g})
 		}
-		fmt.Fprintf(w, "%d connections, each authenticated and in one room of %d; RSS sampled %s after the last join.\n\n",
+		fmt.Fprintf(w, "%d connections, each authenticated and in one room of %d; RSS sampled right after the last join and again %s later; goroutines per connection from each node's go_goroutines.\n\n",
 			r.Figures.Connected, r.Config.Members, r.Config.Settle)
-		table(w, []string{"node", "connections", "RSS at 0", "RSS at N", "KiB per connection"}, rows)
+		table(w, []string{"node", "connections", "RSS at 0", "RSS after the burst", "RSS " + r.Config.Settle.String() + " later",
+			"KiB/conn after the burst", "KiB/conn " + r.Config.Settle.String() + " later", "goroutines (per conn)"}, rows)
 	}
 }
 
