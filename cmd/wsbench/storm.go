@@ -148,11 +148,13 @@ type stormResult struct {
 	SetupErrors       int64            `json:"setup_errors"`
 	PublishErrors     int              `json:"publish_errors"`
 	WindowS           float64          `json:"window_s"`
-	Baseline          durStats         `json:"baseline"`      // undisturbed latency before the drain
-	Storm             durStats         `json:"storm"`         // undisturbed latency in the storm window
-	StormByNode       []durStats       `json:"storm_by_node"` // the same per survivor (its receivers)
-	StormMissing      int              `json:"storm_missing"` // undisturbed deliveries of the window not received by the end
-	NodeCPU           []float64        `json:"node_cpu"`      // cores, per survivor, over the window
+	Baseline          durStats         `json:"baseline"`        // undisturbed latency before the drain
+	Storm             durStats         `json:"storm"`           // undisturbed latency in the storm window
+	StormByNode       []durStats       `json:"storm_by_node"`   // the same per survivor (its receivers)
+	StormMissing      int              `json:"storm_missing"`   // undisturbed deliveries of the window not received by the end
+	StormFromNode     durStats         `json:"storm_from_node"` // the window's undisturbed latency from the node's "ts" (ms resolution)
+	StormSendLag      durStats         `json:"storm_send_lag"`  // the generator's send lag over the window
+	NodeCPU           []float64        `json:"node_cpu"`        // cores, per survivor, over the window
 	RedisCPU          float64          `json:"redis_cpu"`
 	GenCPU            float64          `json:"generator_cpu"`
 	IdleCPU           float64          `json:"idle_cpu"` // the machine's idle cores over the window
@@ -338,7 +340,9 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	res.GenCPU = roundTo((cpu1.gen-cpu0.gen)/wall, 2)
 	res.IdleCPU = roundTo((cpu1.idle-cpu0.idle)/wall, 2)
 	plotFrom := drainAt - int64(2*time.Second)
-	res.Series = buildSeries(drainAt, plotFrom, windowEnd.UnixNano(), h.rejoins, h.refused, h.deliveries)
+	res.Series = buildSeries(drainAt, plotFrom, windowEnd.UnixNano(), h.rejoins, h.refused, h.deliveries, pubs.lags)
+	res.StormFromNode = fromNodeIn(h.deliveries, drainAt, windowEnd.UnixNano())
+	res.StormSendLag = lagIn(pubs.lags, drainAt, windowEnd.UnixNano())
 	res.Targets = stormTargets(res)
 	return res, nil
 }
@@ -361,6 +365,10 @@ func printStorm(w io.Writer, r *stormResult) {
 		r.N503, r.Retries, r.OtherErrors, fmtKinds(r.ErrorKinds), r.UndisturbedCloses, r.SetupErrors, r.PublishErrors)
 	fmt.Fprintf(w, "  undisturbed deliveries: baseline p99 %.1f ms (n %d); storm window %.1f s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d, %d missing)\n",
 		r.Baseline.P99MS, r.Baseline.N, r.WindowS, r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
+	fmt.Fprintf(w, "    timed from the node's ts (without the generator's send lag): p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n",
+		r.StormFromNode.P50MS, r.StormFromNode.P99MS, r.StormFromNode.MaxMS, r.StormFromNode.N)
+	fmt.Fprintf(w, "    generator's send lag over the window: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+		r.StormSendLag.P50MS, r.StormSendLag.P99MS, r.StormSendLag.MaxMS)
 	for i, d := range r.StormByNode {
 		fmt.Fprintf(w, "    receivers on survivor %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n", i+1, d.P50MS, d.P99MS, d.MaxMS, d.N)
 	}

@@ -111,7 +111,14 @@ func TestLatencyInAndSeries(t *testing.T) {
 	}
 	rejoins := []int64{drain + 5*ms, drain + 10*ms, drain + 150*ms, drain + 5000*ms}
 	refused := []int64{drain - 2000*ms, drain + 120*ms}
-	s := buildSeries(drain, drain-1000*ms, drain+1000*ms, rejoins, refused, ds)
+	lags := []sendLag{{sched: drain - 1000*ms, lag: 3 * ms}, {sched: drain - 950*ms, lag: 7 * ms}, {sched: drain + 500*ms, lag: 400 * ms}}
+	s := buildSeries(drain, drain-1000*ms, drain+1000*ms, rejoins, refused, ds, lags)
+	if s.SendLagMaxMS[0] != 7 || s.SendLagMaxMS[15] != 400 || s.SendLagMaxMS[1] != -1 {
+		t.Fatalf("send lag per slice: %v", s.SendLagMaxMS)
+	}
+	if l := lagIn(lags, drain, drain+1000*ms); l.N != 1 || l.MaxMS != 400 {
+		t.Fatalf("lag in the window: %+v", l)
+	}
 	if s.FromS != -1 || s.StepMS != 100 || len(s.Connects) != 20 {
 		t.Fatalf("series shape: from %v step %v len %d", s.FromS, s.StepMS, len(s.Connects))
 	}
@@ -124,7 +131,7 @@ func TestLatencyInAndSeries(t *testing.T) {
 	if s.Delivers[0] != 2 || s.P99MS[0] != 2 || s.P99MS[15] != 80 {
 		t.Fatalf("p99 per slice: %v (deliveries %v)", s.P99MS, s.Delivers)
 	}
-	if e := buildSeries(drain, drain, drain-ms, nil, nil, nil); len(e.Connects) != 0 {
+	if e := buildSeries(drain, drain, drain-ms, nil, nil, nil, nil); len(e.Connects) != 0 {
 		t.Fatalf("empty span: %+v", e)
 	}
 }
@@ -301,5 +308,15 @@ func TestExpectedUndisturbed(t *testing.T) {
 	// with node 0 drained rooms 0 and 1 have 2 and 0; messages at 0, 10, 20 ms.
 	if got := expectedUndisturbed(0, 10*time.Millisecond, 4, 3, 3, 0, 0, 25*ms); got != 4 {
 		t.Fatalf("got %d, want 4", got)
+	}
+}
+
+func TestScanTS(t *testing.T) {
+	f := []byte(`{"type":"message","room":"r","data":{"x":1},"msg_id":"m","ts":1764150000123}`)
+	if v, ok := scanTS(f); !ok || v != 1764150000123 {
+		t.Fatalf("scanTS = %d, %v", v, ok)
+	}
+	if _, ok := scanTS([]byte(`{"type":"pong"}`)); ok {
+		t.Fatal("a frame without ts scanned")
 	}
 }

@@ -216,8 +216,12 @@ func (c *stormClient) read(ctx context.Context, ws *websocket.Conn, undisturbed 
 		}
 		now := time.Now().UnixNano()
 		if st, ok := ScanStamp(b); ok && st.Sched >= c.h.recordFrom.Load() {
+			d := delivery{sched: st.Sched, lat: now - st.Sched, undisturbed: undisturbed, node: int8(c.node), fromNode: -1}
+			if ts, ok := scanTS(b); ok {
+				d.fromNode = now - ts*int64(time.Millisecond)
+			}
 			c.h.mu.Lock()
-			c.h.deliveries = append(c.h.deliveries, delivery{sched: st.Sched, lat: now - st.Sched, undisturbed: undisturbed, node: int8(c.node)})
+			c.h.deliveries = append(c.h.deliveries, d)
 			c.h.mu.Unlock()
 		}
 	}
@@ -228,6 +232,25 @@ func (c *stormClient) read(ctx context.Context, ws *websocket.Conn, undisturbed 
 type stormPublishers struct {
 	ws    []*websocket.Conn
 	rooms int
+	lags  []sendLag // written by pace only
+}
+
+// sendLag is how late one publish left the generator.
+type sendLag struct{ sched, lag int64 }
+
+// scanTS reads the node's "ts" (unix ms, the time the node accepted the
+// message) from a message frame.
+func scanTS(frame []byte) (int64, bool) {
+	i := bytes.LastIndex(frame, []byte(`"ts":`))
+	if i < 0 {
+		return 0, false
+	}
+	var v int64
+	j := i + len(`"ts":`)
+	for ; j < len(frame) && frame[j] >= '0' && frame[j] <= '9'; j++ {
+		v = v*10 + int64(frame[j]-'0')
+	}
+	return v, j > i+len(`"ts":`)
 }
 
 func dialPublishers(ctx context.Context, h *stormHarness, auths [][]byte, rooms int, roomName func(int) string) (*stormPublishers, error) {
@@ -283,7 +306,9 @@ func (p *stormPublishers) close() {
 // pace sends message k at start + k*every to room k % rooms from its
 // owner, on one locked OS thread (as the rooms scenario's pacer), each
 // stamped with its scheduled time, until ctx ends. It returns the number
-// of failed writes.
+// of failed writes, and records each send's lag behind its schedule (the
+// write's return minus the scheduled time) in p.lags, read after it
+// returned.
 func (p *stormPublishers) pace(ctx context.Context, start int64, every time.Duration, payload int, roomName func(int) string) int {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -308,5 +333,6 @@ func (p *stormPublishers) pace(ctx context.Context, start int64, every time.Dura
 		if p.ws[r%len(p.ws)].WriteMessage(websocket.TextMessage, buf) != nil {
 			errs++
 		}
+		p.lags = append(p.lags, sendLag{sched: at, lag: time.Now().UnixNano() - at})
 	}
 }

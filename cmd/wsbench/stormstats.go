@@ -67,6 +67,7 @@ func nearestRank(vs []int64, q float64) int64 {
 // delivery is one message received by a storm client.
 type delivery struct {
 	sched, lat  int64 // scheduled send time (unix ns), latency (ns)
+	fromNode    int64 // receive time minus the node's "ts" (ns, ms resolution); -1 unknown
 	undisturbed bool  // the receiver's node was not drained
 	node        int8  // the receiver's first node
 }
@@ -92,15 +93,23 @@ type stormSeries struct {
 	Refused  []int     `json:"refused"`   // HTTP 503s
 	P99MS    []float64 `json:"p99_ms"`    // undisturbed deliveries by scheduled time; -1: none
 	Delivers []int     `json:"delivered"` // undisturbed deliveries
+	// FromNodeP99MS is the p99 of the same deliveries timed from the
+	// node's "ts" instead of the schedule: without the generator's send
+	// lag; -1: none.
+	FromNodeP99MS []float64 `json:"from_node_p99_ms,omitempty"`
+	// SendLagMaxMS is the worst lag of the generator's sends scheduled in
+	// the slice; -1: none.
+	SendLagMaxMS []float64 `json:"send_lag_max_ms,omitempty"`
 }
 
 // buildSeries slices [from, to) (unix ns; drain is the signal time) into
 // stormStep slices and counts rejoins and 503s and the deliveries' p99.
-func buildSeries(drain, from, to int64, rejoins, refused []int64, ds []delivery) stormSeries {
+func buildSeries(drain, from, to int64, rejoins, refused []int64, ds []delivery, lags []sendLag) stormSeries {
 	step := int64(stormStep)
 	n := int(max((to-from+step-1)/step, 0))
 	s := stormSeries{FromS: float64(from-drain) / 1e9, StepMS: stormStep.Milliseconds(),
-		Connects: make([]int, n), Refused: make([]int, n), P99MS: make([]float64, n), Delivers: make([]int, n)}
+		Connects: make([]int, n), Refused: make([]int, n), P99MS: make([]float64, n), Delivers: make([]int, n),
+		FromNodeP99MS: make([]float64, n), SendLagMaxMS: make([]float64, n)}
 	slot := func(t int64) int {
 		if t < from || t >= to {
 			return -1
@@ -117,17 +126,28 @@ func buildSeries(drain, from, to int64, rejoins, refused []int64, ds []delivery)
 			s.Refused[i]++
 		}
 	}
-	lats := make([][]int64, n)
+	lats, fromNode := make([][]int64, n), make([][]int64, n)
 	for _, d := range ds {
 		if i := slot(d.sched); i >= 0 && d.undisturbed {
 			lats[i] = append(lats[i], d.lat)
+			if d.fromNode >= 0 {
+				fromNode[i] = append(fromNode[i], d.fromNode)
+			}
 		}
 	}
 	for i, l := range lats {
 		s.Delivers[i] = len(l)
-		s.P99MS[i] = -1
+		s.P99MS[i], s.FromNodeP99MS[i], s.SendLagMaxMS[i] = -1, -1, -1
 		if len(l) > 0 {
 			s.P99MS[i] = summarize(l).P99MS
+		}
+		if len(fromNode[i]) > 0 {
+			s.FromNodeP99MS[i] = summarize(fromNode[i]).P99MS
+		}
+	}
+	for _, l := range lags {
+		if i := slot(l.sched); i >= 0 {
+			s.SendLagMaxMS[i] = max(s.SendLagMaxMS[i], math.Round(float64(l.lag)/1e4)/100)
 		}
 	}
 	return s
@@ -174,4 +194,27 @@ func expectedUndisturbed(start int64, every time.Duration, n, members, nodes, dr
 		total += perRoom[k%int64(rooms)]
 	}
 	return total
+}
+
+// fromNodeIn summarizes the undisturbed deliveries scheduled in [from, to)
+// timed from the node's "ts".
+func fromNodeIn(ds []delivery, from, to int64) durStats {
+	var v []int64
+	for _, d := range ds {
+		if d.undisturbed && d.sched >= from && d.sched < to && d.fromNode >= 0 {
+			v = append(v, d.fromNode)
+		}
+	}
+	return summarize(v)
+}
+
+// lagIn summarizes the send lags of the messages scheduled in [from, to).
+func lagIn(ls []sendLag, from, to int64) durStats {
+	var v []int64
+	for _, l := range ls {
+		if l.sched >= from && l.sched < to {
+			v = append(v, l.lag)
+		}
+	}
+	return summarize(v)
 }
