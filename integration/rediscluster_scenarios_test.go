@@ -369,8 +369,25 @@ func TestRedisClusterScenarios(t *testing.T) {
 		for _, cl := range drained {
 			m.remove(cl)
 		}
+		if l := c2.p.log.String(); !containsAll(l, "draining", "stopped cleanly") {
+			t.Fatal("c2's log lacks the drain messages")
+		}
 		nodes = nodes[:2]
 		m.exact(t, rdb, nodes, wait, "after c2 drained")
+		// The drained node removed its entries itself: the survivors' reaper
+		// (whose fast TTL would also have cleared them within the deadline
+		// above) found no connection to reap. Its count reaches Redis
+		// within a flush (1 s).
+		time.Sleep(2 * time.Second)
+		for _, n := range nodes {
+			var s statsDoc
+			if err := n.getJSON("/stats", &s); err != nil {
+				t.Fatal(err)
+			}
+			if r := s.Counters["reaped_connections_total"]; r != 0 {
+				t.Errorf("%s: counters.reaped_connections_total = %d after a drain, want 0: the drained node left connections to reap", n.id, r)
+			}
+		}
 		for _, n := range nodes {
 			for _, path := range []string{"/users/bob", "/users/dave", "/users/erin", "/rooms/solo-c2",
 				"/connections/" + bob.connID, "/connections/" + erin.connID, "/connections/" + frank2.connID} {
