@@ -474,6 +474,15 @@ func TestRedisClusterNotCreated(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	for _, n := range nodes {
+		_, body, _ := n.admin("GET", "/readyz", nil)
+		t.Logf("%s /readyz while the cluster is not created: %s", n.id, strings.TrimSpace(string(body)))
+		// Not ready, so not open to clients either (503 before the first
+		// heartbeat, docs/protocol.md).
+		if st, err := tryDial(n.wsURL()); st != 503 {
+			t.Fatalf("%s: a WebSocket handshake while the cluster is not created answered %d (%v), want 503", n.id, st, err)
+		}
+	}
 
 	created := time.Now()
 	rc.Create(t, rediscluster.Options{})
