@@ -184,13 +184,14 @@ func TestRedisClusterScenarios(t *testing.T) {
 			t.Fatalf("%s landed on %s, want %s", cl.name, cl.nodeID, want)
 		}
 	}
-	members := []*wsClient{alice0, alice1, bob, carol}
-	for _, cl := range members {
+	for _, cl := range []*wsClient{alice0, alice1, bob, carol} {
 		m.add(cl, "lobby")
 	}
 	m.exact(t, rdb, nodes, wait, "four members on three nodes")
 
 	t.Run("routing across nodes", func(t *testing.T) {
+		alice0, alice1, bob, carol := alice0.in(t), alice1.in(t), bob.in(t), carol.in(t)
+		members := []*wsClient{alice0, alice1, bob, carol}
 		bob.send(map[string]any{"type": "message", "room": "lobby", "data": "hello lobby"})
 		for _, cl := range members { // the sender's echo too
 			f := cl.expect("message", wait, hasData("hello lobby"))
@@ -264,7 +265,6 @@ func TestRedisClusterScenarios(t *testing.T) {
 			t.Fatalf("alice's second connection on c2 after alice@c1 left: admitted=%v close=%d err=%v; want admitted", ok, code, err)
 		}
 		m.exact(t, rdb, nodes, wait, "after alice's second connection closed again")
-		members = []*wsClient{alice0, bob, carol}
 	})
 
 	t.Run("sharded pub/sub on one shard per room", func(t *testing.T) {
@@ -331,6 +331,7 @@ func TestRedisClusterScenarios(t *testing.T) {
 	})
 
 	t.Run("drain", func(t *testing.T) {
+		alice0, carol := alice0.in(t), carol.in(t)
 		// On c2: bob (only there, in lobby), dave (only there, in no
 		// room), erin (alone in room solo-c2) and frank (also on c0, in
 		// room shared-c02 with him). These clients end with this subtest,
@@ -402,6 +403,15 @@ func TestRedisClusterScenarios(t *testing.T) {
 		alice0.send(map[string]any{"type": "direct", "to_user": "carol", "data": "still here"})
 		carol.expect("direct", wait, hasData("still here"))
 	})
+}
+
+// in returns c bound to t: expect, next, noFrame and request then fail t
+// (a subtest) rather than the test that dialled c. Both share the socket
+// and its queue of received frames.
+func (c *wsClient) in(t *testing.T) *wsClient {
+	d := *c
+	d.t = t
+	return &d
 }
 
 // spublishCalls returns cmdstat_spublish calls per primary address.
