@@ -165,7 +165,12 @@ func userIs(n *wsNode, user string, ids []string, live map[string]*wsClient) err
 func TestRedisClusterScenarios(t *testing.T) {
 	t.Parallel()
 	rc := rediscluster.Start(t, rediscluster.Options{})
-	o := nodeOpts{fast: true, redisAddr: rc.Nodes[0].Addr(), args: []string{"--redis-mode", "cluster", "--redis-url", rc.URL(),
+	// Default heartbeat timings (2 s, TTL 6 s), not fast ones: the per-user
+	// limit counts a connection only while its node's heartbeat is younger
+	// than 1.5 intervals, so with 500 ms beats a node stalled for 750 ms on
+	// a busy machine would let a third connection in. The drain does not
+	// wait for the TTL, and the refusals are held 3.5 s each.
+	o := nodeOpts{redisAddr: rc.Nodes[0].Addr(), args: []string{"--redis-mode", "cluster", "--redis-url", rc.URL(),
 		"--msg-rate", "0", "--max-conns-per-user", "2"}}
 	var nodes []*wsNode
 	for i := range 3 {
@@ -376,9 +381,9 @@ func TestRedisClusterScenarios(t *testing.T) {
 		nodes = nodes[:2]
 		m.exact(t, rdb, nodes, wait, "after c2 drained")
 		// The drained node removed its entries itself: the survivors' reaper
-		// (whose fast TTL would also have cleared them within the deadline
-		// above) found no connection to reap. Its count reaches Redis
-		// within a flush (1 s).
+		// (which would also have cleared them within the deadline above,
+		// 6 s TTL + 2 s reap interval) found no connection to reap. Its
+		// count reaches Redis within a flush (1 s).
 		time.Sleep(2 * time.Second)
 		for _, n := range nodes {
 			var s statsDoc
