@@ -3,7 +3,9 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -26,11 +28,9 @@ func (r *Registry) cReap(ctx context.Context) ([]cluster.Conn, error) {
 	}); err != nil {
 		return nil, err
 	}
+	dead := r.pastGrace(ids, cmds)
 	var all []cluster.Conn
-	for i, id := range ids {
-		if cmds[i].Val() != 0 {
-			continue
-		}
+	for _, id := range dead {
 		conns, err := r.cEvictAll(ctx, id, "reap")
 		all = append(all, conns...)
 		if err != nil {
@@ -39,6 +39,39 @@ func (r *Registry) cReap(ctx context.Context) ([]cluster.Conn, error) {
 		r.forget(id)
 	}
 	return all, nil
+}
+
+// pastGrace returns the nodes whose heartbeat (exists[i] for ids[i]) has
+// been missing for at least ReapGrace, remembering when each missing one
+// was first seen and forgetting those that beat again.
+func (r *Registry) pastGrace(ids []string, exists []*redis.IntCmd) []string {
+	now := r.now()
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
+	if r.missing == nil {
+		r.missing = map[string]time.Time{}
+	}
+	var dead []string
+	for i, id := range ids {
+		if exists[i].Val() != 0 {
+			delete(r.missing, id)
+			continue
+		}
+		first, seen := r.missing[id]
+		if !seen {
+			r.missing[id] = now
+			first = now
+		}
+		if r.cfg.ReapGrace < 0 || now.Sub(first) >= r.cfg.ReapGrace {
+			dead = append(dead, id)
+		}
+	}
+	for id := range r.missing {
+		if !slices.Contains(ids, id) {
+			delete(r.missing, id) // reaped, or gone from the index
+		}
+	}
+	return dead
 }
 
 // cOtherNodes is otherNodes over the node index buckets.

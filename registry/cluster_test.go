@@ -47,6 +47,7 @@ func TestCluster(t *testing.T) {
 		{"touch and limit", runClusterTouchAndLimit},
 		{"reap", runClusterReap},
 		{"reap spares a node that came back", runClusterReapSparesLive},
+		{"reap waits out the grace", runClusterReapGrace},
 		{"concurrent reapers and events", runClusterConcurrentReapers},
 		{"flush and reassert", runClusterFlushAndReassert},
 		{"reassert drops stale", runClusterReassertDropsStale},
@@ -138,6 +139,9 @@ func mustClusterRegistry(t *testing.T, rdb *redis.ClusterClient, node string, cf
 		c = *cfg
 	}
 	c.Cluster = true
+	if c.ReapGrace == 0 {
+		c.ReapGrace = -1 // reap at the first sighting; runClusterReapGrace covers the grace
+	}
 	return MustRegistry(t, rdb, node, &c)
 }
 
@@ -300,6 +304,38 @@ func clusterAssertOnlyB(t *testing.T, rdb *redis.ClusterClient, b *Registry, pea
 	equal(t, "keys: node-b's only", clusterKeys(t, rdb), want)
 	equal(t, "alice", rdb.SMembers(ctx, ks.User("alice")).Val(), []string{"b1"})
 	equal(t, "nodeconns", sorted(rdb.SMembers(ctx, ks.NodeConns("node-b")).Val()...), []string{"b1", "b2"})
+}
+
+// A missing heartbeat is reaped only after ReapGrace of sightings; a node
+// that beats again within it (its shard failed over) is spared and the
+// clock starts anew.
+func runClusterReapGrace(t *testing.T, rdb *redis.ClusterClient) {
+	ctx := context.Background()
+	a := mustClusterRegistry(t, rdb, "node-a", nil)
+	b := mustClusterRegistry(t, rdb, "node-b", &Config{ReapGrace: 5 * time.Second})
+	seedTwoNodes(t, a, b)
+	clock := t0
+	b.now = func() time.Time { return clock }
+	hb := keyspace.New(DefaultPrefix).Node("node-a")
+	reap := func(what string, want int) {
+		t.Helper()
+		n, err := b.ReapDead(ctx)
+		noErr(t, err)
+		equal(t, what, n, want)
+	}
+	noErr(t, rdb.Del(ctx, hb).Err())
+	reap("first sighting", 0)
+	clock = clock.Add(4 * time.Second)
+	reap("within the grace", 0)
+	mustBeat(t, a) // back: the failover is over
+	clock = clock.Add(2 * time.Second)
+	reap("alive again", 0)
+	noErr(t, rdb.Del(ctx, hb).Err())
+	clock = clock.Add(time.Second)
+	reap("missing again: a new first sighting", 0)
+	clock = clock.Add(5 * time.Second)
+	reap("past the grace", 3)
+	clusterAssertOnlyB(t, rdb, b, 5)
 }
 
 func runClusterReap(t *testing.T, rdb *redis.ClusterClient) {

@@ -55,6 +55,15 @@ type Config struct {
 	// docs/redis-cluster.md; the client must talk to a Redis Cluster.
 	// Default false: single-Redis layout.
 	Cluster bool
+	// ReapGrace (cluster mode): a node whose heartbeat is missing is
+	// reaped only once this Registry has seen it missing for this long.
+	// In a Redis Cluster the shard that holds a node's heartbeat can fail
+	// over while the node lives, and the promoted replica may have let the
+	// key expire during the outage; the grace gives the node time to beat
+	// again. Default HeartbeatTTL; negative: no grace (at the first
+	// sighting, as single mode does, where a Redis outage stops every
+	// reaper too).
+	ReapGrace time.Duration
 }
 
 // DefaultEventsMaxLen is the default approximate length cap of the event stream.
@@ -76,6 +85,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventsMaxLen <= 0 {
 		c.EventsMaxLen = DefaultEventsMaxLen
+	}
+	if c.ReapGrace == 0 {
+		c.ReapGrace = c.HeartbeatTTL
 	}
 }
 
@@ -108,6 +120,7 @@ type Registry struct {
 	reapMu    sync.Mutex // guards the fields below (ReapDead's node list cache)
 	known     []string   // other nodes, from the last SMEMBERS of P:nodes
 	reapCalls int
+	missing   map[string]time.Time // cluster mode: when each heartbeat was first seen missing
 
 	// Cluster mode only (Config.Cluster); see cluster.go.
 	ck       keyspace.Cluster
