@@ -105,6 +105,12 @@ func stormTable(w io.Writer, rs []*stormResult) {
 	row("undisturbed deliveries in window p50 / p99 / max (n, missing at the end)", func(r *stormResult) string {
 		return fmt.Sprintf("%.1f / %.1f / %.1f ms (%d, %d missing)", r.Storm.P50MS, r.Storm.P99MS, r.Storm.MaxMS, r.Storm.N, r.StormMissing)
 	})
+	row("the same timed from the node's ts p50 / p99 / max (without the generator's send lag)", func(r *stormResult) string {
+		return fmt.Sprintf("%.1f / %.1f / %.1f ms", r.StormFromNode.P50MS, r.StormFromNode.P99MS, r.StormFromNode.MaxMS)
+	})
+	row("generator's send lag in window p50 / p99 / max", func(r *stormResult) string {
+		return fmt.Sprintf("%.1f / %.1f / %.1f ms", r.StormSendLag.P50MS, r.StormSendLag.P99MS, r.StormSendLag.MaxMS)
+	})
 	row("undisturbed p99 in window, per survivor", func(r *stormResult) string {
 		var s []string
 		for _, d := range r.StormByNode {
