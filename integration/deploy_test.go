@@ -114,14 +114,8 @@ type haproxyServer struct {
 	port, checkPort int
 }
 
-// parseHAProxy reads the frontend port, the backend's servers and the
-// health check path of deploy/haproxy.cfg.
-func parseHAProxy(t *testing.T) (bind int, servers []haproxyServer, checkPath string, cfg string) {
-	t.Helper()
-	return parseHAProxyFile(t, "../deploy/haproxy.cfg")
-}
-
-// parseHAProxyFile is parseHAProxy for another config of the same shape.
+// parseHAProxyFile reads the frontend port, the backend's servers and the
+// health check path of a haproxy config shaped like deploy/haproxy.cfg.
 func parseHAProxyFile(t *testing.T, path string) (bind int, servers []haproxyServer, checkPath string, cfg string) {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -112,13 +112,5 @@ func (r *receiver) markStable() {
 	r.b.cl.stabilize(r.b, r)
 }
 
-// pubSub returns the current PubSub; for goroutines other than the receive goroutine that do
-// not hold sem.
-func (r *receiver) pubSub() *redis.PubSub {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.ps
-}
-
 // logger returns the receiver's logger: the broker's, with the tag or channel in cluster mode.
 func (r *receiver) logger() *slog.Logger { return r.log }

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"time"
 
@@ -64,19 +63,7 @@ func (r *Registry) cRoom(ctx context.Context, name string) (Room, error) {
 	}); err != nil {
 		return Room{}, err
 	}
-	distinct := make([]string, 0, len(ids))
-	for _, u := range users {
-		if v := u.Val(); v != "" {
-			distinct = append(distinct, v)
-		}
-	}
-	slices.Sort(distinct)
-	created, _ := meta.Val()[0].(string)
-	last, _ := meta.Val()[1].(string)
-	return Room{
-		Name: name, ConnIDs: ids, Users: slices.Compact(distinct), Connections: len(ids),
-		CreatedAt: fromMS(created), LastActivity: fromMS(last),
-	}, nil
+	return roomOf(name, ids, users, meta), nil
 }
 
 // cRooms lists the rooms of every room index bucket with their sizes.

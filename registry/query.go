@@ -90,6 +90,12 @@ func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 	if err := pipeErr(cmds, err); err != nil {
 		return Room{}, wrap("room", err)
 	}
+	return roomOf(name, ids, users, meta), nil
+}
+
+// roomOf assembles a Room from its member ids, each member's user (HGET)
+// and its metadata (HMGET created_at, last_activity), in either layout.
+func roomOf(name string, ids []string, users []*redis.StringCmd, meta *redis.SliceCmd) Room {
 	distinct := make([]string, 0, len(ids))
 	for _, u := range users {
 		if v := u.Val(); v != "" {
@@ -102,7 +108,7 @@ func (r *Registry) Room(ctx context.Context, name string) (Room, error) {
 	return Room{
 		Name: name, ConnIDs: ids, Users: slices.Compact(distinct), Connections: len(ids),
 		CreatedAt: fromMS(created), LastActivity: fromMS(last),
-	}, nil
+	}
 }
 
 // Rooms lists the rooms with at least one member, sorted by name.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ const topologyPoll = time.Second
 
 // slotMapReader is the part of *redis.ClusterClient the watcher uses.
 type slotMapReader interface {
-	ClusterSlots(ctx context.Context) *redis.ClusterSlotsCmd
+	ClusterShards(ctx context.Context) *redis.ClusterShardsCmd
 	ReloadState(ctx context.Context)
 }
 
@@ -28,9 +29,9 @@ type slotMapReader interface {
 // node's heartbeat, on another shard, survived: the node would not notice
 // that its connections or rooms are partly gone.
 //
-// So every topologyPoll the watcher reads CLUSTER SLOTS; when the primary
-// of any slot range changed since the last read, it reloads go-redis' slot
-// map and calls reassert.
+// So every topologyPoll the watcher reads CLUSTER SHARDS (Redis 7, which
+// cluster mode requires); when the online primary of any shard changed
+// since the last read, it reloads go-redis' slot map and calls reassert.
 type topologyWatcher struct {
 	rdb      slotMapReader
 	reassert func()
@@ -57,11 +58,11 @@ func (w *topologyWatcher) run(ctx context.Context) {
 func (w *topologyWatcher) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, topologyPoll)
 	defer cancel()
-	slots, err := w.rdb.ClusterSlots(ctx).Result()
+	shards, err := w.rdb.ClusterShards(ctx).Result()
 	if err != nil {
 		return
 	}
-	fp := fingerprint(slots)
+	fp := fingerprint(shards)
 	if fp == w.last {
 		return
 	}
@@ -75,16 +76,20 @@ func (w *topologyWatcher) check(ctx context.Context) {
 	w.reassert()
 }
 
-// fingerprint describes which primary (by cluster node id) serves which
-// slot range, in a canonical order.
-func fingerprint(slots []redis.ClusterSlot) string {
-	parts := make([]string, 0, len(slots))
-	for _, s := range slots {
+// fingerprint describes which online primary (by cluster node id) serves
+// which slot ranges, in a canonical order; a shard without one is "none".
+func fingerprint(shards []redis.ClusterShard) string {
+	parts := make([]string, 0, len(shards))
+	for _, sh := range shards {
 		primary := "none"
-		if len(s.Nodes) > 0 {
-			primary = s.Nodes[0].ID + "@" + s.Nodes[0].Addr
+		for _, n := range sh.Nodes {
+			if n.Role == "master" && n.Health == "online" {
+				primary = n.ID + "@" + n.Endpoint + ":" + strconv.FormatInt(n.Port, 10)
+			}
 		}
-		parts = append(parts, fmt.Sprintf("%d-%d=%s", s.Start, s.End, primary))
+		for _, s := range sh.Slots {
+			parts = append(parts, fmt.Sprintf("%d-%d=%s", s.Start, s.End, primary))
+		}
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ",")

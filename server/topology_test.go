@@ -11,13 +11,13 @@ import (
 )
 
 type fakeSlots struct {
-	slots   []redis.ClusterSlot
+	slots   []redis.ClusterShard
 	err     error
 	reloads int
 }
 
-func (f *fakeSlots) ClusterSlots(ctx context.Context) *redis.ClusterSlotsCmd {
-	c := redis.NewClusterSlotsCmd(ctx)
+func (f *fakeSlots) ClusterShards(ctx context.Context) *redis.ClusterShardsCmd {
+	c := redis.NewClusterShardsCmd(ctx)
 	if f.err != nil {
 		c.SetErr(f.err)
 	} else {
@@ -28,11 +28,20 @@ func (f *fakeSlots) ClusterSlots(ctx context.Context) *redis.ClusterSlotsCmd {
 
 func (f *fakeSlots) ReloadState(context.Context) { f.reloads++ }
 
-func slotMap(primaries ...string) []redis.ClusterSlot {
-	var out []redis.ClusterSlot
+// slotMap is one shard per primary id; "rX" is X's replica, promoted when
+// it is named as the primary.
+func slotMap(primaries ...string) []redis.ClusterShard {
+	var out []redis.ClusterShard
 	for i, p := range primaries {
-		out = append(out, redis.ClusterSlot{Start: i * 100, End: i*100 + 99,
-			Nodes: []redis.ClusterNode{{ID: p, Addr: "127.0.0.1:7" + p}, {ID: "r" + p, Addr: "127.0.0.1:8" + p}}})
+		other := "r" + p
+		if p[0] == 'r' {
+			other = p[1:]
+		}
+		out = append(out, redis.ClusterShard{Slots: []redis.SlotRange{{Start: int64(i * 100), End: int64(i*100 + 99)}},
+			Nodes: []redis.Node{
+				{ID: other, Endpoint: "127.0.0.1", Port: 8000, Role: "replica", Health: "online"},
+				{ID: p, Endpoint: "127.0.0.1", Port: 7000, Role: "master", Health: "online"},
+			}})
 	}
 	return out
 }
@@ -54,7 +63,7 @@ func TestTopologyWatcher(t *testing.T) {
 	}
 	step("baseline", 0, 0)
 	step("unchanged", 0, 0)
-	f.slots = []redis.ClusterSlot{f.slots[2], f.slots[0], f.slots[1]}
+	f.slots = []redis.ClusterShard{f.slots[2], f.slots[0], f.slots[1]}
 	step("same map, other order", 0, 0)
 	f.err = errors.New("dial tcp: connection refused")
 	step("failed read", 0, 0)

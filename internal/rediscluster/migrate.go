@@ -117,14 +117,14 @@ func (c *Cluster) slotOwner(tb testing.TB, ctx context.Context, slot int) string
 			continue
 		}
 		rdb := nodeClient(n)
-		slots, err := rdb.ClusterSlots(ctx).Result()
+		ranges, err := primaryRanges(ctx, rdb)
 		_ = rdb.Close()
 		if err != nil {
-			tb.Fatalf("rediscluster: CLUSTER SLOTS of %s: %v", n.Addr(), err)
+			tb.Fatalf("rediscluster: CLUSTER SHARDS of %s: %v", n.Addr(), err)
 		}
-		for _, s := range slots {
-			if s.Start <= slot && slot <= s.End && len(s.Nodes) > 0 {
-				return s.Nodes[0].Addr
+		for _, r := range ranges {
+			if r.start <= int64(slot) && int64(slot) <= r.end {
+				return r.addr
 			}
 		}
 		break

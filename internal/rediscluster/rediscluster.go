@@ -84,51 +84,8 @@ type Options struct {
 // become healthy within 60 s.
 func Start(tb testing.TB, o Options) *Cluster {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Skip("redis-server not found on PATH; skipping Redis Cluster test")
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		tb.Skip("redis-cli not found on PATH; skipping Redis Cluster test")
-	}
-	if o.Primaries == 0 {
-		o.Primaries = 3
-	}
-	if o.NodeTimeout == 0 {
-		o.NodeTimeout = time.Second
-	}
-	total := o.Primaries * (1 + o.Replicas)
-	ports, err := freeport.Pick(2 * total)
-	if err != nil {
-		tb.Fatalf("rediscluster: %v", err)
-	}
-	c := &Cluster{}
-	for i := range total {
-		n := &Node{Port: ports[2*i], BusPort: ports[2*i+1], dir: tb.TempDir(), bin: bin}
-		c.Nodes = append(c.Nodes, n)
-		if err := n.start(o.NodeTimeout); err != nil {
-			tb.Fatalf("rediscluster: %v", err)
-		}
-		tb.Cleanup(n.Kill)
-	}
-	for _, n := range c.Nodes {
-		if err := waitPing(n, 10*time.Second); err != nil {
-			tb.Fatalf("rediscluster: %v", err)
-		}
-	}
-	args := []string{"--cluster", "create"}
-	for _, n := range c.Nodes {
-		args = append(args, n.Addr())
-	}
-	args = append(args, "--cluster-replicas", strconv.Itoa(o.Replicas), "--cluster-yes")
-	out, err := exec.Command(cli, args...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("rediscluster: redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	if err := c.WaitHealthy(60 * time.Second); err != nil {
-		tb.Fatalf("rediscluster: %v", err)
-	}
+	c := StartUncreated(tb, o)
+	c.Create(tb, o)
 	return c
 }
 
@@ -285,18 +242,45 @@ func nodeView(n *Node) (string, string, error) {
 		return "", "", err
 	}
 	info += repl
-	slots, err := rdb.ClusterSlots(ctx).Result()
+	ranges, err := primaryRanges(ctx, rdb)
 	if err != nil {
 		return "", "", err
 	}
 	var ps []string
-	for _, s := range slots {
-		if len(s.Nodes) > 0 {
-			ps = append(ps, fmt.Sprintf("%d-%d@%s", s.Start, s.End, s.Nodes[0].Addr))
-		}
+	for _, r := range ranges {
+		ps = append(ps, fmt.Sprintf("%d-%d@%s", r.start, r.end, r.addr))
 	}
 	slices.Sort(ps)
 	return info, strings.Join(ps, ","), nil
+}
+
+// slotRange is a range of slots and the address of the online primary
+// that serves it.
+type slotRange struct {
+	start, end int64
+	addr       string
+}
+
+// primaryRanges reads CLUSTER SHARDS from one node: the slot ranges of
+// every shard with an online primary.
+func primaryRanges(ctx context.Context, rdb *redis.Client) ([]slotRange, error) {
+	shards, err := rdb.ClusterShards(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []slotRange
+	for _, sh := range shards {
+		for _, n := range sh.Nodes {
+			if n.Role != "master" || n.Health != "online" {
+				continue
+			}
+			addr := net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+			for _, s := range sh.Slots {
+				out = append(out, slotRange{start: s.Start, end: s.End, addr: addr})
+			}
+		}
+	}
+	return out, nil
 }
 
 // PrimaryFor returns the node that serves key's slot as primary now.
