@@ -100,16 +100,37 @@ func (r *Registry) cpipe(ctx context.Context, fn func(redis.Pipeliner)) ([]redis
 		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
 		return cmds, pipeErr(cmds, err)
 	}
+	gen := r.loads.Load()
 	cmds, err := run()
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return cmds, err
 	}
-	for _, s := range clusterScripts {
-		if err := s.Load(ctx, r.rdb).Err(); err != nil {
-			return nil, err
-		}
+	if err := r.loadClusterScripts(ctx, gen); err != nil {
+		return nil, err
 	}
 	return run()
+}
+
+// loadClusterScripts loads every cluster script on every primary, once for
+// all the callers that met NOSCRIPT at about the same time: after a
+// failover to a replica with an empty script cache, or on a fresh cluster,
+// every pipeline in flight meets NOSCRIPT at once, and each loading all 15
+// scripts on every primary made thousands of SCRIPT LOADs. gen is the
+// number of loads completed when the caller sent its pipeline: if one
+// completed since, it covers this caller's NOSCRIPT and nothing is loaded.
+func (r *Registry) loadClusterScripts(ctx context.Context, gen uint64) error {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	if r.loads.Load() != gen {
+		return nil
+	}
+	for _, s := range clusterScripts {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+			return err
+		}
+	}
+	r.loads.Add(1)
+	return nil
 }
 
 // Keys of one slot, in the order the scripts take them.

@@ -3,11 +3,14 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +51,7 @@ func TestCluster(t *testing.T) {
 		{"reap", runClusterReap},
 		{"reap spares a node that came back", runClusterReapSparesLive},
 		{"reap waits out the grace", runClusterReapGrace},
+		{"scripts load once after NOSCRIPT", runClusterScriptLoadOnce},
 		{"concurrent reapers and events", runClusterConcurrentReapers},
 		{"flush and reassert", runClusterFlushAndReassert},
 		{"reassert drops stale", runClusterReassertDropsStale},
@@ -336,6 +340,59 @@ func runClusterReapGrace(t *testing.T, rdb *redis.ClusterClient) {
 	clock = clock.Add(5 * time.Second)
 	reap("past the grace", 3)
 	clusterAssertOnlyB(t, rdb, b, 5)
+}
+
+// After every primary lost its script cache (a failover to a replica, a
+// restart), concurrent callers that meet NOSCRIPT share one load of the
+// scripts instead of each loading all of them on every primary.
+func runClusterScriptLoadOnce(t *testing.T, rdb *redis.ClusterClient) {
+	ctx := context.Background()
+	r := mustClusterRegistry(t, rdb, "node-a", nil)
+	mustBeat(t, r)
+	noErr(t, rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.ScriptFlush(ctx).Err() }))
+	before := scriptLoads(t, rdb)
+	const n = 40
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- r.Register(ctx, Conn{ID: fmt.Sprintf("c%d", i), ConnectedAt: t0}) }()
+	}
+	for range n {
+		noErr(t, <-errs)
+	}
+	loads := scriptLoads(t, rdb) - before
+	primaries := int64(0)
+	noErr(t, rdb.ForEachMaster(ctx, func(context.Context, *redis.Client) error { atomic.AddInt64(&primaries, 1); return nil }))
+	one := int64(len(clusterScripts)) * primaries // one load of every script on every primary
+	if loads < one || loads > 2*one {
+		t.Errorf("%d SCRIPT LOADs for %d concurrent registrations, want one or two rounds of %d", loads, n, one)
+	}
+	count, err := r.NodeConnCount(ctx)
+	noErr(t, err)
+	equal(t, "registered", count, int64(n))
+}
+
+// scriptLoads sums SCRIPT LOAD calls over every primary (INFO commandstats).
+func scriptLoads(t *testing.T, rdb *redis.ClusterClient) int64 {
+	t.Helper()
+	var total atomic.Int64
+	noErr(t, rdb.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		info, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_script|load:calls="); ok {
+				calls, _, _ := strings.Cut(v, ",")
+				n, err := strconv.ParseInt(calls, 10, 64)
+				if err != nil {
+					return err
+				}
+				total.Add(n)
+			}
+		}
+		return nil
+	}))
+	return total.Load()
 }
 
 func runClusterReap(t *testing.T, rdb *redis.ClusterClient) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -121,6 +122,9 @@ type Registry struct {
 	known     []string   // other nodes, from the last SMEMBERS of P:nodes
 	reapCalls int
 	missing   map[string]time.Time // cluster mode: when each heartbeat was first seen missing
+
+	loadMu sync.Mutex    // cluster mode: one load of the scripts at a time (loadClusterScripts)
+	loads  atomic.Uint64 // loads completed
 
 	// Cluster mode only (Config.Cluster); see cluster.go.
 	ck       keyspace.Cluster
