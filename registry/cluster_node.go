@@ -2,46 +2,11 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/wsnode/wsnode/internal/keyspace"
 )
-
-// cHeartbeat is Heartbeat in cluster mode: the same SET ... GET on the
-// node's heartbeat key and the same takeover rules; a missing key re-adds
-// the node to its index bucket. After the beat it samples the active count
-// into the peak (docs/redis-cluster.md, "Exactness"); if that fails, lost
-// and the error are returned together (the beat itself was written).
-func (r *Registry) cHeartbeat(ctx context.Context, b []byte) (lost bool, err error) {
-	node := r.cfg.NodeID
-	prev, err := r.rdb.SetArgs(ctx, r.ck.Node(node), b, redis.SetArgs{TTL: r.cfg.HeartbeatTTL, Get: true}).Result()
-	present := true
-	switch {
-	case errors.Is(err, redis.Nil):
-		present = false
-	case err != nil:
-		return false, wrap("heartbeat", err)
-	case prev == "":
-		present = false
-	}
-	lost, conflict := r.takeover.observe(r.inc, present, prevIncarnation(prev))
-	if !present {
-		if err := r.rdb.SAdd(ctx, r.ck.Nodes(keyspace.Bucket(node)), node).Err(); err != nil {
-			return true, wrap("heartbeat", err)
-		}
-	}
-	if _, err := r.cSample(ctx); err != nil {
-		return lost, wrap("heartbeat", err)
-	}
-	if conflict {
-		return lost, wrap("heartbeat", ErrNodeIDConflict)
-	}
-	return lost, nil
-}
 
 // cSample sums the connection index buckets and raises the peak to the sum;
 // it returns the peak.

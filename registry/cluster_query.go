@@ -123,16 +123,7 @@ func (r *Registry) cNodes(ctx context.Context) ([]Node, error) {
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]Node, 0, len(ids))
-	for i, id := range ids {
-		n := Node{ID: id}
-		if b, err := cmds[i].Bytes(); err == nil {
-			n, _ = decodeNode(id, b) // a corrupt record still counts as alive
-			n.Alive = true
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return nodesOf(ids, cmds), nil
 }
 
 // cCounts sums SCARD over the buckets of each index in one pipeline, then

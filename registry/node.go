@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/wsnode/wsnode/cluster"
+	"github.com/wsnode/wsnode/internal/keyspace"
 )
 
 // nodeJSON is the stored heartbeat value; times are unix ms.
@@ -71,13 +72,14 @@ func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error)
 	if err != nil {
 		return false, wrap("heartbeat", err)
 	}
+	hb, index := r.keys.Node(n.ID), r.keys.Nodes()
 	if r.cfg.Cluster {
-		return r.cHeartbeat(ctx, b)
+		hb, index = r.ck.Node(n.ID), r.ck.Nodes(keyspace.Bucket(n.ID))
 	}
 	// One command per beat: SET ... GET returns the previous value, so a
 	// missing key (lost) or another process's value is seen without a
-	// script. Only a missing key (re-)adds the node to P:nodes.
-	prev, err := r.rdb.SetArgs(ctx, r.keys.Node(n.ID), b, redis.SetArgs{TTL: r.cfg.HeartbeatTTL, Get: true}).Result()
+	// script. Only a missing key (re-)adds the node to the node index.
+	prev, err := r.rdb.SetArgs(ctx, hb, b, redis.SetArgs{TTL: r.cfg.HeartbeatTTL, Get: true}).Result()
 	present := true
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -89,8 +91,15 @@ func (r *Registry) Heartbeat(ctx context.Context, n Node) (lost bool, err error)
 	}
 	lost, conflict := r.takeover.observe(r.inc, present, prevIncarnation(prev))
 	if !present {
-		if err := r.rdb.SAdd(ctx, r.keys.Nodes(), n.ID).Err(); err != nil {
+		if err := r.rdb.SAdd(ctx, index, n.ID).Err(); err != nil {
 			return true, wrap("heartbeat", err)
+		}
+	}
+	if r.cfg.Cluster {
+		// Registrations do not raise the peak in cluster mode: each beat
+		// samples it (docs/redis-cluster.md, "Exactness").
+		if _, err := r.cSample(ctx); err != nil {
+			return lost, wrap("heartbeat", err)
 		}
 	}
 	if conflict {

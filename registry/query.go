@@ -226,16 +226,7 @@ func (r *Registry) Nodes(ctx context.Context) ([]Node, error) {
 	if err := pipeErr(all, err); err != nil {
 		return nil, wrap("nodes", err)
 	}
-	out := make([]Node, 0, len(ids))
-	for i, id := range ids {
-		n := Node{ID: id}
-		if b, err := cmds[i].Bytes(); err == nil {
-			n, _ = decodeNode(id, b) // a corrupt record still counts as alive
-			n.Alive = true
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return nodesOf(ids, cmds), nil
 }
 
 // Counts reads the cluster-wide totals in one pipeline.
@@ -334,4 +325,19 @@ func pipeErr(cmds []redis.Cmder, err error) error {
 		return nil
 	}
 	return err
+}
+
+// nodesOf builds the Node of each id from its heartbeat GET, in either
+// layout: a missing key is a dead node.
+func nodesOf(ids []string, heartbeats []*redis.StringCmd) []Node {
+	out := make([]Node, 0, len(ids))
+	for i, id := range ids {
+		n := Node{ID: id}
+		if b, err := heartbeats[i].Bytes(); err == nil {
+			n, _ = decodeNode(id, b) // a corrupt record still counts as alive
+			n.Alive = true
+		}
+		out = append(out, n)
+	}
+	return out
 }
