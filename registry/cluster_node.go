@@ -55,12 +55,7 @@ func (r *Registry) cDropStale(ctx context.Context, held map[string]struct{}, cut
 	if err != nil {
 		return err
 	}
-	var stale []string
-	for _, id := range ids {
-		if _, ok := held[id]; !ok {
-			stale = append(stale, id)
-		}
-	}
+	stale := notHeld(ids, held)
 	for batch := range slices.Chunk(stale, reassertBatch) {
 		recs, err := r.cRead(ctx, batch)
 		if err != nil {

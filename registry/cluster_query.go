@@ -28,15 +28,7 @@ func (r *Registry) cConns(ctx context.Context, ids []string) ([]Conn, error) {
 	}); err != nil {
 		return nil, err
 	}
-	out := make([]Conn, 0, len(ids))
-	for i, id := range ids {
-		if len(hs[i].Val()) > 0 {
-			c := parseConn(id, hs[i].Val(), rs[i].Val())
-			mergeActivity(&c, as[i].Val())
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return connsOf(ids, hs, rs, as), nil
 }
 
 func (r *Registry) cConnNode(ctx context.Context, id string) (string, error) {

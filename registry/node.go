@@ -171,12 +171,7 @@ func (r *Registry) dropStale(ctx context.Context, held map[string]struct{}, cuto
 	if err != nil {
 		return err
 	}
-	var stale []string
-	for _, id := range ids {
-		if _, ok := held[id]; !ok {
-			stale = append(stale, id)
-		}
-	}
+	stale := notHeld(ids, held)
 	for batch := range slices.Chunk(stale, reassertBatch) {
 		args := make([]any, 0, 5+len(batch))
 		args = append(args, r.cfg.Prefix, r.cfg.NodeID, ms(cutoff), r.inc, boolArg(dropForeign))
@@ -242,4 +237,15 @@ func parseEvicted(node string, res []any) (conns []cluster.Conn, left int64, ali
 		conns = append(conns, c)
 	}
 	return conns, left, false, nil
+}
+
+// notHeld returns the ids that are not in held, in order.
+func notHeld(ids []string, held map[string]struct{}) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := held[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -180,15 +180,7 @@ func (r *Registry) conns(ctx context.Context, ids []string) ([]Conn, error) {
 	if err := pipeErr(cmds, err); err != nil {
 		return nil, err
 	}
-	out := make([]Conn, 0, len(ids))
-	for i, id := range ids {
-		if len(hs[i].Val()) > 0 {
-			c := parseConn(id, hs[i].Val(), rs[i].Val())
-			mergeActivity(&c, as[i].Val())
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return connsOf(ids, hs, rs, as), nil
 }
 
 // UserConnCount returns the number of connections of the user (0 if none).
@@ -338,6 +330,21 @@ func nodesOf(ids []string, heartbeats []*redis.StringCmd) []Node {
 			n.Alive = true
 		}
 		out = append(out, n)
+	}
+	return out
+}
+
+// connsOf builds the connections that still have a record from their
+// HGETALL, SMEMBERS of their rooms and HGET of their activity, in either
+// layout; ids without a record are left out.
+func connsOf(ids []string, hs []*redis.MapStringStringCmd, rs []*redis.StringSliceCmd, as []*redis.StringCmd) []Conn {
+	out := make([]Conn, 0, len(ids))
+	for i, id := range ids {
+		if len(hs[i].Val()) > 0 {
+			c := parseConn(id, hs[i].Val(), rs[i].Val())
+			mergeActivity(&c, as[i].Val())
+			out = append(out, c)
+		}
 	}
 	return out
 }
