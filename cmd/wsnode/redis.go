@@ -167,36 +167,47 @@ func (m *Main) checkSingle(ctx context.Context, rdb *redis.Client, addr string) 
 // know the master, is an error; when none answers the node starts unready
 // (go-redis keeps asking).
 func (m *Main) checkSentinels(ctx context.Context, fo *redis.FailoverOptions) error {
-	type answer struct {
-		addr, master string
-		err          error // the server's kind is wrong: refuse
-		unreachable  error // the server would not say
-	}
-	answers := make([]answer, len(fo.SentinelAddrs))
-	var wg sync.WaitGroup
-	for i, addr := range fo.SentinelAddrs {
-		wg.Go(func() {
-			a := &answers[i]
-			a.addr = addr
-			c := redis.NewClient(&redis.Options{
-				Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword,
-				TLSConfig: fo.TLSConfig, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1,
-				Protocol: 2, DisableIdentity: true, PoolSize: 1,
-			})
-			defer c.Close()
-			res, err := c.Do(ctx, "SENTINEL", "get-master-addr-by-name", fo.MasterName).StringSlice()
-			var rerr redis.Error
-			switch {
-			case errors.Is(err, redis.Nil):
-				a.err = fmt.Errorf("--redis-url: the sentinel at %s monitors no master named %q (master_name)", addr, fo.MasterName)
-			case errors.As(err, &rerr) && strings.Contains(strings.ToLower(err.Error()), "unknown command"):
-				a.err = fmt.Errorf("--redis-mode sentinel, but %s is not a Redis Sentinel (it answered SENTINEL with %q): list the sentinels in --redis-url (%s), or use --redis-mode single for a plain Redis", addr, err.Error(), sentinelURLForm)
-			case err != nil:
-				a.unreachable = err // network trouble, or NOAUTH and the like
-			case len(res) == 2:
-				a.master = net.JoinHostPort(res[0], res[1])
-			}
+	return m.askSeeds(fo.SentinelAddrs, func(addr string) seedAnswer {
+		c := redis.NewClient(&redis.Options{
+			Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword,
+			TLSConfig: fo.TLSConfig, DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1,
+			Protocol: 2, DisableIdentity: true, PoolSize: 1,
 		})
+		defer c.Close()
+		res, err := c.Do(ctx, "SENTINEL", "get-master-addr-by-name", fo.MasterName).StringSlice()
+		var rerr redis.Error
+		switch {
+		case errors.Is(err, redis.Nil):
+			return seedAnswer{err: fmt.Errorf("--redis-url: the sentinel at %s monitors no master named %q (master_name)", addr, fo.MasterName)}
+		case errors.As(err, &rerr) && strings.Contains(strings.ToLower(err.Error()), "unknown command"):
+			return seedAnswer{err: fmt.Errorf("--redis-mode sentinel, but %s is not a Redis Sentinel (it answered SENTINEL with %q): list the sentinels in --redis-url (%s), or use --redis-mode single for a plain Redis", addr, err.Error(), sentinelURLForm)}
+		case err != nil:
+			return seedAnswer{unreachable: err} // network trouble, or NOAUTH and the like
+		case len(res) == 2:
+			return seedAnswer{found: net.JoinHostPort(res[0], res[1])}
+		}
+		return seedAnswer{}
+	}, func(addr, primary string) {
+		m.log.Info("redis sentinel: primary found", "master_name", fo.MasterName, "primary", primary, "sentinel", addr)
+	}, "redis sentinel not reachable yet; the node stays unready until one answers")
+}
+
+// seedAnswer is what one address of --redis-url said to the start-up check.
+type seedAnswer struct {
+	found       string // a good answer: what it named ("" when it named nothing)
+	err         error  // the server is of the wrong kind: refuse to start
+	unreachable error  // it would not say
+}
+
+// askSeeds asks every address in parallel. Refusals are returned joined;
+// otherwise good is called for the first address with a good answer, or,
+// when none had one, each address is logged with unreachable as a warning
+// (the node starts unready, and go-redis keeps trying).
+func (m *Main) askSeeds(addrs []string, ask func(addr string) seedAnswer, good func(addr, found string), unreachable string) error {
+	answers := make([]seedAnswer, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() { answers[i] = ask(addr) })
 	}
 	wg.Wait()
 	var errs []error
@@ -206,14 +217,14 @@ func (m *Main) checkSentinels(ctx context.Context, fo *redis.FailoverOptions) er
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, a := range answers {
-		if a.master != "" {
-			m.log.Info("redis sentinel: primary found", "master_name", fo.MasterName, "primary", a.master, "sentinel", a.addr)
+	for i, a := range answers {
+		if a.found != "" {
+			good(addrs[i], a.found)
 			return nil
 		}
 	}
-	for _, a := range answers {
-		m.log.Warn("redis sentinel not reachable yet; the node stays unready until one answers", "sentinel", a.addr, "err", a.unreachable)
+	for i, a := range answers {
+		m.log.Warn(unreachable, "addr", addrs[i], "err", a.unreachable)
 	}
 	return nil
 }
@@ -252,49 +263,20 @@ const minClusterVersion = 7
 // that runs a Redis older than 7.0, is an error; when no seed answers the
 // node starts unready (go-redis keeps trying).
 func (m *Main) checkCluster(ctx context.Context, co *redis.ClusterOptions) error {
-	type answer struct {
-		addr        string
-		ok          bool
-		err         error // the server's kind is wrong: refuse
-		unreachable error
-	}
-	answers := make([]answer, len(co.Addrs))
-	var wg sync.WaitGroup
-	for i, addr := range co.Addrs {
-		wg.Go(func() {
-			a := &answers[i]
-			a.addr = addr
-			c := redis.NewClient(&redis.Options{
-				Addr: addr, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig,
-				DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1, PoolSize: 1,
-			})
-			defer c.Close()
-			info, err := c.Info(ctx, "server", "cluster").Result()
-			if err != nil {
-				a.unreachable = err
-				return
-			}
-			a.err, a.ok = clusterSeedError(addr, infoFields(info)), true
+	return m.askSeeds(co.Addrs, func(addr string) seedAnswer {
+		c := redis.NewClient(&redis.Options{
+			Addr: addr, Username: co.Username, Password: co.Password, TLSConfig: co.TLSConfig,
+			DialTimeout: 2 * time.Second, MaxRetries: -1, DialerRetries: 1, PoolSize: 1,
 		})
-	}
-	wg.Wait()
-	var errs []error
-	for _, a := range answers {
-		errs = append(errs, a.err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, a := range answers {
-		if a.ok {
-			m.log.Info("redis cluster: seed answered", "seed", a.addr)
-			return nil
+		defer c.Close()
+		info, err := c.Info(ctx, "server", "cluster").Result()
+		if err != nil {
+			return seedAnswer{unreachable: err}
 		}
-	}
-	for _, a := range answers {
-		m.log.Warn("redis cluster not reachable yet; the node stays unready until a seed answers", "seed", a.addr, "err", a.unreachable)
-	}
-	return nil
+		return seedAnswer{found: addr, err: clusterSeedError(addr, infoFields(info))}
+	}, func(addr, _ string) {
+		m.log.Info("redis cluster: seed answered", "seed", addr)
+	}, "redis cluster not reachable yet; the node stays unready until a seed answers")
 }
 
 // clusterSeedError checks one seed's INFO fields for cluster mode.
