@@ -60,7 +60,7 @@ func eventsMain(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	var cfg events.Config
 	redisURL := fs.String("redis-url", "", "Redis URL of the cluster, e.g. redis://127.0.0.1:6379/0 (required)")
 	redisMode := fs.String("redis-mode", modeSingle, "how --redis-url is read, as the nodes': single, sentinel or cluster")
-	fs.StringVar(&cfg.Prefix, "key-prefix", events.DefaultPrefix, "key prefix of the cluster (the nodes' --key-prefix); the stream is PREFIX:events")
+	fs.StringVar(&cfg.Prefix, "key-prefix", events.DefaultPrefix, "key prefix of the cluster (the nodes' --key-prefix); the stream is PREFIX:events, or {PREFIX:e}:events with --redis-mode cluster")
 	fs.StringVar(&cfg.Stream, "stream", "", "stream key, instead of PREFIX:events")
 	fs.StringVar(&cfg.Group, "group", "", "consumer group (required); created when missing")
 	fs.StringVar(&cfg.Consumer, "consumer", "", "consumer name in the group (default <hostname>-<pid>); a worker restarted under its name first prints what it had left unacknowledged")
