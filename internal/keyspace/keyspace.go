@@ -33,7 +33,6 @@
 package keyspace
 
 import (
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -45,10 +44,19 @@ const Buckets = 64
 // Bucket returns the bucket of a connection id, user, room or node id:
 // FNV-1a (32 bit) of the name, modulo Buckets.
 func Bucket(name string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name)) // never fails
-	return int(h.Sum32() % Buckets)
+	h := uint32(fnvOffset)
+	for i := 0; i < len(name); i++ { // FNV-1a, inline: no allocation per call
+		h ^= uint32(name[i])
+		h *= fnvPrime
+	}
+	return int(h % Buckets)
 }
+
+// FNV-1a (32 bit) parameters, as in hash/fnv.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
 
 // Cluster builds cluster-mode names under one prefix. The zero value is not
 // useful; use New.
@@ -142,36 +150,39 @@ func (c Cluster) ParseChannel(ch string) (kind, target string, ok bool) {
 	if ch == c.AllChannel() {
 		return "all", "", true
 	}
-	rest, found := strings.CutPrefix(ch, "{"+c.prefix+":")
+	// {P:<k><b>}:ch:<kind>:<target>, read in place: the receive path calls
+	// this for every message.
+	rest, found := strings.CutPrefix(ch, "{")
 	if !found {
 		return "", "", false
 	}
-	_, rest, found = strings.Cut(rest, "}:ch:")
+	if rest, found = strings.CutPrefix(rest, c.prefix); !found || len(rest) < 3 || rest[0] != ':' {
+		return "", "", false
+	}
+	letter := rest[1]
+	tag, rest, found := strings.Cut(rest[2:], "}:ch:")
 	if !found {
+		return "", "", false
+	}
+	b, err := strconv.Atoi(tag)
+	if err != nil {
 		return "", "", false
 	}
 	kind, target, found = strings.Cut(rest, ":")
 	if !found || target == "" {
 		return "", "", false
 	}
-	switch kind {
-	case "node", "room", "user":
-		if c.channel(kind, target) != ch {
-			return "", "", false // a bucket that does not belong to the name
-		}
-		return kind, target, true
-	}
-	return "", "", false
-}
-
-func (c Cluster) channel(kind, target string) string {
+	var want byte
 	switch kind {
 	case "node":
-		return c.NodeChannel(target)
+		want = 'n'
 	case "room":
-		return c.RoomChannel(target)
+		want = 'r'
 	case "user":
-		return c.UserChannel(target)
+		want = 'u'
 	}
-	return ""
+	if want == 0 || letter != want || b != Bucket(target) {
+		return "", "", false // another kind's tag, or a bucket that does not belong to the name
+	}
+	return kind, target, true
 }

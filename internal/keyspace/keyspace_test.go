@@ -1,6 +1,7 @@
 package keyspace
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,5 +74,26 @@ func TestParseChannel(t *testing.T) {
 		if _, _, ok := k.ParseChannel(bad); ok && bad != k.RoomChannel("lobby") {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// Bucket is FNV-1a (32 bit) of the name, as hash/fnv computes it: the
+// layout is part of the Redis contract.
+func TestBucketIsFNV1a(t *testing.T) {
+	for _, name := range []string{"", "a", "lobby", "0b7e1f3c-0000-4000-8000-000000000001", "ai-chat-17"} {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(name))
+		if got, want := Bucket(name), int(h.Sum32()%Buckets); got != want {
+			t.Errorf("Bucket(%q) = %d, want %d", name, got, want)
+		}
+	}
+}
+
+// The receive path parses every message's channel: no allocation.
+func TestParseChannelAllocs(t *testing.T) {
+	k := New("ws")
+	ch := k.RoomChannel("lobby")
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = k.ParseChannel(ch) }); n != 0 {
+		t.Errorf("ParseChannel allocates %v times per call", n)
 	}
 }
