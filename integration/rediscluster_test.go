@@ -43,23 +43,8 @@ func TestRedisCluster(t *testing.T) {
 	ks := keyspace.New("ws")
 	rdb := rc.Client(t)
 
-	live := map[string]*wsClient{} // conn id -> client
-	rooms := map[string][]string{} // room -> conn ids
-	member := func(cl *wsClient, rs ...string) {
-		live[cl.connID] = cl
-		for _, r := range rs {
-			cl.join(r)
-			rooms[r] = append(rooms[r], cl.connID)
-		}
-	}
-	var receivers []*flowReceiver
-	for i, n := range nodes {
-		for _, user := range []string{"shared", fmt.Sprintf("u%d", i)} {
-			cl := dial(t, n.wsURL(), user+"@"+n.id, user, "user")
-			member(cl, "flow", "r"+n.id)
-			receivers = append(receivers, newFlowReceiver(cl))
-		}
-	}
+	fc := startFlowClients(t, nodes)
+	live, rooms, member, receivers := fc.live, fc.rooms, fc.member, fc.receivers
 	pub := dial(t, nodes[0].wsURL(), "pub@k0", "pub", "user")
 	member(pub, "flow")
 

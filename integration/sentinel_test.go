@@ -39,23 +39,8 @@ func TestSentinelFailover(t *testing.T) {
 	// Clients: on each node one of "shared" and one of its own user, each in
 	// "flow" and the node's room; the publisher on s0; "gone" on s2 leaves
 	// during the outage.
-	live := map[string]*wsClient{} // conn id -> client
-	rooms := map[string][]string{} // room -> conn ids
-	member := func(cl *wsClient, rs ...string) {
-		live[cl.connID] = cl
-		for _, r := range rs {
-			cl.join(r)
-			rooms[r] = append(rooms[r], cl.connID)
-		}
-	}
-	var receivers []*flowReceiver
-	for i, n := range nodes {
-		for _, user := range []string{"shared", fmt.Sprintf("u%d", i)} {
-			cl := dial(t, n.wsURL(), user+"@"+n.id, user, "user")
-			member(cl, "flow", "r"+n.id)
-			receivers = append(receivers, newFlowReceiver(cl))
-		}
-	}
+	fc := startFlowClients(t, nodes)
+	live, rooms, member, receivers := fc.live, fc.rooms, fc.member, fc.receivers
 	pub := dial(t, nodes[0].wsURL(), "pub@s0", "pub", "user")
 	member(pub, "flow")
 	gone := dial(t, nodes[2].wsURL(), "gone@s2", "gone", "user")
@@ -220,6 +205,39 @@ func sameSet(rdb *redis.Client, key string, want []string) error {
 		return fmt.Errorf("%s = %v, want %v", key, got, want)
 	}
 	return nil
+}
+
+// flowClients are the clients of a failover test: every connection that
+// must be live, each room's members, and the receivers of room "flow".
+type flowClients struct {
+	live      map[string]*wsClient // conn id -> client
+	rooms     map[string][]string  // room -> conn ids
+	receivers []*flowReceiver
+}
+
+// startFlowClients dials, on each node, one client of user "shared" and
+// one of its own user (u0, u1, ...), each in "flow" and the node's room
+// ("r" + node id), and makes each a flow receiver.
+func startFlowClients(t *testing.T, nodes []*wsNode) *flowClients {
+	t.Helper()
+	fc := &flowClients{live: map[string]*wsClient{}, rooms: map[string][]string{}}
+	for i, n := range nodes {
+		for _, user := range []string{"shared", fmt.Sprintf("u%d", i)} {
+			cl := dial(t, n.wsURL(), user+"@"+n.id, user, "user")
+			fc.member(cl, "flow", "r"+n.id)
+			fc.receivers = append(fc.receivers, newFlowReceiver(cl))
+		}
+	}
+	return fc
+}
+
+// member records cl as live and joins it to rs.
+func (fc *flowClients) member(cl *wsClient, rs ...string) {
+	fc.live[cl.connID] = cl
+	for _, r := range rs {
+		cl.join(r)
+		fc.rooms[r] = append(fc.rooms[r], cl.connID)
+	}
 }
 
 // flowReceiver drains a client's frames and records the sequence numbers
