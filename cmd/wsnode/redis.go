@@ -81,50 +81,34 @@ func (m *Main) redisClient(ctx context.Context) (redis.UniversalClient, func(), 
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 	}
+	u, err := parseRedisURL(m.opts.redisMode, m.opts.redisURL)
+	if err != nil {
+		return nil, nil, err
+	}
 	var (
 		rdb   redis.UniversalClient
 		check func(context.Context) error
 	)
-	switch m.opts.redisMode {
-	case modeCluster:
-		co, err := redis.ParseClusterURL(m.opts.redisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--redis-url (--redis-mode cluster): %w; the form is %s", err, clusterURLForm)
+	switch {
+	case u.cluster != nil:
+		if u.cluster.PoolSize == 0 { // not set by the URL's pool_size (per cluster node)
+			u.cluster.PoolSize = defaultPoolSize()
 		}
-		if co.PoolSize == 0 { // not set by the URL's pool_size (per cluster node)
-			co.PoolSize = defaultPoolSize()
+		rdb = redis.NewClusterClient(u.cluster)
+		check = func(ctx context.Context) error { return m.checkCluster(ctx, u.cluster) }
+	case u.failover != nil:
+		if u.failover.PoolSize == 0 { // not set by the URL's pool_size
+			u.failover.PoolSize = defaultPoolSize()
 		}
-		cc := redis.NewClusterClient(co)
-		rdb = cc
-		check = func(ctx context.Context) error { return m.checkCluster(ctx, co) }
-	case modeSentinel:
-		fo, err := redis.ParseFailoverURL(m.opts.redisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--redis-url (--redis-mode sentinel): %w; the form is %s", err, sentinelURLForm)
-		}
-		if fo.MasterName == "" {
-			return nil, nil, errors.New("--redis-url (--redis-mode sentinel) has no master_name: the form is " + sentinelURLForm)
-		}
-		if fo.PoolSize == 0 { // not set by the URL's pool_size
-			fo.PoolSize = defaultPoolSize()
-		}
-		rdb = redis.NewFailoverClient(fo)
-		check = func(ctx context.Context) error { return m.checkSentinels(ctx, fo) }
+		rdb = redis.NewFailoverClient(u.failover)
+		check = func(ctx context.Context) error { return m.checkSentinels(ctx, u.failover) }
 	default:
-		opt, err := redis.ParseURL(m.opts.redisURL)
-		if err != nil {
-			if msg := err.Error(); strings.Contains(msg, "unexpected option") &&
-				(strings.Contains(msg, "master_name") || strings.Contains(msg, "addr")) {
-				err = fmt.Errorf("%w (a Sentinel URL needs --redis-mode sentinel)", err)
-			}
-			return nil, nil, fmt.Errorf("--redis-url: %w", err)
+		if u.single.PoolSize == 0 { // not set by the URL's pool_size
+			u.single.PoolSize = defaultPoolSize()
 		}
-		if opt.PoolSize == 0 { // not set by the URL's pool_size
-			opt.PoolSize = defaultPoolSize()
-		}
-		c := redis.NewClient(opt)
+		c := redis.NewClient(u.single)
 		rdb = c
-		check = func(ctx context.Context) error { return m.checkSingle(ctx, c, opt.Addr) }
+		check = func(ctx context.Context) error { return m.checkSingle(ctx, c, u.single.Addr) }
 	}
 	cctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
 	defer cancel()
@@ -229,29 +213,58 @@ func (m *Main) askSeeds(addrs []string, ask func(addr string) seedAnswer, good f
 	return nil
 }
 
+// redisTarget is a --redis-url parsed for its mode: exactly one field is set.
+type redisTarget struct {
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+}
+
+// parseRedisURL reads url as mode prescribes (go-redis's ParseURL,
+// ParseFailoverURL or ParseClusterURL); the errors name the expected form.
+func parseRedisURL(mode, url string) (redisTarget, error) {
+	switch mode {
+	case modeCluster:
+		co, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return redisTarget{}, fmt.Errorf("--redis-url (--redis-mode cluster): %w; the form is %s", err, clusterURLForm)
+		}
+		return redisTarget{cluster: co}, nil
+	case modeSentinel:
+		fo, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return redisTarget{}, fmt.Errorf("--redis-url (--redis-mode sentinel): %w; the form is %s", err, sentinelURLForm)
+		}
+		if fo.MasterName == "" {
+			return redisTarget{}, errors.New("--redis-url (--redis-mode sentinel) has no master_name: the form is " + sentinelURLForm)
+		}
+		return redisTarget{failover: fo}, nil
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		if msg := err.Error(); strings.Contains(msg, "unexpected option") &&
+			(strings.Contains(msg, "master_name") || strings.Contains(msg, "addr")) {
+			err = fmt.Errorf("%w (a Sentinel URL needs --redis-mode sentinel)", err)
+		}
+		return redisTarget{}, fmt.Errorf("--redis-url: %w", err)
+	}
+	return redisTarget{single: opt}, nil
+}
+
 // openRedis returns a client for url read as mode prescribes, with
 // go-redis' defaults and no check of the server: for the tools beside the
 // node (wsnode events).
 func openRedis(mode, url string) (redis.UniversalClient, error) {
-	switch mode {
-	case modeSentinel:
-		fo, err := redis.ParseFailoverURL(url)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-url (--redis-mode sentinel): %w; the form is %s", err, sentinelURLForm)
-		}
-		return redis.NewFailoverClient(fo), nil
-	case modeCluster:
-		co, err := redis.ParseClusterURL(url)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-url (--redis-mode cluster): %w; the form is %s", err, clusterURLForm)
-		}
-		return redis.NewClusterClient(co), nil
+	u, err := parseRedisURL(mode, url)
+	switch {
+	case err != nil:
+		return nil, err
+	case u.cluster != nil:
+		return redis.NewClusterClient(u.cluster), nil
+	case u.failover != nil:
+		return redis.NewFailoverClient(u.failover), nil
 	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("--redis-url: %w", err)
-	}
-	return redis.NewClient(opt), nil
+	return redis.NewClient(u.single), nil
 }
 
 // minClusterVersion is the oldest Redis that cluster mode runs on: it needs
