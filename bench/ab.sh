@@ -23,6 +23,10 @@
 #                       (to compare settings with the same binary twice)
 #   AB_NODE_FLAGS       extra flags for every node, e.g. "--msg-rate 100" (the
 #                       nodes run with --msg-rate 0 otherwise, as in run.sh)
+#   AB_REDIS_A, AB_REDIS_B  that cluster's Redis: single (default: one redis-server) or
+#                       cluster (3 cluster-enabled redis-servers without replicas, as in
+#                       run.sh's cluster phase, the nodes in --redis-mode cluster), e.g.
+#                       AB_REDIS_B=cluster bench/ab.sh HEAD HEAD compares the Redis tiers
 #   AB_NODE_GOMAXPROCS  GOMAXPROCS of every node (1, as in run.sh; empty = Go's default)
 #   AB_KEEP             a directory that keeps every run's JSON result (pairN-NAME.json), for
 #                       "wsbench plot"
@@ -83,30 +87,40 @@ binary "$1" "$WORK/A/wsnode"
 binary "$2" "$WORK/B/wsnode"
 
 PORTS=($("$WORK/wsbench" freeport 14))
-declare -A URLS PIDLIST REDIS
+declare -A URLS PIDLIST REDIS_URL
 export NODE_GOMAXPROCS=${AB_NODE_GOMAXPROCS-1}
 # cluster NAME FIRST_PORT_INDEX: redis-server and 3 nodes of $WORK/NAME/wsnode,
 # started like run.sh's, with AB_ENV_NAME in their environment.
 cluster() {
-	local name=$1 p=$2 i urls=() ready=() env_var=AB_ENV_$1
-	REDIS[$name]=${PORTS[$p]}
-	start_redis "${PORTS[$p]}" "$WORK/redis-$name.log"
+	local name=$1 p=$2 i urls=() ready=() env_var=AB_ENV_$1 redis_var=AB_REDIS_$1 mode=()
+	case ${!redis_var:-single} in
+	single)
+		REDIS_URL[$name]=redis://127.0.0.1:${PORTS[$p]}/0
+		start_redis "${PORTS[$p]}" "$WORK/redis-$name.log"
+		;;
+	cluster)
+		BIN=$WORK start_cluster "$WORK/redis-$name"
+		REDIS_URL[$name]=$CLUSTER_URL
+		mode=(--redis-mode cluster)
+		;;
+	*) die "$redis_var: single or cluster, not ${!redis_var}" ;;
+	esac
 	BIN=$WORK/$name NODE_ENV=${!env_var:-} NODE_PIDS=()
 	for i in 1 2 3; do
 		local ws=${PORTS[$((p + 2 * i - 1))]} admin=${PORTS[$((p + 2 * i))]}
 		# shellcheck disable=SC2086 # AB_NODE_FLAGS is a list of flags
-		start_node "$name$i" "$ws" "$admin" "redis://127.0.0.1:${PORTS[$p]}/0" "$SECRET" \
-			"$WORK/node-$name$i.log" --max-conns-per-ip 0 ${AB_NODE_FLAGS:-}
+		start_node "$name$i" "$ws" "$admin" "${REDIS_URL[$name]}" "$SECRET" \
+			"$WORK/node-$name$i.log" --max-conns-per-ip 0 "${mode[@]}" ${AB_NODE_FLAGS:-}
 		urls+=("ws://127.0.0.1:$ws/ws")
 		ready+=("http://127.0.0.1:$admin/readyz")
 	done
-	"$WORK/wsbench" waitready -timeout 20s "${ready[@]}" || die "cluster $name not ready"
+	"$WORK/wsbench" waitready -timeout 30s "${ready[@]}" || die "cluster $name not ready"
 	URLS[$name]=$(join_by , "${urls[@]}")
 	PIDLIST[$name]=$(join_by , "${NODE_PIDS[@]}")
 }
 cluster A 0
 cluster B 7
-log "A: $1 ${AB_ENV_A:-}; B: $2 ${AB_ENV_B:-}; nodes: ${AB_NODE_FLAGS:-default flags}; $PAIRS pairs of $SCENARIO"
+log "A: $1 ${AB_ENV_A:-} (Redis ${AB_REDIS_A:-single}); B: $2 ${AB_ENV_B:-} (Redis ${AB_REDIS_B:-single}); nodes: ${AB_NODE_FLAGS:-default flags}; $PAIRS pairs of $SCENARIO"
 
 # run_noisy NAME: the noisy scenario against cluster NAME; prints "NAME"
 # and, for the quiet and then the noisy phase, the probe on node 1's
@@ -151,7 +165,7 @@ run() {
 	fi
 	[[ -n ${AB_KEEP:-} ]] && keep=(-out "$AB_KEEP/pair$pair-$name.json")
 	out=$("$WORK/wsbench" -urls "${URLS[$name]}" -pids "${PIDLIST[$name]}" -secret "$SECRET" \
-		-redis-url "redis://127.0.0.1:${REDIS[$name]}/0" -src-count 4 "${RUN_ARGS[@]}" "${keep[@]}" 2>&1) ||
+		-redis-url "${REDIS_URL[$name]}" -src-count 4 "${RUN_ARGS[@]}" "${keep[@]}" 2>&1) ||
 		{ printf '%s\n' "$out" | tail -5 >&2; die "wsbench against $name failed"; }
 	local rate us
 	if [[ $SCENARIO == connect ]]; then

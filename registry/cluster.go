@@ -199,8 +199,18 @@ func (c cRecord) users() []string {
 
 // cRead reads the records of ids, one pipeline.
 func (r *Registry) cRead(ctx context.Context, ids []string) ([]cRecord, error) {
+	return r.cReadAnd(ctx, ids, nil)
+}
+
+// cReadAnd reads the records of ids in one pipeline, which also carries
+// what also (if not nil) queues: commands that do not depend on the
+// records, in the same round trip.
+func (r *Registry) cReadAnd(ctx context.Context, ids []string, also func(redis.Pipeliner)) ([]cRecord, error) {
 	cmds := make([]*redis.Cmd, len(ids))
 	if _, err := r.cpipe(ctx, func(p redis.Pipeliner) {
+		if also != nil {
+			also(p)
+		}
 		for i, id := range ids {
 			cmds[i] = cConnReadScript.EvalSha(ctx, p, r.cConnKeys(id)[:2])
 		}

@@ -21,13 +21,14 @@ import (
 
 // cRegister registers a batch of normalized connections of this node:
 //
-//	read records (to know what a re-registration replaces)
-//	1 node slot: node index bucket, then nodeconns
+//	1 node slot: node index bucket, then nodeconns; in the same round trip
+//	  (other slots, so in parallel) the records are read, to know what a
+//	  re-registration replaces
 //	2 old rooms no longer wanted, old users (user, user_pending) no longer wanted
 //	3 connection slot: record, connrooms, connection index
-//	4 user slot: user set, user index
-//	5 room slots: member sets, metadata, room index
-//	6 an earlier node's nodeconns (the connection moved here)
+//	4 user slot: user set, user index; room slots: member sets, metadata,
+//	  room index (one round trip: both are reachable from the record)
+//	5 an earlier node's nodeconns (the connection moved here)
 func (r *Registry) cRegister(ctx context.Context, batch []Conn, now time.Time) error {
 	const op = "register"
 	ids := make([]string, len(batch))
@@ -35,14 +36,13 @@ func (r *Registry) cRegister(ctx context.Context, batch []Conn, now time.Time) e
 		ids[i] = c.ID
 	}
 	defer r.begin(ids...)()
-	recs, err := r.cRead(ctx, ids)
-	if err != nil {
-		return err
-	}
 	node := r.cfg.NodeID
 	nk := r.cNodeKeys(node)
 	add := append([]any{node}, anys(ids)...)
-	if err := cNodeAddScript.Run(ctx, r.rdb, []string{nk[2], nk[1]}, add...).Err(); err != nil {
+	recs, err := r.cReadAnd(ctx, ids, func(p redis.Pipeliner) {
+		cNodeAddScript.EvalSha(ctx, p, []string{nk[2], nk[1]}, add...)
+	})
+	if err != nil {
 		return err
 	}
 	if err := r.step(op, 1); err != nil {
@@ -80,21 +80,12 @@ func (r *Registry) cRegister(ctx context.Context, batch []Conn, now time.Time) e
 	if err := r.step(op, 3); err != nil {
 		return err
 	}
+	at := ms(now)
 	if _, err := r.cpipe(ctx, func(p redis.Pipeliner) {
 		for _, c := range batch {
 			if c.User != "" {
 				cUserAddScript.EvalSha(ctx, p, r.cUserKeys(c.User), c.User, c.ID, 0)
 			}
-		}
-	}); err != nil {
-		return err
-	}
-	if err := r.step(op, 4); err != nil {
-		return err
-	}
-	at := ms(now)
-	if _, err := r.cpipe(ctx, func(p redis.Pipeliner) {
-		for _, c := range batch {
 			for _, room := range c.Rooms {
 				cRoomAddScript.EvalSha(ctx, p, r.cRoomKeys(room), room, c.ID, at, "0")
 			}
@@ -102,7 +93,7 @@ func (r *Registry) cRegister(ctx context.Context, batch []Conn, now time.Time) e
 	}); err != nil {
 		return err
 	}
-	if err := r.step(op, 5); err != nil {
+	if err := r.step(op, 4); err != nil {
 		return err
 	}
 	_, err = r.cpipe(ctx, func(p redis.Pipeliner) {
@@ -125,39 +116,43 @@ func anys(s []string) []any {
 
 // cAuthenticate:
 //
-//	read the record (ErrNotFound if gone)
-//	1 user slot: a user_pending left by an interrupted call for another user is dropped
-//	2 connection slot: user_pending = user
-//	3 user slot: the limit check and the add, one script (retried once
+//	1 connection slot: user_pending = user, in the script that reads the
+//	  record (ErrNotFound if gone). A user_pending left by an interrupted
+//	  call for another user is first dropped from that user's set (user
+//	  slot), and only then overwritten.
+//	2 user slot: the limit check and the add, one script (retried once
 //	  with the connections found dead excluded)
-//	4 user slot: the connection leaves its earlier user
-//	5 connection slot: user, type, state, authenticated_at; user_pending goes
+//	3 user slot: the connection leaves its earlier user
+//	4 connection slot: user, type, state, authenticated_at; user_pending goes
 func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType string, at time.Time) error {
 	const op = "authenticate"
 	defer r.begin(connID)()
-	recs, err := r.cRead(ctx, []string{connID})
-	if err != nil {
-		return err
+	ck := r.cConnKeys(connID)[:1]
+	pend := func(replace string) (code int64, old, pending string, err error) {
+		code, rest, err := cCode(cConnPendingScript.Run(ctx, r.rdb, ck, user, replace))
+		if v := strs(rest); err == nil && len(v) == 2 {
+			return code, v[0], v[1], nil
+		}
+		return 0, "", "", errOr(err, "pending: short reply")
 	}
-	rec := recs[0]
-	if !rec.exists {
-		return ErrNotFound
-	}
-	if p := rec.pending; p != "" && p != user && p != rec.user {
-		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(p), p, connID).Err(); err != nil {
+	code, old, stale, err := pend("")
+	if err == nil && code == codeStalePending {
+		// Drop the stale user's entry while user_pending still points at
+		// it, then overwrite it.
+		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(stale), stale, connID).Err(); err != nil {
 			return err
 		}
+		code, old, _, err = pend(stale)
+	}
+	switch {
+	case err != nil:
+		return err
+	case code == codeNotFound:
+		return ErrNotFound
+	case code != codeOK:
+		return errOr(nil, "pending: user_pending changed meanwhile")
 	}
 	if err := r.step(op, 1); err != nil {
-		return err
-	}
-	ck := r.cConnKeys(connID)[:1]
-	if code, err := cConnPendingScript.Run(ctx, r.rdb, ck, user).Int64(); err != nil {
-		return err
-	} else if code != codeOK {
-		return ErrNotFound
-	}
-	if err := r.step(op, 2); err != nil {
 		return err
 	}
 	ok, err := r.cUserAdd(ctx, user, connID)
@@ -170,18 +165,18 @@ func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType str
 		}
 		return ErrUserLimit
 	}
-	if err := r.step(op, 3); err != nil {
+	if err := r.step(op, 2); err != nil {
 		return err
 	}
-	if old := rec.user; old != "" && old != user {
+	if old != "" && old != user {
 		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(old), old, connID).Err(); err != nil {
 			return err
 		}
 	}
-	if err := r.step(op, 4); err != nil {
+	if err := r.step(op, 3); err != nil {
 		return err
 	}
-	code, err := cConnAuthScript.Run(ctx, r.rdb, ck, user, connType, ms(at)).Int64()
+	code, err = cConnAuthScript.Run(ctx, r.rdb, ck, user, connType, ms(at)).Int64()
 	if err != nil {
 		return err
 	}
@@ -352,11 +347,12 @@ type removed struct {
 // before) in pipelined steps over the whole batch:
 //
 //	1 room slots: each room of connrooms (the last member deletes the
-//	  metadata and the index entry)
-//	2 user slots: user and user_pending (the last connection leaves the index)
-//	3 connection slot: record, connrooms, index, activity; afterDelete
+//	  metadata and the index entry); user slots: user and user_pending (the
+//	  last connection leaves the index). One round trip: the record, deleted
+//	  only in step 2, names them all, so any part of it can be redone.
+//	2 connection slot: record, connrooms, index, activity; afterDelete
 //	  (if set) runs here with what it found
-//	4 node slot: the id leaves the nodeconns of its record's node and of node
+//	3 node slot: the id leaves the nodeconns of its record's node and of node
 func (r *Registry) cRemove(ctx context.Context, op string, ids []string, recs []cRecord, node string,
 	afterDelete func([]removed) error) ([]removed, error) {
 	if _, err := r.cpipe(ctx, func(p redis.Pipeliner) {
@@ -364,15 +360,6 @@ func (r *Registry) cRemove(ctx context.Context, op string, ids []string, recs []
 			for _, room := range recs[i].rooms {
 				cRoomDropScript.EvalSha(ctx, p, r.cRoomKeys(room), room, id, "")
 			}
-		}
-	}); err != nil {
-		return nil, err
-	}
-	if err := r.step(op, 1); err != nil {
-		return nil, err
-	}
-	if _, err := r.cpipe(ctx, func(p redis.Pipeliner) {
-		for i, id := range ids {
 			for _, u := range recs[i].users() {
 				cUserDropScript.EvalSha(ctx, p, r.cUserKeys(u), u, id)
 			}
@@ -380,7 +367,7 @@ func (r *Registry) cRemove(ctx context.Context, op string, ids []string, recs []
 	}); err != nil {
 		return nil, err
 	}
-	if err := r.step(op, 2); err != nil {
+	if err := r.step(op, 1); err != nil {
 		return nil, err
 	}
 	dels := make([]*redis.Cmd, len(ids))
@@ -408,7 +395,7 @@ func (r *Registry) cRemove(ctx context.Context, op string, ids []string, recs []
 			return out, err
 		}
 	}
-	if err := r.step(op, 3); err != nil {
+	if err := r.step(op, 2); err != nil {
 		return out, err
 	}
 	_, err := r.cpipe(ctx, func(p redis.Pipeliner) {

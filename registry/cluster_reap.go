@@ -28,7 +28,11 @@ func (r *Registry) cReap(ctx context.Context) ([]cluster.Conn, error) {
 	}); err != nil {
 		return nil, err
 	}
-	dead := r.pastGrace(ids, cmds)
+	missing := make([]bool, len(ids))
+	for i, c := range cmds {
+		missing[i] = c.Val() == 0
+	}
+	dead := r.pastGrace(ids, missing)
 	var all []cluster.Conn
 	for _, id := range dead {
 		conns, err := r.cEvictAll(ctx, id, "reap")
@@ -41,10 +45,11 @@ func (r *Registry) cReap(ctx context.Context) ([]cluster.Conn, error) {
 	return all, nil
 }
 
-// pastGrace returns the nodes whose heartbeat (exists[i] for ids[i]) has
-// been missing for at least ReapGrace, remembering when each missing one
-// was first seen and forgetting those that beat again.
-func (r *Registry) pastGrace(ids []string, exists []*redis.IntCmd) []string {
+// pastGrace returns the nodes whose heartbeat is missing (missing[i] for
+// ids[i]) and has been for at least ReapGrace, remembering when each
+// missing one was first seen and forgetting those that beat again. With no
+// grace (ReapGrace ≤ 0) every missing one is past it.
+func (r *Registry) pastGrace(ids []string, missing []bool) []string {
 	now := r.now()
 	r.reapMu.Lock()
 	defer r.reapMu.Unlock()
@@ -53,7 +58,7 @@ func (r *Registry) pastGrace(ids []string, exists []*redis.IntCmd) []string {
 	}
 	var dead []string
 	for i, id := range ids {
-		if exists[i].Val() != 0 {
+		if !missing[i] {
 			delete(r.missing, id)
 			continue
 		}
@@ -62,7 +67,7 @@ func (r *Registry) pastGrace(ids []string, exists []*redis.IntCmd) []string {
 			r.missing[id] = now
 			first = now
 		}
-		if r.cfg.ReapGrace < 0 || now.Sub(first) >= r.cfg.ReapGrace {
+		if r.cfg.ReapGrace <= 0 || now.Sub(first) >= r.cfg.ReapGrace {
 			dead = append(dead, id)
 		}
 	}

@@ -96,13 +96,26 @@ for _, room in ipairs(rooms) do out[#out + 1] = room end
 return out
 `
 
-// cConnPendingSrc (connection slot): KEYS conn; ARGV user. Authenticate's
-// first step: -1 if the record is gone, else user_pending = user.
+// cConnPendingSrc (connection slot): KEYS conn; ARGV user, replace.
+// Authenticate's first step. Returns {code, user, user_pending} as they
+// were: code -1 (codeNotFound) if the record is gone; 1 (codeStalePending)
+// if user_pending names a third user (neither ARGV user, nor the record's
+// user, nor replace), which the caller must first drop from that user's
+// set, and then call again with it as replace; else 0, and user_pending =
+// ARGV user.
 const cConnPendingSrc = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', ''} end
+local f = redis.call('HMGET', KEYS[1], 'user', 'user_pending')
+local user, pending = f[1] or '', f[2] or ''
+if pending ~= '' and pending ~= ARGV[1] and pending ~= user and pending ~= ARGV[2] then
+  return {1, user, pending}
+end
 redis.call('HSET', KEYS[1], 'user_pending', ARGV[1])
-return 0
+return {0, user, pending}
 `
+
+// codeStalePending is cConnPendingSrc's "drop the stale user first".
+const codeStalePending = 1
 
 // cConnUnpendSrc (connection slot): KEYS conn; ARGV user. Undoes
 // cConnPendingSrc after a refusal: drops user_pending if it is user.

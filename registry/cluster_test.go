@@ -59,6 +59,7 @@ func TestCluster(t *testing.T) {
 		{"deregister", runClusterDeregister},
 		{"register reconciles", runClusterRegisterReconciles},
 		{"user limit under concurrency", runClusterUserLimitConcurrent},
+		{"authenticate drops a stale user_pending", runClusterStalePending},
 		{"user limit ignores dead nodes", runClusterUserLimitDead},
 		{"counts are exact", runClusterCounts},
 		{"indexes read in pages", runClusterPages},
@@ -441,4 +442,31 @@ func runClusterReapSparesLive(t *testing.T, rdb *redis.ClusterClient) {
 	n, err = b.ReapDead(ctx)
 	noErr(t, err)
 	equal(t, "self reaped", n, 0)
+}
+
+// An authentication interrupted after its user step leaves the connection
+// in that user's set, named only by user_pending. The next authentication,
+// for another user, takes it out of that set before it overwrites
+// user_pending, so nothing is left that no record names.
+func runClusterStalePending(t *testing.T, rdb *redis.ClusterClient) {
+	ctx := context.Background()
+	ks := keyspace.New(DefaultPrefix)
+	r := mustClusterRegistry(t, rdb, "node-a", nil)
+	mustBeat(t, r)
+	mustRegister(t, r, Conn{ID: "c1"})
+	failAt(r, "authenticate", 2)
+	isErr(t, r.Authenticate(ctx, "c1", "mallory", TypeUser, t0), errInjected)
+	r.failAfter = nil
+	equal(t, "stale user_pending", rdb.HGet(ctx, ks.Conn("c1"), "user_pending").Val(), "mallory")
+	equal(t, "mallory's set", members(t, rdb, ks.User("mallory")), []string{"c1"})
+
+	noErr(t, r.Authenticate(ctx, "c1", "alice", TypeUser, t0))
+	equal(t, "mallory's set after", members(t, rdb, ks.User("mallory")), []string(nil))
+	equal(t, "mallory in the user index", rdb.SIsMember(ctx, ks.Users(keyspace.Bucket("mallory")), "mallory").Val(), false)
+	equal(t, "alice's set", members(t, rdb, ks.User("alice")), []string{"c1"})
+	equal(t, "user_pending left", rdb.HExists(ctx, ks.Conn("c1"), "user_pending").Val(), false)
+	c, err := r.Conn(ctx, "c1")
+	noErr(t, err)
+	equal(t, "c1's user", c.User, "alice")
+	equal(t, "counts", counts(t, r), Counts{Active: 1, Peak: 1, Users: 1, Nodes: 1})
 }

@@ -54,7 +54,7 @@ func (r *Registry) Reap(ctx context.Context) ([]cluster.Conn, error) {
 const nodeListRefresh = 5
 
 // deadNodes lists the known nodes, other than this one, without a
-// heartbeat. In the common case (everyone alive) it costs one multi-key
+// heartbeat (for ReapGrace, when set). In the common case (everyone alive) it costs one multi-key
 // EXISTS, plus an SMEMBERS every nodeListRefresh calls.
 func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
 	ids, err := r.otherNodes(ctx)
@@ -68,6 +68,9 @@ func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
 	if alive, err := r.rdb.Exists(ctx, keys...).Result(); err != nil {
 		return nil, err
 	} else if int(alive) == len(ids) {
+		if r.cfg.ReapGrace > 0 {
+			r.pastGrace(ids, make([]bool, len(ids))) // all alive: forget earlier sightings
+		}
 		return nil, nil
 	}
 	cmds := make([]*redis.IntCmd, len(ids))
@@ -80,13 +83,11 @@ func (r *Registry) deadNodes(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dead []string
+	missing := make([]bool, len(ids))
 	for i, c := range cmds {
-		if c.Val() == 0 {
-			dead = append(dead, ids[i])
-		}
+		missing[i] = c.Val() == 0
 	}
-	return dead, nil
+	return r.pastGrace(ids, missing), nil
 }
 
 // otherNodes returns the cached list of other nodes, refreshing it every

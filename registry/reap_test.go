@@ -149,3 +149,37 @@ func TestReapNeverReapsSelf(t *testing.T) {
 	equal(t, "self reaped", n, 0)
 	equal(t, "conns", members(t, rdb, a.Keys().Conns()), []string{"a1"})
 }
+
+// With ReapGrace (sentinel mode), a missing heartbeat is reaped only after
+// the grace of sightings; a node that beats again within it (a failover
+// that outlasted the heartbeat TTL) is spared, and the clock starts anew.
+func TestReapGraceSingle(t *testing.T) {
+	ctx := context.Background()
+	m, rdb := MustMiniredis(t)
+	a := MustRegistry(t, rdb, "node-a", nil)
+	b := MustRegistry(t, rdb, "node-b", &Config{ReapGrace: 5 * time.Second})
+	seedTwoNodes(t, a, b)
+	clock := t0
+	b.now = func() time.Time { return clock }
+	reap := func(what string, want int) {
+		t.Helper()
+		n, err := b.ReapDead(ctx)
+		noErr(t, err)
+		equal(t, what, n, want)
+	}
+	m.FastForward(7 * time.Second) // both heartbeats expire, as on a promoted replica
+	mustBeat(t, b)
+	reap("first sighting", 0)
+	clock = clock.Add(4 * time.Second)
+	reap("within the grace", 0)
+	mustBeat(t, a) // node-a is back
+	clock = clock.Add(2 * time.Second)
+	reap("alive again", 0)
+	m.FastForward(7 * time.Second)
+	mustBeat(t, b)
+	clock = clock.Add(time.Second)
+	reap("missing again: a new first sighting", 0)
+	clock = clock.Add(5 * time.Second)
+	reap("past the grace", 3)
+	assertOnlyB(t, rdb, b)
+}

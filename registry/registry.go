@@ -56,14 +56,15 @@ type Config struct {
 	// docs/redis-cluster.md; the client must talk to a Redis Cluster.
 	// Default false: single-Redis layout.
 	Cluster bool
-	// ReapGrace (cluster mode): a node whose heartbeat is missing is
-	// reaped only once this Registry has seen it missing for this long.
-	// In a Redis Cluster the shard that holds a node's heartbeat can fail
-	// over while the node lives, and the promoted replica may have let the
-	// key expire during the outage; the grace gives the node time to beat
-	// again. Default HeartbeatTTL; negative: no grace (at the first
-	// sighting, as single mode does, where a Redis outage stops every
-	// reaper too).
+	// ReapGrace: a node whose heartbeat is missing is reaped only once
+	// this Registry has seen it missing for this long. When a failover
+	// (a Redis Cluster shard's, or Sentinel's) takes longer than the
+	// heartbeat TTL, the promoted replica may let live nodes' heartbeats
+	// expire; the grace gives them time to beat again. Default
+	// HeartbeatTTL in cluster mode and none otherwise (a node is reaped at
+	// the first sighting; with one Redis, an outage stops every reaper
+	// too); server sets it to HeartbeatTTL in sentinel mode. Negative:
+	// none.
 	ReapGrace time.Duration
 }
 
@@ -87,7 +88,7 @@ func (c *Config) setDefaults() {
 	if c.EventsMaxLen <= 0 {
 		c.EventsMaxLen = DefaultEventsMaxLen
 	}
-	if c.ReapGrace == 0 {
+	if c.ReapGrace == 0 && c.Cluster {
 		c.ReapGrace = c.HeartbeatTTL
 	}
 }

@@ -33,6 +33,15 @@ type Config struct {
 	// exceed twice Node.HeartbeatInterval, so that a node that misses one
 	// heartbeat is not reaped. Default registry.DefaultHeartbeatTTL.
 	HeartbeatTTL time.Duration
+	// ReapGrace is how long this node must see another node's heartbeat
+	// missing before it reaps that node. A Redis failover that outlasts
+	// HeartbeatTTL can leave the promoted replica without the heartbeats
+	// of nodes that are alive; the grace gives them time to beat again, at
+	// the cost of reaping a crashed node that much later. Default: the
+	// registry's (registry.Config.ReapGrace): HeartbeatTTL when
+	// RedisCluster is set, none otherwise; the wsnode command sets
+	// HeartbeatTTL in sentinel mode too. Negative: none.
+	ReapGrace time.Duration
 	// PubSubPingInterval is how long the pub/sub receive connection may be
 	// idle before it is probed with a PING. Default pubsub.DefaultPingInterval.
 	PubSubPingInterval time.Duration

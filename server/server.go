@@ -71,7 +71,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Server, error) {
 		}
 	}
 	reg, err := registry.New(rdb, registry.Config{Prefix: cfg.Prefix, NodeID: cfg.Node.NodeID,
-		HeartbeatTTL: cfg.HeartbeatTTL, MaxConnsPerUser: perUser, EventsStream: events, EventsMaxLen: cfg.EventsMaxLen,
+		HeartbeatTTL: cfg.HeartbeatTTL, ReapGrace: cfg.ReapGrace, MaxConnsPerUser: perUser, EventsStream: events, EventsMaxLen: cfg.EventsMaxLen,
 		Cluster: cfg.RedisCluster})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

@@ -75,6 +75,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&c.MaxConnsPerUser, setting("MaxConnsPerUser", "max-conns-per-user"), server.DefaultMaxConnsPerUser, "cluster-wide connections per user (0 = unlimited)")
 	fs.DurationVar(&c.HeartbeatTTL, setting("HeartbeatTTL", "heartbeat-ttl"), registry.DefaultHeartbeatTTL,
 		"how long a silent node counts as alive; more than twice --heartbeat-interval")
+	fs.DurationVar(&c.ReapGrace, setting("ReapGrace", "reap-grace"), 0,
+		"how long another node's heartbeat must be seen missing before it is reaped (0 = the mode's default: --heartbeat-ttl with sentinel or cluster, none with single; negative = none)")
 	fs.DurationVar(&c.PubSubPingInterval, setting("PubSubPingInterval", "pubsub-ping-interval"), pubsub.DefaultPingInterval,
 		"idle time after which the pub/sub receive connection is probed with a PING")
 	fs.DurationVar(&c.PubSubPongWait, setting("PubSubPongWait", "pubsub-pong-wait"), pubsub.DefaultPongWait,
@@ -169,6 +171,11 @@ func (o *options) finish() error {
 		return err
 	}
 	c.RedisCluster = o.redisMode == modeCluster
+	if o.redisMode == modeSentinel && c.ReapGrace == 0 {
+		// A failover that outlasts the heartbeat TTL must not reap live
+		// nodes (cluster mode gets this default from the registry).
+		c.ReapGrace = registry.Config{HeartbeatTTL: c.HeartbeatTTL}.WithDefaults().HeartbeatTTL
+	}
 	n.Guests = node.GuestPolicy(o.guests)
 	n.AllowedOrigins = splitList(o.allowedOrigins)
 	for _, s := range splitList(o.trustedProxies) {
