@@ -209,7 +209,7 @@ if [[ $SCENARIO == noisy ]]; then
 fi
 unit=$([[ $SCENARIO == connect ]] && echo "conn/s, node us/connection" || echo "deliveries/s, node us/delivery")
 awk -v unit="$unit" '
-	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5
+	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5; pair_rate[$2, $3] = $4
 	  if (NF >= 8) { lat[$3] = 1; p99[$3] += $6; p999[$3] += $7; mx[$3] += $8; if ($8 > worst[$3]) worst[$3] = $8 } }
 	END {
 		for (p = 1; (p, "A") in pair_us; p++) {
@@ -223,4 +223,20 @@ awk -v unit="$unit" '
 			if (lat[name]) printf "; latency means p99 %.2f p99.9 %.2f max %.1f ms, worst max %.1f ms", p99[name] / n[name], p999[name] / n[name], mx[name] / n[name], worst[name]
 			printf "\n"
 		}
-	}' "$RESULTS"
+		# Per-pair ratios: each pair ran within a minute, so its ratio is less
+		# exposed to the drift of the machine over the whole run than the means.
+		np = 0
+		for (p = 1; (p, "A") in pair_us && (p, "B") in pair_us; p++) {
+			np++
+			ru[np] = pair_us[p, "B"] / pair_us[p, "A"]
+			rr[np] = pair_rate[p, "B"] / pair_rate[p, "A"]
+		}
+		if (np > 0) printf "B / A per pair, median (range): node us %.3f (%.3f-%.3f), rate %.3f (%.3f-%.3f)\n", median(ru, np), lo(ru, np), hi(ru, np), median(rr, np), lo(rr, np), hi(rr, np)
+	}
+	function median(a, n,   i, j, t, b) {
+		for (i = 1; i <= n; i++) b[i] = a[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+		return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+	}
+	function lo(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
+	function hi(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }' "$RESULTS"
