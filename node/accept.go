@@ -40,14 +40,21 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.busy(w)
 		return
 	}
+	if n.setup.enter(r.Context()) != nil { // the screening and the upgrade: CPU work
+		n.admission.leave()
+		n.conns.Done()
+		return // the client is gone
+	}
 	claims, hasToken, ip, ok := n.screen(w, r)
 	if !ok {
+		n.setup.leave()
 		n.admission.leave()
 		n.conns.Done()
 		return
 	}
 	hj := &socket.Hijacker{ResponseWriter: w}
 	ws, err := n.upgrader.Upgrade(hj, r, nil)
+	n.setup.leave()
 	if err != nil {
 		n.admission.leave()
 		n.idx.release(ip)
@@ -189,7 +196,12 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *conn {
 // reports false (the socket is closed with protocol.CloseNodeUnavailable)
 // when Redis could not record the connection.
 func (n *Node) start(c *conn, claims auth.Claims, hasToken bool) bool {
-	err := n.reg.Register(n.opCtx(), c.record())
+	ctx := n.opCtx()
+	err := n.setup.enter(ctx)
+	if err == nil {
+		err = n.reg.Register(ctx, c.record())
+		n.setup.leave()
+	}
 	if err != nil {
 		n.stats.Error(counter.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)

@@ -48,6 +48,7 @@ const (
 	DefaultMaxConns           = 15000
 	DefaultMaxConnsPerIP      = 1000
 	DefaultMaxPendingConnects = 512
+	DefaultSetupConcurrency   = 16
 	DefaultInactiveTimeout    = 5 * time.Minute
 	DefaultHeartbeatInterval  = 2 * time.Second
 	DefaultReapInterval       = 2 * time.Second
@@ -143,6 +144,13 @@ type Config struct {
 	// registration, admission.go); the next upgrade gets HTTP 503 with
 	// Retry-After. Default DefaultMaxPendingConnects; Unlimited disables it.
 	MaxPendingConnects int
+	// SetupConcurrency bounds the set-up work a node runs at once: upgrades
+	// and the registry calls of registrations, auth frames and joins
+	// (setupgate.go). Work beyond it waits, so that in a reconnect storm the
+	// delivery path to the sockets already served is not queued behind
+	// hundreds of connects. Default DefaultSetupConcurrency; Unlimited
+	// disables the bound.
+	SetupConcurrency int
 	// InactiveTimeout closes connections that sent nothing for this long with
 	// CloseInactive, after setting their state to INACTIVE.
 	// Default DefaultInactiveTimeout; Unlimited disables the cleanup.
@@ -220,6 +228,7 @@ func (c *Config) setDefaults() {
 	num(&c.MaxConns, DefaultMaxConns)
 	num(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	num(&c.MaxPendingConnects, DefaultMaxPendingConnects)
+	num(&c.SetupConcurrency, DefaultSetupConcurrency)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -32,6 +32,7 @@ type Node struct {
 	dir       Directory
 	events    eventSet // Config.Events
 	admission admission
+	setup     setupGate // bounds set-up work at once (setupgate.go)
 	broker    Broker
 	stats     Stats
 	history   History    // nil: no history rooms
@@ -79,7 +80,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, reg: deps.Registry, dir: deps.Directory, events: newEventSet(cfg.Events), admission: admission{max: int64(cfg.MaxPendingConnects)}, broker: deps.Broker, stats: deps.Stats, history: deps.History,
+		cfg: cfg, reg: deps.Registry, dir: deps.Directory, events: newEventSet(cfg.Events), admission: admission{max: int64(cfg.MaxPendingConnects)}, setup: newSetupGate(cfg.SetupConcurrency), broker: deps.Broker, stats: deps.Stats, history: deps.History,
 		verifier: cfg.Verifier, idx: newIndex(), started: time.Now(),
 		log:     cfg.Logger.With("node_id", cfg.NodeID),
 		baseCtx: ctx, cancel: cancel, workers: newWorkers(ctx.Done()),

@@ -30,7 +30,11 @@ func (n *Node) userLimitWait() time.Duration {
 // refused after that wait, which holds nothing but this connection.
 func (c *conn) registerAuth(ctx context.Context, user, typ string, at time.Time) error {
 	n := c.n
-	err := n.reg.Authenticate(ctx, c.id, user, typ, at)
+	err := n.setup.enter(ctx)
+	if err == nil {
+		err = n.reg.Authenticate(ctx, c.id, user, typ, at)
+		n.setup.leave()
+	}
 	if !errors.Is(err, cluster.ErrUserLimit) {
 		return err
 	}
@@ -45,7 +49,12 @@ func (c *conn) registerAuth(ctx context.Context, user, typ string, at time.Time)
 			return err
 		case <-t.C:
 		}
-		if err = n.reg.Authenticate(n.opCtx(), c.id, user, typ, time.Now()); !errors.Is(err, cluster.ErrUserLimit) {
+		ctx := n.opCtx()
+		if err = n.setup.enter(ctx); err == nil {
+			err = n.reg.Authenticate(ctx, c.id, user, typ, time.Now())
+			n.setup.leave()
+		}
+		if !errors.Is(err, cluster.ErrUserLimit) {
 			return err
 		}
 		t.Reset(userLimitPoll)

@@ -55,6 +55,7 @@ var configDefaults = map[string]any{
 	"max-rooms-per-conn":       node.DefaultMaxRoomsPerConn,
 	"max-conns":                node.DefaultMaxConns,
 	"max-conns-per-ip":         node.DefaultMaxConnsPerIP,
+	"setup-concurrency":        node.DefaultSetupConcurrency,
 }
 
 // TestHelpShowsConfigDefaults: wsnode --help shows, for every flag of a

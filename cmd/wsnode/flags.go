@@ -113,6 +113,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&n.MaxConnsPerIP, setting("MaxConnsPerIP", "max-conns-per-ip"), node.DefaultMaxConnsPerIP, "sockets per client IP on this node, HTTP 429 above (0 or negative = unlimited)")
 	fs.IntVar(&n.MaxPendingConnects, setting("MaxPendingConnects", "max-pending-connects"), node.DefaultMaxPendingConnects,
 		"connects in flight (upgrade to registration) per node, HTTP 503 with Retry-After above (0 or negative = unlimited)")
+	fs.IntVar(&n.SetupConcurrency, setting("SetupConcurrency", "setup-concurrency"), node.DefaultSetupConcurrency,
+		"upgrades and registry calls of connects, auths and joins run at once per node; more wait (0 or negative = unlimited)")
 	addAppFlags(fs, o, setting)
 	return fs
 }
@@ -151,7 +153,7 @@ func (o *options) finish() error {
 	c, n := &o.cfg, &o.cfg.Node
 	// On the command line 0 means unlimited for these limits; in the Config
 	// 0 means the default and node.Unlimited means unlimited.
-	for _, v := range []*int{&n.MaxConns, &n.MaxConnsPerIP, &n.MaxPendingConnects, &c.MaxConnsPerUser} {
+	for _, v := range []*int{&n.MaxConns, &n.MaxConnsPerIP, &n.MaxPendingConnects, &n.SetupConcurrency, &c.MaxConnsPerUser} {
 		if *v == 0 {
 			*v = node.Unlimited
 		}
