@@ -21,7 +21,8 @@ func TestConfigDefaultsAreTheConstants(t *testing.T) {
 		PongTimeout: DefaultPongTimeout, WriteTimeout: DefaultWriteTimeout, MaxMessageSize: DefaultMaxMessageSize,
 		SendQueueSize: DefaultSendQueueSize, MaxQueuedBytes: DefaultMaxQueuedBytes, MessageRate: DefaultMessageRate,
 		MessageBurst: 2 * DefaultMessageRate, MaxStrikes: DefaultMaxStrikes, MaxRoomsPerConn: DefaultMaxRoomsPerConn,
-		MaxConns: DefaultMaxConns, MaxConnsPerIP: DefaultMaxConnsPerIP, MaxPendingConnects: DefaultMaxPendingConnects, InactiveTimeout: DefaultInactiveTimeout,
+		MaxConns: DefaultMaxConns, MaxConnsPerIP: DefaultMaxConnsPerIP, MaxPendingConnects: DefaultMaxPendingConnects, SetupConcurrency: DefaultSetupConcurrency,
+		InactiveTimeout:   DefaultInactiveTimeout,
 		HeartbeatInterval: DefaultHeartbeatInterval, ReapInterval: DefaultReapInterval,
 		FlushInterval: DefaultFlushInterval, RedisTimeout: DefaultRedisTimeout, Logger: c.Logger,
 	}
