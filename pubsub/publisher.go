@@ -40,6 +40,12 @@ type publisher struct {
 	queue  []pendingPublish
 	closed bool // set by failPending: nothing queued later would ever be sent
 	wake   chan struct{}
+
+	// pipe is the pipeline every round trip is queued on, made once: Exec
+	// leaves it empty (go-redis sets its commands to nil before it runs
+	// them), so it is ready for the next. Only publishLoop's goroutine
+	// (sendPipeline) uses it, one batch at a time.
+	pipe redis.Pipeliner
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -184,7 +190,10 @@ func (b *Broker) sendBatch() bool {
 // sendPipeline sends one pipeline of publishes (PUBLISH, or the history
 // script for history rooms) and returns each one's outcome, in order.
 func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Result {
-	pipe := b.rdb.Pipeline()
+	if b.pub.pipe == nil {
+		b.pub.pipe = b.rdb.Pipeline()
+	}
+	pipe := b.pub.pipe
 	hist := make([]func() (history.Published, error), len(batch))
 	pubs := make([]*redis.IntCmd, len(batch))
 	results := make([]Result, len(batch))
