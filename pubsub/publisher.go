@@ -38,7 +38,8 @@ type pendingPublish struct {
 type publisher struct {
 	mu     sync.Mutex
 	queue  []pendingPublish
-	closed bool // set by failPending: nothing queued later would ever be sent
+	spare  []pendingPublish // a sent batch's array, empty, for the next queue (release)
+	closed bool             // set by failPending: nothing queued later would ever be sent
 	wake   chan struct{}
 
 	// pipe is the pipeline every round trip is queued on, made once: Exec
@@ -93,6 +94,9 @@ func (b *Broker) enqueue(pp pendingPublish) {
 		b.finish(done, ErrPublishQueueFull)
 		return
 	}
+	if p.queue == nil && p.spare != nil {
+		p.queue, p.spare = p.spare, nil
+	}
 	p.queue = append(p.queue, pp)
 	p.mu.Unlock()
 	select {
@@ -129,9 +133,14 @@ func (b *Broker) sendBatch() bool {
 	p.mu.Lock()
 	n := min(len(p.queue), MaxPublishBatch)
 	// The batch keeps the queue's front; later appends go past it (its cap
-	// is n), and a fully drained queue starts a fresh array. No copy, and
-	// no shifting of a long backlog on every round trip.
+	// is n), and a fully drained queue starts on the spare array (release)
+	// or a fresh one. No copy, and no shifting of a long backlog on every
+	// round trip.
 	batch := p.queue[:n:n]
+	var whole []pendingPublish // the queue's array, when the batch takes all of it
+	if n == len(p.queue) {
+		whole = p.queue[:0]
+	}
 	p.queue = p.queue[n:]
 	if len(p.queue) == 0 {
 		p.queue = nil
@@ -140,7 +149,7 @@ func (b *Broker) sendBatch() bool {
 	if n == 0 {
 		return false
 	}
-	defer clear(batch) // the array may live on: drop the payloads now
+	defer p.release(batch, whole)
 	// The deadline bounds a blackholed connection, so the senders hear of
 	// the failure in time; the PUBLISHes themselves are never retried.
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
@@ -185,6 +194,24 @@ func (b *Broker) sendBatch() bool {
 		}
 	}
 	return true
+}
+
+// release drops the payloads of a batch that has been sent and answered (the array may live
+// on) and, when the batch took the whole queue (whole), keeps the array for the next queue:
+// a quiet node's publishes then allocate no queue array. Nothing refers to the batch any
+// more: its completions have run, and enqueue appends to the spare only after this. A
+// batch's array never exceeds MaxPublishBatch elements unless a backlog grew it; such an
+// array is dropped.
+func (p *publisher) release(batch, whole []pendingPublish) {
+	clear(batch)
+	if whole == nil || cap(whole) > MaxPublishBatch {
+		return
+	}
+	p.mu.Lock()
+	if p.spare == nil && !p.closed {
+		p.spare = whole
+	}
+	p.mu.Unlock()
 }
 
 // sendPipeline sends one pipeline of publishes (PUBLISH, or the history
