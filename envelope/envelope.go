@@ -101,12 +101,28 @@ var ErrMalformed = errors.New("envelope: malformed")
 // copied verbatim; nothing is re-encoded. Fields longer than MaxFieldLen or a Code outside
 // 0..MaxCode produce a body that Decode rejects, so callers keep them in range.
 func Encode(e Envelope) []byte {
-	code := uint64(e.Code)
-	if e.Code < 0 {
-		code = MaxCode + 1 // rejected by Decode rather than silently wrapped
-	}
+	code := wireCode(e.Code)
 	n := 2 + fieldSize(e.ConnID) + fieldSize(e.Exclude) + uvarintSize(code) + fieldSize(e.Reason) + len(e.Payload)
-	buf := make([]byte, 0, n)
+	return appendEncoded(make([]byte, 0, n), e, code)
+}
+
+// Append appends the wire form of e's body (what Encode returns) to dst
+// and returns the extended buffer, for callers that encode into a reused
+// buffer.
+func Append(dst []byte, e Envelope) []byte {
+	return appendEncoded(dst, e, wireCode(e.Code))
+}
+
+// wireCode is the encoded Code: a negative one becomes MaxCode+1, which
+// Decode rejects rather than reading a silently wrapped value.
+func wireCode(c int) uint64 {
+	if c < 0 {
+		return MaxCode + 1
+	}
+	return uint64(c)
+}
+
+func appendEncoded(buf []byte, e Envelope, code uint64) []byte {
 	buf = append(buf, encodingVersion, byte(e.Op))
 	buf = appendField(buf, e.ConnID)
 	buf = appendField(buf, e.Exclude)

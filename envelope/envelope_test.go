@@ -31,6 +31,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			msg := Encode(tt.e)
+			if got := Append([]byte("head"), tt.e); string(got) != "head"+string(msg) {
+				t.Fatalf("Append = % x, want head and % x", got, msg)
+			}
 			if !bytes.HasSuffix(msg, tt.e.Payload) {
 				t.Fatalf("payload is not carried verbatim at the end: % x", msg)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/history"
 )
 
@@ -26,9 +27,10 @@ var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
 type pendingPublish struct {
 	ch    string
 	msg   []byte
-	room  string // set when the message goes through Config.History
-	event []byte // a client event to append (alone when ch is empty)
-	epoch uint64 // receive-connection epoch when queued (epoch.go)
+	body  *[]byte // msg's pooled buffer (bodies), back to the pool once the batch is sent
+	room  string  // set when the message goes through Config.History
+	event []byte  // a client event to append (alone when ch is empty)
+	epoch uint64  // receive-connection epoch when queued (epoch.go)
 	done  func(Result)
 }
 
@@ -64,9 +66,13 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 		b.finish(done, err)
 		return
 	}
-	pp := pendingPublish{ch: ch, msg: Encode(e), epoch: b.epoch.Load(), done: done} // encoded outside the lock
+	pp := pendingPublish{ch: ch, epoch: b.epoch.Load(), done: done} // encoded outside the lock
 	if !e.Ephemeral && b.viaHistory(e.Kind, e.Target) {
-		pp.room = e.Target
+		pp.room, pp.msg = e.Target, Encode(e) // handed to Config.History: not pooled
+	} else {
+		pp.body = bodies.Get().(*[]byte)
+		*pp.body = envelope.Append((*pp.body)[:0], e)
+		pp.msg = *pp.body
 	}
 	if b.cfg.EventsStream != "" {
 		pp.event = e.Event
@@ -196,6 +202,25 @@ func (b *Broker) sendBatch() bool {
 	return true
 }
 
+// bodies holds the buffers that plain PUBLISHes are encoded into. A body is
+// PublishAsync's own (a copy of the envelope, which the caller keeps), is
+// read only by sendPipeline, as an argument go-redis writes to the socket
+// within the pipeline's Exec (go-redis keeps no command past Exec: the
+// pipeline drops them and the results copy their replies), and goes back
+// to the pool in release, after the batch's Exec and completions. Messages
+// of history rooms (Config.History, an interface that may do as it likes
+// with them) are not pooled.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+func putBody(b *[]byte) {
+	if b != nil && cap(*b) <= maxPooledBody {
+		bodies.Put(b)
+	}
+}
+
 // release drops the payloads of a batch that has been sent and answered (the array may live
 // on) and, when the batch took the whole queue (whole), keeps the array for the next queue:
 // a quiet node's publishes then allocate no queue array. Nothing refers to the batch any
@@ -203,6 +228,9 @@ func (b *Broker) sendBatch() bool {
 // batch's array never exceeds MaxPublishBatch elements unless a backlog grew it; such an
 // array is dropped.
 func (p *publisher) release(batch, whole []pendingPublish) {
+	for i := range batch {
+		putBody(batch[i].body)
+	}
 	clear(batch)
 	if whole == nil || cap(whole) > MaxPublishBatch {
 		return
