@@ -49,6 +49,9 @@ type publisher struct {
 	// them), so it is ready for the next. Only publishLoop's goroutine
 	// (sendPipeline) uses it, one batch at a time.
 	pipe redis.Pipeliner
+	// round is the context of each round trip (roundCtx), made by
+	// publishLoop; like pipe, only its goroutine uses it.
+	round *roundCtx
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -120,6 +123,8 @@ func (b *Broker) finish(done func(Result), err error) {
 // publishLoop sends queued publishes until the broker closes, then fails
 // whatever is left with ErrClosed.
 func (b *Broker) publishLoop() {
+	b.pub.round = newRoundCtx(b.ctx)
+	defer b.pub.round.close()
 	for {
 		select {
 		case <-b.done:
@@ -158,8 +163,10 @@ func (b *Broker) sendBatch() bool {
 	defer p.release(batch, whole)
 	// The deadline bounds a blackholed connection, so the senders hear of
 	// the failure in time; the PUBLISHes themselves are never retried.
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
-	defer cancel()
+	// (context.WithTimeout(b.ctx, PublishTimeout), reused: roundCtx)
+	ctx := p.round
+	ctx.begin(b.cfg.PublishTimeout)
+	defer ctx.end()
 	results := b.sendPipeline(ctx, batch)
 	if b.cfg.History != nil && anyNoScript(results) {
 		// A fresh or restarted Redis lacks the history script: those
