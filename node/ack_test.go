@@ -134,3 +134,63 @@ func TestAckDirectToUser(t *testing.T) {
 		t.Fatalf("got %+v, want an ack with ref 3", f)
 	}
 }
+
+// heldBroker delivers like fakeBroker but holds every completion until
+// release, as Redis's reply arrives after the reader has gone on.
+type heldBroker struct {
+	fakeBroker
+	mu   sync.Mutex
+	held []func(envelope.Result)
+}
+
+func (b *heldBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result)) {
+	b.n.handleEnvelope(e)
+	b.mu.Lock()
+	b.held = append(b.held, done)
+	b.mu.Unlock()
+}
+
+func (b *heldBroker) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
+func (b *heldBroker) release() {
+	b.mu.Lock()
+	held := b.held
+	b.held = nil
+	b.mu.Unlock()
+	for _, done := range held {
+		done(envelope.Result{Receivers: 1})
+	}
+}
+
+// An ack sent after later frames were read (their buffer is reused,
+// readPayload) still carries its own request's id.
+func TestAckRefOutlivesFrameBuffer(t *testing.T) {
+	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
+	b := &heldBroker{fakeBroker: fakeBroker{n: n}}
+	n.broker = b
+	ws := mustDial(t, mustServe(t, n))
+	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
+	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
+		t.Fatalf("join answered %+v", f)
+	}
+	refs := []string{`"first-aaaa"`, `"second-bb"`, `"third-cccc"`} // same length: same buffer size
+	for _, ref := range refs {
+		ackSend(t, ws, `{"type":"message","room":"r","id":`+ref+`,"data":1}`)
+		if f := ackRead(t, ws); f.Type != protocol.TypeMessage {
+			t.Fatalf("got %+v, want the message", f)
+		}
+	}
+	if b.count() != len(refs) {
+		t.Fatalf("%d completions held, want %d", b.count(), len(refs))
+	}
+	b.release()
+	for _, ref := range refs {
+		if f := ackRead(t, ws); f.Type != protocol.TypeAck || string(f.Ref) != ref {
+			t.Fatalf("got %+v, want an ack with ref %s", f, ref)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/wsnode/wsnode/auth"
@@ -169,7 +170,9 @@ func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room st
 	if typ == protocol.TypeMessage && c.n.emits(evMessage) || typ == protocol.TypeDirect && c.n.emits(evDirect) {
 		env.Event = c.messageEvent(req, typ, msgID)
 	}
-	ref, kind := req.ID, env.Kind
+	// The completion runs after the frame's buffer is reused (serve): it
+	// keeps a copy of the id (nil stays nil: no id, no ack).
+	ref, kind := bytes.Clone(req.ID), env.Kind
 	c.n.routeAsync(env, func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })
 	return true
 }
