@@ -83,6 +83,12 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 	b.enqueue(pp)
 }
 
+// CopiesPayload reports that PublishAsync keeps no reference to e.Payload once it returns:
+// the payload is copied into the broker's own encoding of e before the call returns, whatever
+// the outcome (e.Event, appended to the event stream later, is kept). A caller may reuse the
+// payload's buffer after the call; package node does, for client messages.
+func (b *Broker) CopiesPayload() bool { return true }
+
 // enqueue queues pp for the next pipeline.
 func (b *Broker) enqueue(pp pendingPublish) {
 	done := pp.done
