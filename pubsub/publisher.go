@@ -52,6 +52,9 @@ type publisher struct {
 	// round is the context of each round trip (roundCtx), made by
 	// publishLoop; like pipe, only its goroutine uses it.
 	round *roundCtx
+	// results is the array of the last batch's outcomes, empty, reused by
+	// the next (sendBatch); only publishLoop's goroutine uses it.
+	results []Result
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -173,7 +176,8 @@ func (b *Broker) sendBatch() bool {
 	ctx := p.round
 	ctx.begin(b.cfg.PublishTimeout)
 	defer ctx.end()
-	results := b.sendPipeline(ctx, batch)
+	results := b.sendPipeline(ctx, batch, p.results)
+	defer func() { clear(results); p.results = results[:0] }() // kept for the next batch
 	if b.cfg.History != nil && anyNoScript(results) {
 		// A fresh or restarted Redis lacks the history script: those
 		// messages did not run. Load it and send them again, once.
@@ -187,7 +191,7 @@ func (b *Broker) sendBatch() bool {
 					again, at = append(again, retry), append(at, i)
 				}
 			}
-			for j, r := range b.sendPipeline(ctx, again) {
+			for j, r := range b.sendPipeline(ctx, again, nil) {
 				results[at[j]] = r
 			}
 		}
@@ -256,15 +260,21 @@ func (p *publisher) release(batch, whole []pendingPublish) {
 }
 
 // sendPipeline sends one pipeline of publishes (PUBLISH, or the history
-// script for history rooms) and returns each one's outcome, in order.
-func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Result {
+// script for history rooms) and returns each one's outcome, in order, in
+// results' array when it is large enough (its contents are overwritten).
+func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish, results []Result) []Result {
 	if b.pub.pipe == nil {
 		b.pub.pipe = b.rdb.Pipeline()
 	}
 	pipe := b.pub.pipe
 	hist := make([]func() (history.Published, error), len(batch))
 	pubs := make([]*redis.IntCmd, len(batch))
-	results := make([]Result, len(batch))
+	if cap(results) >= len(batch) {
+		results = results[:len(batch)]
+		clear(results)
+	} else {
+		results = make([]Result, len(batch))
+	}
 	var events []*redis.StringCmd
 	for i, pp := range batch {
 		switch {
