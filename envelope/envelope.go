@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Kind is the class of a pub/sub channel. Together with a target it names one channel.
@@ -100,12 +101,28 @@ var ErrMalformed = errors.New("envelope: malformed")
 // copied verbatim; nothing is re-encoded. Fields longer than MaxFieldLen or a Code outside
 // 0..MaxCode produce a body that Decode rejects, so callers keep them in range.
 func Encode(e Envelope) []byte {
-	code := uint64(e.Code)
-	if e.Code < 0 {
-		code = MaxCode + 1 // rejected by Decode rather than silently wrapped
-	}
+	code := wireCode(e.Code)
 	n := 2 + fieldSize(e.ConnID) + fieldSize(e.Exclude) + uvarintSize(code) + fieldSize(e.Reason) + len(e.Payload)
-	buf := make([]byte, 0, n)
+	return appendEncoded(make([]byte, 0, n), e, code)
+}
+
+// Append appends the wire form of e's body (what Encode returns) to dst
+// and returns the extended buffer, for callers that encode into a reused
+// buffer.
+func Append(dst []byte, e Envelope) []byte {
+	return appendEncoded(dst, e, wireCode(e.Code))
+}
+
+// wireCode is the encoded Code: a negative one becomes MaxCode+1, which
+// Decode rejects rather than reading a silently wrapped value.
+func wireCode(c int) uint64 {
+	if c < 0 {
+		return MaxCode + 1
+	}
+	return uint64(c)
+}
+
+func appendEncoded(buf []byte, e Envelope, code uint64) []byte {
 	buf = append(buf, encodingVersion, byte(e.Op))
 	buf = appendField(buf, e.ConnID)
 	buf = appendField(buf, e.Exclude)
@@ -118,6 +135,23 @@ func Encode(e Envelope) []byte {
 // It returns an error wrapping ErrMalformed, and never panics, on any malformed input.
 // The returned Payload aliases msg.
 func Decode(kind Kind, target string, msg []byte) (Envelope, error) {
+	return decode(kind, target, msg, false)
+}
+
+// DecodeString is Decode of a body held in a string, such as the payload of
+// a go-redis pub/sub message, without copying it: the returned Payload and
+// strings alias msg's bytes. Strings are immutable, so the Payload must
+// never be modified (and cannot grow in place: its capacity is its
+// length); receivers only write it to sockets, as Envelope documents.
+// Against Decode([]byte(msg)), this saves copying the whole message and
+// allocating the ConnID, Exclude and Reason strings.
+func DecodeString(kind Kind, target string, msg string) (Envelope, error) {
+	return decode(kind, target, unsafe.Slice(unsafe.StringData(msg), len(msg)), true)
+}
+
+// decode is Decode; with alias, msg's bytes never change (they are a
+// string's) and the returned strings alias them.
+func decode(kind Kind, target string, msg []byte, alias bool) (Envelope, error) {
 	if !kind.Valid() {
 		return Envelope{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, kind)
 	}
@@ -134,7 +168,7 @@ func Decode(kind Kind, target string, msg []byte) (Envelope, error) {
 	if !e.Op.valid() {
 		return Envelope{}, fmt.Errorf("%w: unknown op %d", ErrMalformed, msg[1])
 	}
-	d := decoder{buf: msg[2:]}
+	d := decoder{buf: msg[2:], alias: alias}
 	e.ConnID = d.field("conn_id")
 	e.Exclude = d.field("exclude")
 	code := d.uvarint("code")
@@ -154,8 +188,9 @@ func Decode(kind Kind, target string, msg []byte) (Envelope, error) {
 
 // decoder reads fields front to back and remembers the first error.
 type decoder struct {
-	buf []byte
-	err error
+	buf   []byte
+	err   error
+	alias bool // buf is immutable: field strings may alias it (DecodeString)
 }
 
 func (d *decoder) uvarint(name string) uint64 {
@@ -188,7 +223,12 @@ func (d *decoder) field(name string) string {
 	if n == 0 {
 		return ""
 	}
-	s := string(d.buf[:n])
+	var s string
+	if d.alias {
+		s = unsafe.String(&d.buf[0], int(n))
+	} else {
+		s = string(d.buf[:n])
+	}
 	d.buf = d.buf[n:]
 	return s
 }

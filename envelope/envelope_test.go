@@ -31,6 +31,9 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			msg := Encode(tt.e)
+			if got := Append([]byte("head"), tt.e); string(got) != "head"+string(msg) {
+				t.Fatalf("Append = % x, want head and % x", got, msg)
+			}
 			if !bytes.HasSuffix(msg, tt.e.Payload) {
 				t.Fatalf("payload is not carried verbatim at the end: % x", msg)
 			}
@@ -40,6 +43,10 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.e) {
 				t.Fatalf("round trip:\n got %+v\nwant %+v", got, tt.e)
+			}
+			got, err = DecodeString(tt.e.Kind, tt.e.Target, string(msg))
+			if err != nil || !reflect.DeepEqual(got, tt.e) {
+				t.Fatalf("DecodeString:\n got %+v, %v\nwant %+v", got, err, tt.e)
 			}
 		})
 	}
@@ -97,6 +104,9 @@ func TestDecodeMalformed(t *testing.T) {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Decode = %+v, %v; want ErrMalformed", e, err)
 			}
+			if e, err := DecodeString(tt.kind, tt.target, string(tt.msg)); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("DecodeString = %+v, %v; want ErrMalformed", e, err)
+			}
 		})
 	}
 }
@@ -126,6 +136,10 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, kind uint8, target string, msg []byte) {
 		e, err := Decode(Kind(kind), target, msg)
+		es, serr := DecodeString(Kind(kind), target, string(msg))
+		if (err == nil) != (serr == nil) || !reflect.DeepEqual(e, es) {
+			t.Fatalf("DecodeString = %+v, %v; Decode = %+v, %v", es, serr, e, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
@@ -157,6 +171,32 @@ func BenchmarkEncode(b *testing.B) {
 	b.SetBytes(int64(len(e.Payload)))
 	for b.Loop() {
 		_ = Encode(e)
+	}
+}
+
+// TestDecodeStringAllocates checks that DecodeString copies nothing: the
+// payload and the strings alias the message.
+func TestDecodeStringAllocates(t *testing.T) {
+	e := benchEnvelope()
+	msg := string(Encode(e))
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := DecodeString(e.Kind, e.Target, msg); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("DecodeString: %v allocations, want 0", n)
+	}
+}
+
+func BenchmarkDecodeString(b *testing.B) {
+	e := benchEnvelope()
+	msg := string(Encode(e))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := DecodeString(e.Kind, e.Target, msg); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

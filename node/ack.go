@@ -35,7 +35,13 @@ const (
 //
 // Every error frame carries "ref" (when the request had an id) and
 // "msg_id", so a sender can recognise its message if it arrives after all.
+//
+// It also counts a failed publish or a loss window as publish_failed (for
+// routeAsync).
 func (c *conn) confirm(ref json.RawMessage, msgID string, kind envelope.Kind, r envelope.Result) {
+	if r.Err != nil {
+		c.n.stats.Error(counter.ErrPublishFailed)
+	}
 	switch {
 	case r.Offset > 0 && (r.Err == nil || errors.Is(r.Err, envelope.ErrLossWindow)):
 		// Stored in the room's history: every node that missed it reads it

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,5 +133,115 @@ func TestAckDirectToUser(t *testing.T) {
 	ackSend(t, ws, `{"type":"direct","to_user":"bob","id":3,"data":1}`)
 	if f := ackRead(t, ws); f.Type != protocol.TypeAck || string(f.Ref) != `3` {
 		t.Fatalf("got %+v, want an ack with ref 3", f)
+	}
+}
+
+// heldBroker delivers like fakeBroker but holds every completion until
+// release, as Redis's reply arrives after the reader has gone on.
+type heldBroker struct {
+	fakeBroker
+	mu   sync.Mutex
+	held []func(envelope.Result)
+}
+
+func (b *heldBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result)) {
+	b.n.handleEnvelope(e)
+	b.mu.Lock()
+	b.held = append(b.held, done)
+	b.mu.Unlock()
+}
+
+func (b *heldBroker) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
+func (b *heldBroker) release() {
+	b.mu.Lock()
+	held := b.held
+	b.held = nil
+	b.mu.Unlock()
+	for _, done := range held {
+		done(envelope.Result{Receivers: 1})
+	}
+}
+
+// An ack sent after later frames were read (their buffer is reused,
+// readPayload) still carries its own request's id.
+func TestAckRefOutlivesFrameBuffer(t *testing.T) {
+	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
+	b := &heldBroker{fakeBroker: fakeBroker{n: n}}
+	n.broker = b
+	ws := mustDial(t, mustServe(t, n))
+	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
+	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
+		t.Fatalf("join answered %+v", f)
+	}
+	refs := []string{`"first-aaaa"`, `"second-bb"`, `"third-cccc"`} // same length: same buffer size
+	for _, ref := range refs {
+		ackSend(t, ws, `{"type":"message","room":"r","id":`+ref+`,"data":1}`)
+		if f := ackRead(t, ws); f.Type != protocol.TypeMessage {
+			t.Fatalf("got %+v, want the message", f)
+		}
+	}
+	if b.count() != len(refs) {
+		t.Fatalf("%d completions held, want %d", b.count(), len(refs))
+	}
+	b.release()
+	for _, ref := range refs {
+		if f := ackRead(t, ws); f.Type != protocol.TypeAck || string(f.Ref) != ref {
+			t.Fatalf("got %+v, want an ack with ref %s", f, ref)
+		}
+	}
+}
+
+// copyingBroker is a broker that copies each payload before PublishAsync
+// returns (as pubsub.Broker does), so the node reuses its buffers.
+type copyingBroker struct {
+	fakeBroker
+	mu       sync.Mutex
+	payloads [][]byte // copies, in publish order
+}
+
+func (b *copyingBroker) CopiesPayload() bool { return true }
+
+func (b *copyingBroker) PublishAsync(e envelope.Envelope, done func(envelope.Result)) {
+	b.mu.Lock()
+	b.payloads = append(b.payloads, bytes.Clone(e.Payload))
+	b.mu.Unlock()
+	done(envelope.Result{Receivers: 1})
+}
+
+// Messages encoded into reused buffers are each published whole.
+func TestPublishReusesPayloadBuffer(t *testing.T) {
+	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
+	b := &copyingBroker{fakeBroker: fakeBroker{n: n}}
+	n.broker = b
+	ws := mustDial(t, mustServe(t, n))
+	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
+	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
+		t.Fatalf("join answered %+v", f)
+	}
+	datas := []string{`"a longer first message"`, `2`, `{"k":"third"}`}
+	for i, d := range datas {
+		ackSend(t, ws, `{"type":"message","room":"r","id":`+fmt.Sprint(i)+`,"data":`+d+`}`)
+		if f := ackRead(t, ws); f.Type != protocol.TypeAck {
+			t.Fatalf("got %+v, want an ack", f)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.payloads) != len(datas) {
+		t.Fatalf("%d messages published, want %d", len(b.payloads), len(datas))
+	}
+	for i, p := range b.payloads {
+		var f struct {
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(p, &f); err != nil || f.Type != protocol.TypeMessage || string(f.Data) != datas[i] {
+			t.Fatalf("message %d published as %s (%v), want data %s", i, p, err, datas[i])
+		}
 	}
 }

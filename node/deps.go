@@ -52,7 +52,10 @@ type Registry interface {
 	Liveness
 }
 
-// Broker routes envelopes between nodes.
+// Broker routes envelopes between nodes. A Broker that also has a method
+// CopiesPayload() bool returning true promises that PublishAsync keeps no
+// reference to the envelope's Payload once it returns; the node then
+// reuses the buffers it encodes client messages into (pubsub.Broker does).
 type Broker interface {
 	Publish(ctx context.Context, e envelope.Envelope) error
 	// PublishAsync queues e and calls done (if not nil, without blocking)

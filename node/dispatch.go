@@ -30,17 +30,38 @@ func (c *conn) limited() bool {
 }
 
 // serve decodes and runs one text frame that the rate limit let through.
-func (c *conn) serve(data []byte) {
+// It reports whether data is free once it returns (readFrame then reuses
+// its buffer): true for the frames whose handlers copy what they keep of
+// the request (freesFrame), and for a frame that does not decode, whose
+// error frame is encoded before reject returns.
+func (c *conn) serve(data []byte) (free bool) {
 	req, err := protocol.Decode(data)
 	if err != nil {
 		c.n.stats.Message(counter.MsgInvalid)
 		c.reject(req.ID, protocol.CodeBadRequest, err.Error(), counter.ErrBadRequest)
-		return
+		return true
 	}
 	c.n.stats.Message(req.Type)
 	if c.dispatch(req) {
 		c.strikes = 0
 	}
+	return freesFrame(req.Type)
+}
+
+// freesFrame reports whether the handler of a frame of type typ keeps no
+// reference to the frame's bytes (the request's raw ID, Data and Since
+// alias them; its strings are copies) once it returns. Routed messages
+// copy Data into the frame they publish (protocol.MessageFrame) and the
+// event (messageEvent), and clone the ID that their completion answers
+// later (publish); pings answer at once, and every error or reply frame is
+// encoded before the call that queues it returns. Other types (auth,
+// joins, history, whose replay may answer later) are left alone.
+func freesFrame(typ string) bool {
+	switch typ {
+	case protocol.TypeMessage, protocol.TypeDirect, protocol.TypeBroadcast, protocol.TypePing, protocol.TypePong:
+		return true
+	}
+	return false
 }
 
 // dispatch runs one request and reports whether it was accepted.

@@ -20,8 +20,22 @@ func newMessage(env envelope.Envelope, typ, room string, from protocol.From, dat
 // newMessageID is newMessage that also returns the msg_id it chose, for the
 // sender's ack or error frame.
 func newMessageID(env envelope.Envelope, typ, room string, from protocol.From, data json.RawMessage) (envelope.Envelope, string, error) {
+	return newMessageIn(nil, env, typ, room, from, data)
+}
+
+// newMessageIn is newMessageID that encodes the frame into buf (reused
+// from its start) when buf is not nil, and stores the extended buffer back
+// into it.
+func newMessageIn(buf *[]byte, env envelope.Envelope, typ, room string, from protocol.From, data json.RawMessage) (envelope.Envelope, string, error) {
 	msgID := uuid.NewString()
-	payload, err := protocol.MessageFrame(typ, room, from, data, msgID, time.Now())
+	var payload []byte
+	var err error
+	if buf == nil {
+		payload, err = protocol.MessageFrame(typ, room, from, data, msgID, time.Now())
+	} else {
+		payload, err = protocol.AppendMessageFrame((*buf)[:0], typ, room, from, data, msgID, time.Now())
+		*buf = payload
+	}
 	if err != nil {
 		return env, "", err
 	}

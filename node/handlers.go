@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/wsnode/wsnode/auth"
@@ -159,9 +160,21 @@ func (c *conn) echoExclude(req protocol.Request) string {
 // publish encodes the client's message once and routes it. The sender hears
 // back once the PUBLISH completed: an ack when it carried an "id", an error
 // frame whenever the message may not have reached everyone (ack.go).
+//
+// When the broker copies the payload before PublishAsync returns
+// (payloadCopier), the frame is encoded into a pooled buffer that goes
+// back to the pool once routeAsync has returned: nothing else refers to
+// it (the completion keeps the id, msg_id and kind; the event is a copy of
+// the data). A message to a connection of this node is queued on its
+// socket as it is (routeAsync), so it gets a buffer of its own.
 func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room string) bool {
 	user, ct, _ := c.snapshot()
-	env, msgID, err := newMessageID(env, typ, room, protocol.From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
+	var buf *[]byte
+	if pc, ok := c.n.broker.(payloadCopier); ok && pc.CopiesPayload() && !c.n.toSelf(env) {
+		buf = payloadBufs.Get().(*[]byte)
+		defer putPayloadBuf(buf)
+	}
+	env, msgID, err := newMessageIn(buf, env, typ, room, protocol.From{User: user, ConnID: c.id, Type: string(ct)}, req.Data)
 	if err != nil {
 		c.reject(req.ID, protocol.CodeBadRequest, `"data" is not valid JSON`, counter.ErrBadRequest)
 		return false
@@ -169,9 +182,17 @@ func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room st
 	if typ == protocol.TypeMessage && c.n.emits(evMessage) || typ == protocol.TypeDirect && c.n.emits(evDirect) {
 		env.Event = c.messageEvent(req, typ, msgID)
 	}
-	ref, kind := req.ID, env.Kind
+	// The completion runs after the frame's buffer is reused (serve): it
+	// keeps a copy of the id (nil stays nil: no id, no ack).
+	ref, kind := bytes.Clone(req.ID), env.Kind
 	c.n.routeAsync(env, func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })
 	return true
+}
+
+func putPayloadBuf(b *[]byte) {
+	if cap(*b) <= maxPooledPayload {
+		payloadBufs.Put(b)
+	}
 }
 
 // inputMessage names the rule an invalid name broke.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -78,16 +79,19 @@ func (c *conn) readFrame() (int, error) {
 	if c.limited() {
 		return 0, c.skip(r)
 	}
-	data, err := readPayload(r, size, sized)
+	data, buf, err := readPayload(r, size, sized)
 	if err != nil {
 		return len(data), err
 	}
 	if !utf8.Valid(data) {
 		c.n.stats.Error(counter.ErrInvalidUTF8)
 		c.closeWith(protocol.CloseInvalidUTF8, "invalid UTF-8")
+		putFrameBuf(buf)
 		return len(data), nil
 	}
-	c.serve(data)
+	if c.serve(data) {
+		putFrameBuf(buf)
+	}
 	return len(data), nil
 }
 
@@ -143,12 +147,37 @@ func (c *conn) textFrameSize() (int, bool) {
 
 // readPayload reads a text message: into a buffer of exactly size bytes
 // when the size is known (sized), else with io.ReadAll, which the read
-// limit bounds.
-func readPayload(r io.Reader, size int, sized bool) ([]byte, error) {
+// limit bounds. A sized message of at most maxPooledFrame bytes is read
+// into a pooled buffer, returned as buf (else nil), which the caller gives
+// back (putFrameBuf) once nothing refers to the message any more (serve).
+func readPayload(r io.Reader, size int, sized bool) (data []byte, buf *[]byte, err error) {
 	if !sized {
-		return io.ReadAll(r)
+		data, err = io.ReadAll(r)
+		return data, nil, err
 	}
-	data := make([]byte, size)
+	if size <= maxPooledFrame {
+		buf = frameBufs.Get().(*[]byte)
+		if cap(*buf) < size {
+			*buf = make([]byte, size)
+		}
+		data = (*buf)[:size]
+	} else {
+		data = make([]byte, size)
+	}
 	n, err := io.ReadFull(r, data)
-	return data[:n], err
+	return data[:n], buf, err
+}
+
+// maxPooledFrame is the largest client frame read into a pooled buffer:
+// above it, frames are rare enough to get a buffer of their own.
+const maxPooledFrame = 4 << 10
+
+// frameBufs holds the buffers client frames are read into (readPayload).
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putFrameBuf returns a frame buffer to the pool; nil is ignored.
+func putFrameBuf(b *[]byte) {
+	if b != nil {
+		frameBufs.Put(b)
+	}
 }

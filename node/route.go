@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/wsnode/wsnode/cluster"
 	"github.com/wsnode/wsnode/counter"
@@ -13,7 +14,7 @@ import (
 // route sends an envelope to wherever its recipients are. A connection
 // held by this node is served without a Redis round trip.
 func (n *Node) route(ctx context.Context, env envelope.Envelope) error {
-	if env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID {
+	if n.toSelf(env) {
 		n.handleEnvelope(env)
 		return nil
 	}
@@ -28,9 +29,11 @@ func (n *Node) route(ctx context.Context, env envelope.Envelope) error {
 // frame while the publish is pipelined with others. done is called exactly
 // once, from the publishing goroutine (or this one), with the outcome; a
 // connection held by this node is served at once and reported as one
-// receiver. Failures and loss windows count as publish_failed.
+// receiver. done counts failures and loss windows (r.Err != nil) as
+// publish_failed: it is handed to the broker as it is, so that a message
+// allocates one closure for its outcome, not two (conn.confirm).
 func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
-	if env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID {
+	if n.toSelf(env) {
 		n.handleEnvelope(env)
 		if env.Event != nil {
 			n.broker.AppendEvent(env.Event)
@@ -38,13 +41,25 @@ func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
 		done(envelope.Result{Receivers: 1})
 		return
 	}
-	n.broker.PublishAsync(env, func(r envelope.Result) {
-		if r.Err != nil {
-			n.stats.Error(counter.ErrPublishFailed)
-		}
-		done(r)
-	})
+	n.broker.PublishAsync(env, done)
 }
+
+// toSelf reports whether env is addressed to a connection of this node,
+// which route and routeAsync serve without the broker.
+func (n *Node) toSelf(env envelope.Envelope) bool {
+	return env.Kind == envelope.KindNode && env.Target == n.cfg.NodeID
+}
+
+// payloadCopier is a Broker whose PublishAsync keeps no reference to the
+// envelope's Payload once it returns (pubsub.Broker's CopiesPayload).
+type payloadCopier interface{ CopiesPayload() bool }
+
+// payloadBufs holds the buffers conn.publish encodes a client message into
+// when the broker copies it (payloadCopier).
+var payloadBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledPayload is the largest payload buffer kept for reuse.
+const maxPooledPayload = 16 << 10
 
 // directEnvelope addresses a direct message to a user or to one connection,
 // looking up which node holds the connection.

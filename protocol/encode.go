@@ -35,13 +35,23 @@ var nullData = json.RawMessage("null")
 // except that data is copied verbatim (not compacted), after json.Valid has
 // checked it; missing data is sent as null.
 func MessageFrame(typ, room string, from From, data json.RawMessage, msgID string, at time.Time) ([]byte, error) {
+	n := 192 + len(room) + len(from.User) + len(from.ConnID) + len(msgID) + len(data)
+	b, err := AppendMessageFrame(make([]byte, 0, n), typ, room, from, data, msgID, at)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// AppendMessageFrame appends what MessageFrame returns to b, for callers
+// that encode into a reused buffer; on error b is returned unchanged.
+func AppendMessageFrame(b []byte, typ, room string, from From, data json.RawMessage, msgID string, at time.Time) ([]byte, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		data = nullData
 	} else if !json.Valid(data) {
-		return nil, ErrInvalidData
+		return b, ErrInvalidData
 	}
-	b := make([]byte, 0, 192+len(room)+len(from.User)+len(from.ConnID)+len(msgID)+len(data))
 	b = append(b, `{"type":`...)
 	b = AppendString(b, typ)
 	if room != "" {

@@ -48,6 +48,9 @@ func TestMessageFrameMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := MessageFrame(c.typ, c.room, c.from, json.RawMessage(c.data), "m-1", at)
+		if app, aerr := AppendMessageFrame([]byte("head"), c.typ, c.room, c.from, json.RawMessage(c.data), "m-1", at); aerr != nil || string(app) != "head"+string(got) {
+			t.Fatalf("AppendMessageFrame = %s, %v; want head and %s", app, aerr, got)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/envelope"
 	"github.com/wsnode/wsnode/history"
 )
 
@@ -26,9 +27,10 @@ var ErrPublishQueueFull = errors.New("pubsub: publish queue full")
 type pendingPublish struct {
 	ch    string
 	msg   []byte
-	room  string // set when the message goes through Config.History
-	event []byte // a client event to append (alone when ch is empty)
-	epoch uint64 // receive-connection epoch when queued (epoch.go)
+	body  *[]byte // msg's pooled buffer (bodies), back to the pool once the batch is sent
+	room  string  // set when the message goes through Config.History
+	event []byte  // a client event to append (alone when ch is empty)
+	epoch uint64  // receive-connection epoch when queued (epoch.go)
 	done  func(Result)
 }
 
@@ -38,8 +40,21 @@ type pendingPublish struct {
 type publisher struct {
 	mu     sync.Mutex
 	queue  []pendingPublish
-	closed bool // set by failPending: nothing queued later would ever be sent
+	spare  []pendingPublish // a sent batch's array, empty, for the next queue (release)
+	closed bool             // set by failPending: nothing queued later would ever be sent
 	wake   chan struct{}
+
+	// pipe is the pipeline every round trip is queued on, made once: Exec
+	// leaves it empty (go-redis sets its commands to nil before it runs
+	// them), so it is ready for the next. Only publishLoop's goroutine
+	// (sendPipeline) uses it, one batch at a time.
+	pipe redis.Pipeliner
+	// round is the context of each round trip (roundCtx), made by
+	// publishLoop; like pipe, only its goroutine uses it.
+	round *roundCtx
+	// results is the array of the last batch's outcomes, empty, reused by
+	// the next (sendBatch); only publishLoop's goroutine uses it.
+	results []Result
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -57,15 +72,25 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 		b.finish(done, err)
 		return
 	}
-	pp := pendingPublish{ch: ch, msg: Encode(e), epoch: b.epoch.Load(), done: done} // encoded outside the lock
+	pp := pendingPublish{ch: ch, epoch: b.epoch.Load(), done: done} // encoded outside the lock
 	if !e.Ephemeral && b.viaHistory(e.Kind, e.Target) {
-		pp.room = e.Target
+		pp.room, pp.msg = e.Target, Encode(e) // handed to Config.History: not pooled
+	} else {
+		pp.body = bodies.Get().(*[]byte)
+		*pp.body = envelope.Append((*pp.body)[:0], e)
+		pp.msg = *pp.body
 	}
 	if b.cfg.EventsStream != "" {
 		pp.event = e.Event
 	}
 	b.enqueue(pp)
 }
+
+// CopiesPayload reports that PublishAsync keeps no reference to e.Payload once it returns:
+// the payload is copied into the broker's own encoding of e before the call returns, whatever
+// the outcome (e.Event, appended to the event stream later, is kept). A caller may reuse the
+// payload's buffer after the call; package node does, for client messages.
+func (b *Broker) CopiesPayload() bool { return true }
 
 // enqueue queues pp for the next pipeline.
 func (b *Broker) enqueue(pp pendingPublish) {
@@ -87,6 +112,9 @@ func (b *Broker) enqueue(pp pendingPublish) {
 		b.finish(done, ErrPublishQueueFull)
 		return
 	}
+	if p.queue == nil && p.spare != nil {
+		p.queue, p.spare = p.spare, nil
+	}
 	p.queue = append(p.queue, pp)
 	p.mu.Unlock()
 	select {
@@ -104,6 +132,8 @@ func (b *Broker) finish(done func(Result), err error) {
 // publishLoop sends queued publishes until the broker closes, then fails
 // whatever is left with ErrClosed.
 func (b *Broker) publishLoop() {
+	b.pub.round = newRoundCtx(b.ctx)
+	defer b.pub.round.close()
 	for {
 		select {
 		case <-b.done:
@@ -123,9 +153,14 @@ func (b *Broker) sendBatch() bool {
 	p.mu.Lock()
 	n := min(len(p.queue), MaxPublishBatch)
 	// The batch keeps the queue's front; later appends go past it (its cap
-	// is n), and a fully drained queue starts a fresh array. No copy, and
-	// no shifting of a long backlog on every round trip.
+	// is n), and a fully drained queue starts on the spare array (release)
+	// or a fresh one. No copy, and no shifting of a long backlog on every
+	// round trip.
 	batch := p.queue[:n:n]
+	var whole []pendingPublish // the queue's array, when the batch takes all of it
+	if n == len(p.queue) {
+		whole = p.queue[:0]
+	}
 	p.queue = p.queue[n:]
 	if len(p.queue) == 0 {
 		p.queue = nil
@@ -134,12 +169,15 @@ func (b *Broker) sendBatch() bool {
 	if n == 0 {
 		return false
 	}
-	defer clear(batch) // the array may live on: drop the payloads now
+	defer p.release(batch, whole)
 	// The deadline bounds a blackholed connection, so the senders hear of
 	// the failure in time; the PUBLISHes themselves are never retried.
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.PublishTimeout)
-	defer cancel()
-	results := b.sendPipeline(ctx, batch)
+	// (context.WithTimeout(b.ctx, PublishTimeout), reused: roundCtx)
+	ctx := p.round
+	ctx.begin(b.cfg.PublishTimeout)
+	defer ctx.end()
+	results := b.sendPipeline(ctx, batch, p.results)
+	defer func() { clear(results); p.results = results[:0] }() // kept for the next batch
 	if b.cfg.History != nil && anyNoScript(results) {
 		// A fresh or restarted Redis lacks the history script: those
 		// messages did not run. Load it and send them again, once.
@@ -153,7 +191,7 @@ func (b *Broker) sendBatch() bool {
 					again, at = append(again, retry), append(at, i)
 				}
 			}
-			for j, r := range b.sendPipeline(ctx, again) {
+			for j, r := range b.sendPipeline(ctx, again, nil) {
 				results[at[j]] = r
 			}
 		}
@@ -181,13 +219,62 @@ func (b *Broker) sendBatch() bool {
 	return true
 }
 
+// bodies holds the buffers that plain PUBLISHes are encoded into. A body is
+// PublishAsync's own (a copy of the envelope, which the caller keeps), is
+// read only by sendPipeline, as an argument go-redis writes to the socket
+// within the pipeline's Exec (go-redis keeps no command past Exec: the
+// pipeline drops them and the results copy their replies), and goes back
+// to the pool in release, after the batch's Exec and completions. Messages
+// of history rooms (Config.History, an interface that may do as it likes
+// with them) are not pooled.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+func putBody(b *[]byte) {
+	if b != nil && cap(*b) <= maxPooledBody {
+		bodies.Put(b)
+	}
+}
+
+// release drops the payloads of a batch that has been sent and answered (the array may live
+// on) and, when the batch took the whole queue (whole), keeps the array for the next queue:
+// a quiet node's publishes then allocate no queue array. Nothing refers to the batch any
+// more: its completions have run, and enqueue appends to the spare only after this. A
+// batch's array never exceeds MaxPublishBatch elements unless a backlog grew it; such an
+// array is dropped.
+func (p *publisher) release(batch, whole []pendingPublish) {
+	for i := range batch {
+		putBody(batch[i].body)
+	}
+	clear(batch)
+	if whole == nil || cap(whole) > MaxPublishBatch {
+		return
+	}
+	p.mu.Lock()
+	if p.spare == nil && !p.closed {
+		p.spare = whole
+	}
+	p.mu.Unlock()
+}
+
 // sendPipeline sends one pipeline of publishes (PUBLISH, or the history
-// script for history rooms) and returns each one's outcome, in order.
-func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish) []Result {
-	pipe := b.rdb.Pipeline()
+// script for history rooms) and returns each one's outcome, in order, in
+// results' array when it is large enough (its contents are overwritten).
+func (b *Broker) sendPipeline(ctx context.Context, batch []pendingPublish, results []Result) []Result {
+	if b.pub.pipe == nil {
+		b.pub.pipe = b.rdb.Pipeline()
+	}
+	pipe := b.pub.pipe
 	hist := make([]func() (history.Published, error), len(batch))
 	pubs := make([]*redis.IntCmd, len(batch))
-	results := make([]Result, len(batch))
+	if cap(results) >= len(batch) {
+		results = results[:len(batch)]
+		clear(results)
+	} else {
+		results = make([]Result, len(batch))
+	}
 	var events []*redis.StringCmd
 	for i, pp := range batch {
 		switch {

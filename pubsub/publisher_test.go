@@ -143,3 +143,35 @@ func TestEpoch(t *testing.T) {
 		t.Fatal("a loss and restore in between must not look stable")
 	}
 }
+
+// PublishAsync copies the payload before it returns (CopiesPayload): the
+// caller may overwrite its buffer at once.
+func TestPublishAsyncCopiesPayload(t *testing.T) {
+	m := miniredis.RunT(t)
+	a := startNode(t, m.Addr(), "node-a", nil)
+	b := startNode(t, m.Addr(), "node-b", nil)
+	if err := b.Subscribe(context.Background(), KindRoom, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if !a.CopiesPayload() {
+		t.Fatal("CopiesPayload = false")
+	}
+	const n = 100
+	buf := make([]byte, 0, 16)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		buf = fmt.Appendf(buf[:0], "m%03d", i)
+		e := deliver(KindRoom, "r", "")
+		e.Payload = buf
+		a.PublishAsync(e, func(Result) { wg.Done() })
+		copy(buf, "xxxx") // the broker's copy is already made
+	}
+	wg.Wait()
+	waitFor(t, 5*time.Second, "all delivered", func() bool { return len(b.rec.all()) >= n })
+	for i, e := range b.rec.all()[:n] {
+		if want := fmt.Sprintf("m%03d", i); string(e.Payload) != want {
+			t.Fatalf("message %d is %q, want %q", i, e.Payload, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wsnode/wsnode/envelope"
 )
 
 // Backoff between receive attempts while Redis is unreachable.
@@ -162,7 +164,9 @@ func (r *receiver) deliver(m *redis.Message) {
 		b.log.Debug("pubsub: message on unknown channel", "channel", m.Channel, "len", len(m.Payload))
 		return
 	}
-	e, err := Decode(kind, target, []byte(m.Payload))
+	// No copy: the envelope aliases the message's string, and the node only
+	// reads its payload (writes it to sockets; envelope.DecodeString).
+	e, err := envelope.DecodeString(kind, target, m.Payload)
 	if err != nil {
 		b.stats.decodeErrors.Add(1)
 		b.log.Debug("pubsub: dropping undecodable message", "channel", m.Channel, "len", len(m.Payload), "err", err)
