@@ -65,7 +65,9 @@
 // the other. Node's files, by layer:
 //
 //   - HTTP admission: accept.go (ServeHTTP, limits, Origin, client IP,
-//     register and clean up).
+//     register and clean up), admission.go (the bound on connects in
+//     flight: 503), setupgate.go (the bound on set-up work running at once:
+//     the rest waits).
 //   - Reading the socket: readwait.go (waiting for bytes), pingpong.go
 //     (control frames), readframe.go (a frame's admission).
 //   - The connection: conn.go (send queue, close), writer.go (the writer
