@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,20 +257,29 @@ func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 		big[i] = 'x'
 	}
 	const n = 800 // 12.8 MB: more than the kernel buffers of a stalled reader and its queue hold
+	var sent atomic.Int64
+	var sendErr atomic.Value
 	go func() {
 		for i := 0; i < n; i++ {
-			if pub.ws.WriteJSON(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false}) != nil {
+			if err := pub.ws.WriteJSON(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false}); err != nil {
+				sendErr.Store(err)
 				return
 			}
+			sent.Add(1)
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
 	for i := 0; i < n; {
 		m, open, err := fast.NextWithin(20 * time.Second)
 		if err != nil || !open {
+			// Enough to tell a stopped publisher, a publish pipeline that
+			// hangs, and a receiver that stalls apart.
 			st := nodes[1].srv.stats.Local()
-			t.Fatalf("fast after %d of %d messages: open %v, %v (publisher's node: publish_failed %d, pub/sub reconnects %d)",
-				i, n, open, err, st.ErrorsByKind["publish_failed"], st.Counters["pubsub_reconnects_total"])
+			b1, b0 := nodes[1].srv.broker.Stats(), nodes[0].srv.broker.Stats()
+			t.Fatalf("fast after %d of %d messages: open %v, %v; the client wrote %d (error %v); publisher's node: "+
+				"published %d, publish_failed %d, received %d, pub/sub reconnects %d; slow's node: received %d, slow_consumer %d",
+				i, n, open, err, sent.Load(), sendErr.Load(), b1.Published, st.ErrorsByKind["publish_failed"], b1.Received,
+				st.Counters["pubsub_reconnects_total"], b0.Received, nodes[0].srv.stats.Local().ErrorsByKind["slow_consumer"])
 		}
 		if decodeFrame(t, m)["type"] == "message" {
 			i++
