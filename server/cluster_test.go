@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -259,9 +260,17 @@ func TestSlowConsumerIsClosedOthersKeepReceiving(t *testing.T) {
 	const n = 800 // 12.8 MB: more than the kernel buffers of a stalled reader and its queue hold
 	var sent atomic.Int64
 	var sendErr atomic.Value
+	frame, err := json.Marshal(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		for i := 0; i < n; i++ {
-			if err := pub.ws.WriteJSON(map[string]any{"type": "message", "room": "busy", "data": string(big), "echo": false}); err != nil {
+			// Through the harness, which gives each write its own 10 s
+			// deadline: the raw socket kept the deadline of the join's
+			// write, so on a busy machine the sends stopped 10 s after the
+			// join, and the test failed with the publisher's "i/o timeout".
+			if err := pub.Write(websocket.TextMessage, frame); err != nil {
 				sendErr.Store(err)
 				return
 			}
