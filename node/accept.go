@@ -197,11 +197,7 @@ func (n *Node) newConn(ws *websocket.Conn, ip string) *conn {
 // when Redis could not record the connection.
 func (n *Node) start(c *conn, claims auth.Claims, hasToken bool) bool {
 	ctx := n.opCtx()
-	err := n.setup.enter(ctx)
-	if err == nil {
-		err = n.reg.Register(ctx, c.record())
-		n.setup.leave()
-	}
+	err := n.setup.do(ctx, func() error { return n.reg.Register(ctx, c.record()) })
 	if err != nil {
 		n.stats.Error(counter.ErrRegistryFailed)
 		c.logger().Warn("register failed; closing", "err", err)

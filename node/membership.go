@@ -80,11 +80,7 @@ func (c *conn) join(ctx context.Context, room string) error {
 	if err := n.broker.Subscribe(ctx, envelope.KindRoom, room); err != nil {
 		return fmt.Errorf("%w: subscribe: %w", ErrUnavailable, err)
 	}
-	err := n.setup.enter(ctx)
-	if err == nil {
-		err = n.reg.Join(ctx, c.id, room, time.Now())
-		n.setup.leave()
-	}
+	err := n.setup.do(ctx, func() error { return n.reg.Join(ctx, c.id, room, time.Now()) })
 	if err != nil {
 		n.unsubscribe(envelope.KindRoom, room)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

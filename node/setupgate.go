@@ -36,6 +36,16 @@ func (g setupGate) enter(ctx context.Context) error {
 	}
 }
 
+// do runs f holding a slot; when ctx ends first it returns ctx's error
+// without running f.
+func (g setupGate) do(ctx context.Context, f func() error) error {
+	if err := g.enter(ctx); err != nil {
+		return err
+	}
+	defer g.leave()
+	return f()
+}
+
 // leave returns a slot taken by enter.
 func (g setupGate) leave() {
 	if g != nil {

@@ -30,11 +30,7 @@ func (n *Node) userLimitWait() time.Duration {
 // refused after that wait, which holds nothing but this connection.
 func (c *conn) registerAuth(ctx context.Context, user, typ string, at time.Time) error {
 	n := c.n
-	err := n.setup.enter(ctx)
-	if err == nil {
-		err = n.reg.Authenticate(ctx, c.id, user, typ, at)
-		n.setup.leave()
-	}
+	err := n.setup.do(ctx, func() error { return n.reg.Authenticate(ctx, c.id, user, typ, at) })
 	if !errors.Is(err, cluster.ErrUserLimit) {
 		return err
 	}
@@ -50,10 +46,7 @@ func (c *conn) registerAuth(ctx context.Context, user, typ string, at time.Time)
 		case <-t.C:
 		}
 		ctx := n.opCtx()
-		if err = n.setup.enter(ctx); err == nil {
-			err = n.reg.Authenticate(ctx, c.id, user, typ, time.Now())
-			n.setup.leave()
-		}
+		err = n.setup.do(ctx, func() error { return n.reg.Authenticate(ctx, c.id, user, typ, time.Now()) })
 		if !errors.Is(err, cluster.ErrUserLimit) {
 			return err
 		}
