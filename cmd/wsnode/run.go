@@ -36,6 +36,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := m.ParseFlags(args, os.LookupEnv); err != nil {
 		return err
 	}
+	m.keepSysmonAwake()
 	if err := m.Run(ctx); err != nil {
 		m.log.Error("exiting", "err", err)
 		return loggedError{err}
@@ -83,6 +84,22 @@ func (m *Main) ParseFlags(args []string, getenv func(string) (string, bool)) err
 	}
 	m.log = l
 	return nil
+}
+
+// keepSysmonAwake re-executes the process with sysmonGODEBUG (sysmon.go)
+// when --sysmon-awake is on, GODEBUG does not set schedtrace yet and the
+// program runs as a process (execSelf set). It returns only when nothing is
+// to be done or the exec failed; then the node runs on without it.
+func (m *Main) keepSysmonAwake() {
+	if execSelf == nil || !m.opts.sysmonAwake {
+		return
+	}
+	env, add := sysmonEnv(os.Environ())
+	if !add {
+		return
+	}
+	err := execSelf(env)
+	m.log.Warn("running with the Go runtime's default sysmon; set GODEBUG="+sysmonGODEBUG+" to save the CPU of its wake-ups", "err", err)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
