@@ -130,6 +130,10 @@ type conn struct {
 	turn    struct {      // likewise, and readPump between wake-ups: the reader's turn (reader.go)
 		frames, bytes int
 	}
+	// readPump's own: when it last woke (unix ns) and how many wake-ups in
+	// a row came within hotGap of the one before (inline.go).
+	lastWake   int64
+	wakeStreak uint8
 
 	// allowed is the token's "rooms" claim (RoomsClaim; nil: no claim),
 	// read on joins only: kept after the fields that delivery touches.

@@ -22,7 +22,8 @@ import (
 //   - readFrames runs on another goroutine per wake-up (a pooled one, see
 //     workers.go). It reads and serves the frames that are buffered, up to
 //     the end of the reader's turn, including any Redis round trip, so the deep
-//     stack that needs is never the reader's. readFrame (readframe.go)
+//     stack that needs is never the reader's. Only a connection that keeps
+//     sending is served on the reader itself (inline.go). readFrame (readframe.go)
 //     looks at a frame's type and the connection's rate limit before it
 //     reads the payload, so a frame it rejects is never copied.
 //
@@ -64,7 +65,11 @@ func (c *conn) extendRead() {
 func (c *conn) readPump() {
 	for {
 		err := c.awaitReadable()
-		if err == nil {
+		switch {
+		case err != nil:
+		case c.servesInline(time.Now().UnixNano()):
+			err = c.readFrames()
+		default:
 			err = c.serveFrames()
 		}
 		if err != nil {
