@@ -32,7 +32,8 @@
 #                       "wsbench plot"
 #
 # Prints one line per run and, per build, the mean node CPU per connection or
-# delivery, the mean rate, and in how many pairs it was the cheaper one; for
+# delivery, the mean rate, in how many pairs it was the cheaper one, and the
+# mean Redis CPU per connection or delivery (redis=, from INFO); for
 # noisy, the probes' p50/p99/max in ms and node 1's CPU seconds, per phase.
 # Everything it starts is killed on exit.
 set -euo pipefail
@@ -177,7 +178,13 @@ run() {
 	[[ -n $rate && -n $us ]] || { printf '%s\n' "$out" | tail -5 >&2; die "cannot parse wsbench output"; }
 	local lat=
 	[[ $SCENARIO != connect ]] && lat=$(printf '%s\n' "$out" | sed -n 's/^latency .* p99 \([0-9.]*\) p99.9 \([0-9.]*\) max \([0-9.]*\) ms.*/\1 \2 \3/p')
-	echo "$name $rate $us $lat"
+	# Redis CPU per connection or delivery, in the unit of the node figure:
+	# Redis's CPU seconds (INFO, all primaries) scaled by node us / node seconds.
+	local rcpu ncpu red=
+	rcpu=$(printf '%s\n' "$out" | sed -n 's/^redis: .* cpu \([0-9.]*\)s.*/\1/p' | tail -1)
+	ncpu=$(printf '%s\n' "$out" | sed -n 's/^nodes: cpu \([0-9.]*\)s .*/\1/p' | tail -1)
+	[[ -n $rcpu && -n $ncpu ]] && red=$(awk -v r="$rcpu" -v n="$ncpu" -v u="$us" 'BEGIN { if (n > 0) printf "redis=%.1f", r * u / n }')
+	echo "$name $rate $us $lat $red"
 	sleep "$SETTLE" # the nodes unregister the closed sockets
 }
 
@@ -210,6 +217,7 @@ fi
 unit=$([[ $SCENARIO == connect ]] && echo "conn/s, node us/connection" || echo "deliveries/s, node us/delivery")
 awk -v unit="$unit" '
 	{ rate[$3] += $4; us[$3] += $5; n[$3]++; pair_us[$2, $3] = $5; pair_rate[$2, $3] = $4
+	  if ($NF ~ /^redis=/) { red[$3] += substr($NF, 7); nred[$3]++ }
 	  if (NF >= 8) { lat[$3] = 1; p99[$3] += $6; p999[$3] += $7; mx[$3] += $8; if ($8 > worst[$3]) worst[$3] = $8 } }
 	END {
 		for (p = 1; (p, "A") in pair_us; p++) {
@@ -220,6 +228,7 @@ awk -v unit="$unit" '
 		for (k = 0; k < 2; k++) {
 			name = k ? "B" : "A"
 			printf "  %s: %.0f, %.1f us; cheaper in %d of %d pairs", name, rate[name] / n[name], us[name] / n[name], win[name], n[name]
+			if (nred[name]) printf "; Redis CPU %.1f us per unit", red[name] / nred[name]
 			if (lat[name]) printf "; latency means p99 %.2f p99.9 %.2f max %.1f ms, worst max %.1f ms", p99[name] / n[name], p999[name] / n[name], mx[name] / n[name], worst[name]
 			printf "\n"
 		}
