@@ -29,10 +29,10 @@ const sysmonGODEBUG = "schedtrace=2147483647"
 // setting there, so it never executes itself again).
 func sysmonEnv(env []string) ([]string, bool) {
 	out := make([]string, 0, len(env)+1)
-	godebug, found := "", false
+	godebug := ""
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-			godebug, found = v, true
+			godebug = v
 			continue
 		}
 		out = append(out, kv)
@@ -42,7 +42,7 @@ func sysmonEnv(env []string) ([]string, bool) {
 			return env, false
 		}
 	}
-	if found && godebug != "" {
+	if godebug != "" {
 		return append(out, "GODEBUG="+godebug+","+sysmonGODEBUG), true
 	}
 	return append(out, "GODEBUG="+sysmonGODEBUG), true
