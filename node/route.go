@@ -154,6 +154,7 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
 	starts := writerStartsPool.Get().(*writerStarts)
+	handedOff := false // a full chunk went to a worker: the rest goes too
 	deliver := func(c *conn) {
 		if c.id == env.Exclude {
 			return
@@ -170,6 +171,7 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 			if len(starts.conns) == fanoutChunk {
 				n.workers.goF(starts.fn)
 				starts = writerStartsPool.Get().(*writerStarts)
+				handedOff = true
 			}
 		}
 	}
@@ -189,10 +191,13 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 			deliver(c)
 		}
 	}
-	if len(starts.conns) > 0 {
-		n.workers.goF(starts.fn)
-	} else {
+	switch {
+	case len(starts.conns) == 0:
 		writerStartsPool.Put(starts)
+	case len(starts.conns) <= inlineFanout && !handedOff:
+		starts.fn() // small fan-out: tried here, see inlineFanout
+	default:
+		n.workers.goF(starts.fn)
 	}
 	n.stats.Add(counter.CtrDelivered, delivered)
 }

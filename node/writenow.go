@@ -73,14 +73,26 @@ func (c *conn) flushRest() bool {
 	return true
 }
 
+// inlineFanout is the largest fan-out whose writers the delivering goroutine
+// (the pub/sub receiver) starts itself instead of handing them to a worker:
+// a room of one or two members on this node, or a user's few connections.
+// Starting a writer there costs one non-blocking write per socket
+// (writeNow); a socket that does not take its frame at once still gets a
+// writer goroutine, so the receiver never waits for a socket. Handing such a
+// fan-out to a worker readied a goroutine per message, and at light load with
+// an idle processor the runtime woke a thread for it (runtime.wakep → futex),
+// the same cost the inline reader removes on the sending side (inline.go).
+// Larger fan-outs keep the workers, which write in parallel.
+const inlineFanout = 4
+
 // fanoutChunk is how many sockets one worker starts writers for in a
 // fan-out: enough that a hand-off is rare, few enough that a large room is
 // written by several workers in parallel when GOMAXPROCS allows.
 const fanoutChunk = 64
 
-// writerStarts carries the sockets of one fan-out whose writers a worker
-// must start (startWriter), so the pub/sub goroutine never writes to a
-// socket itself and releases the index lock before any write. Pooled, with
+// writerStarts carries the sockets of one fan-out whose writers must start
+// (startWriter): on a worker, or for a small fan-out (inlineFanout) on the
+// delivering goroutine, always after the index lock is released. Pooled, with
 // its func bound once, so a fan-out allocates nothing for it.
 type writerStarts struct {
 	conns []*conn
