@@ -37,7 +37,13 @@
 // trips are never an idle socket's; see reader.go. A socket that keeps
 // sending (a wake-up at least every second, 5 in a row) is served on its
 // reader instead, which saves the hand-off's thread wake-up (inline.go).
-// A reader yields the
+// For the same reason a client message that is the last frame its socket
+// has buffered is published on the goroutine serving it, which waits for
+// the round trip, when the broker has nothing else in flight
+// (routeAsync, pubsub's PublishInline); frames behind it take the
+// pipelined path. On the receiving side the pub/sub goroutine writes a
+// fan-out of up to 4 sockets itself, without waiting on any socket
+// (inlineFanout, writenow.go). A reader yields the
 // processor after a turn of 16 frames or 64 KiB, so a client flooding its
 // socket cannot monopolise one, and after a close for abuse (1007, 1008,
 // 1009, 4002, 4500) it reads nothing more (readframe.go). One node-wide sweep

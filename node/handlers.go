@@ -185,7 +185,7 @@ func (c *conn) publish(req protocol.Request, env envelope.Envelope, typ, room st
 	// The completion runs after the frame's buffer is reused (serve): it
 	// keeps a copy of the id (nil stays nil: no id, no ack).
 	ref, kind := bytes.Clone(req.ID), env.Kind
-	c.n.routeAsync(env, func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })
+	c.n.routeAsync(env, c.lastBuffered(), func(r envelope.Result) { c.confirm(ref, msgID, kind, r) })
 	return true
 }
 

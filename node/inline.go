@@ -36,3 +36,13 @@ func (c *conn) servesInline(now int64) bool {
 	c.lastWake = now
 	return c.wakeStreak >= hotStreak
 }
+
+// lastBuffered reports whether the frame being served is the last one its
+// connection has buffered, so that waiting for the frame's publish delays no
+// other frame of the connection (routeAsync's mayWait): the client's next
+// frame, if any, arrives meanwhile and is read after. Under load frames
+// queue up in the buffer and publishes take the pipelined path. Only the
+// goroutine serving the connection's frames calls it.
+func (c *conn) lastBuffered() bool {
+	return c.br != nil && c.br.Buffered() == 0
+}

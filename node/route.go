@@ -32,7 +32,12 @@ func (n *Node) route(ctx context.Context, env envelope.Envelope) error {
 // receiver. done counts failures and loss windows (r.Err != nil) as
 // publish_failed: it is handed to the broker as it is, so that a message
 // allocates one closure for its outcome, not two (conn.confirm).
-func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
+//
+// mayWait says the caller may wait for the publish's round trip: then, when
+// the broker can (inlinePublisher) and has nothing else queued or in
+// flight, the publish is sent on the caller's goroutine and done runs
+// before routeAsync returns.
+func (n *Node) routeAsync(env envelope.Envelope, mayWait bool, done func(envelope.Result)) {
 	if n.toSelf(env) {
 		n.handleEnvelope(env)
 		if env.Event != nil {
@@ -41,7 +46,19 @@ func (n *Node) routeAsync(env envelope.Envelope, done func(envelope.Result)) {
 		done(envelope.Result{Receivers: 1})
 		return
 	}
+	if ip, ok := n.broker.(inlinePublisher); ok && mayWait {
+		ip.PublishInline(env, done)
+		return
+	}
 	n.broker.PublishAsync(env, done)
+}
+
+// inlinePublisher is a Broker that can send a publish on the caller's
+// goroutine when it has nothing else to send (pubsub.Broker's
+// PublishInline): a lightly loaded node then skips the hand-off to the
+// publishing goroutine, a goroutine wake-up per message.
+type inlinePublisher interface {
+	PublishInline(e envelope.Envelope, done func(envelope.Result))
 }
 
 // toSelf reports whether env is addressed to a connection of this node,

@@ -186,6 +186,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 		b.cl = newClusterState(cfg.Prefix)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.pub.round = newRoundCtx(b.ctx)
 	b.epoch.Store(1) // odd: not subscribed yet
 	b.base[0], _ = b.channel(KindAll, "")
 	nodeCh, err := b.channel(KindNode, cfg.NodeID)

@@ -54,6 +54,18 @@
 // receive goroutine closes on confirmation, so the receive goroutine never waits on callers.
 // Close (or cancelling Run's context) stops everything; no goroutine is left.
 //
+// # Publishing
+//
+// PublishAsync queues a message for the publishing goroutine (publisher.go), which sends
+// everything queued while one round trip is in flight in the next pipeline, in queue order:
+// a busy node sends many PUBLISHes per round trip. PublishInline is for callers that may wait
+// (the goroutine serving a client's frames, when no other frame of the client is buffered):
+// when nothing is queued or in flight it sends the message on the caller's goroutine and
+// completes it before returning, which spares a lightly loaded node a goroutine hand-off, and
+// with it often a thread wake-up, per message; otherwise it queues like PublishAsync. One
+// round trip is in flight at a time, whoever sends it, so each caller's messages reach Redis
+// in order either way.
+//
 // # Delivery
 //
 // Delivery is at most once, in order per publishing node and channel, as Redis pub/sub is.

@@ -44,17 +44,29 @@ type publisher struct {
 	closed bool             // set by failPending: nothing queued later would ever be sent
 	wake   chan struct{}
 
+	// busy is held by whoever sends a round trip: publishLoop's goroutine
+	// (sendBatch) or a caller of PublishInline (sendInline). One round trip
+	// is in flight at a time, which keeps each caller's publishes in order.
+	busy bool
+	// inline counts round trips on callers' goroutines, so that publishLoop
+	// closes round only after the last one (taken with mu held, never once
+	// closed is set).
+	inline sync.WaitGroup
+
+	// The fields below are used only by the holder of busy, one round trip
+	// at a time.
+
 	// pipe is the pipeline every round trip is queued on, made once: Exec
 	// leaves it empty (go-redis sets its commands to nil before it runs
-	// them), so it is ready for the next. Only publishLoop's goroutine
-	// (sendPipeline) uses it, one batch at a time.
+	// them), so it is ready for the next (sendPipeline).
 	pipe redis.Pipeliner
-	// round is the context of each round trip (roundCtx), made by
-	// publishLoop; like pipe, only its goroutine uses it.
+	// round is the context of each round trip (roundCtx), made by New.
 	round *roundCtx
 	// results is the array of the last batch's outcomes, empty, reused by
-	// the next (sendBatch); only publishLoop's goroutine uses it.
+	// the next (sendRound).
 	results []Result
+	// one is the batch of a publish sent by sendInline.
+	one [1]pendingPublish
 }
 
 // PublishAsync queues e for publishing and returns at once. done, if not
@@ -64,13 +76,33 @@ type publisher struct {
 // were queued. Failures are counted in Stats.PublishErrors like those of
 // Publish; a Result wrapping ErrLossWindow is counted as published.
 func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
+	if pp, ok := b.pending(e, done); ok {
+		b.enqueue(pp)
+	}
+}
+
+// PublishInline is PublishAsync for a caller that may wait for one round trip: when nothing
+// is queued and no round trip is in flight, it sends e on the caller's goroutine and calls
+// done before it returns (a round trip waits at most Config.PublishTimeout); otherwise it
+// queues e exactly like PublishAsync and returns at once. Either way the order guarantees of
+// PublishAsync hold. It spares a lightly loaded node the hand-off to the publishing
+// goroutine, which cost a goroutine wake-up, often a thread's, per message (doc.go,
+// "Publishing"). Call it only where waiting is harmless, with no lock held.
+func (b *Broker) PublishInline(e Envelope, done func(Result)) {
+	if pp, ok := b.pending(e, done); ok && !b.sendInline(pp) {
+		b.enqueue(pp)
+	}
+}
+
+// pending encodes e for publishing; false means it failed and done was called.
+func (b *Broker) pending(e Envelope, done func(Result)) (pendingPublish, bool) {
 	ch, err := b.channel(e.Kind, e.Target)
 	if err == nil && b.isClosed() {
 		err = ErrClosed
 	}
 	if err != nil {
 		b.finish(done, err)
-		return
+		return pendingPublish{}, false
 	}
 	pp := pendingPublish{ch: ch, epoch: b.epoch.Load(), done: done} // encoded outside the lock
 	if !e.Ephemeral && b.viaHistory(e.Kind, e.Target) {
@@ -83,7 +115,34 @@ func (b *Broker) PublishAsync(e Envelope, done func(Result)) {
 	if b.cfg.EventsStream != "" {
 		pp.event = e.Event
 	}
-	b.enqueue(pp)
+	return pp, true
+}
+
+// sendInline sends pp on the caller's goroutine if the publisher is idle (nothing queued,
+// no round trip in flight, not closed) and reports whether it did; done has then been
+// called. Publishes queued meanwhile are handed to the publishing goroutine afterwards.
+func (b *Broker) sendInline(pp pendingPublish) bool {
+	p := &b.pub
+	p.mu.Lock()
+	if p.busy || p.closed || len(p.queue) > 0 {
+		p.mu.Unlock()
+		return false
+	}
+	p.busy = true
+	p.inline.Add(1) // before closed can be set: failPending's caller waits for it
+	p.mu.Unlock()
+	p.one[0] = pp
+	b.sendRound(p.one[:])
+	p.release(p.one[:], nil)
+	p.mu.Lock()
+	p.busy = false
+	more := len(p.queue) > 0
+	p.mu.Unlock()
+	p.inline.Done()
+	if more {
+		p.signal()
+	}
+	return true
 }
 
 // CopiesPayload reports that PublishAsync keeps no reference to e.Payload once it returns:
@@ -117,6 +176,11 @@ func (b *Broker) enqueue(pp pendingPublish) {
 	}
 	p.queue = append(p.queue, pp)
 	p.mu.Unlock()
+	p.signal()
+}
+
+// signal wakes the publishing goroutine; a wake-up already pending covers this one.
+func (p *publisher) signal() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -132,12 +196,12 @@ func (b *Broker) finish(done func(Result), err error) {
 // publishLoop sends queued publishes until the broker closes, then fails
 // whatever is left with ErrClosed.
 func (b *Broker) publishLoop() {
-	b.pub.round = newRoundCtx(b.ctx)
 	defer b.pub.round.close()
 	for {
 		select {
 		case <-b.done:
 			b.failPending()
+			b.pub.inline.Wait() // a round trip on a caller's goroutine still uses round
 			return
 		case <-b.pub.wake:
 		}
@@ -151,6 +215,10 @@ func (b *Broker) publishLoop() {
 func (b *Broker) sendBatch() bool {
 	p := &b.pub
 	p.mu.Lock()
+	if p.busy { // a caller is sending (sendInline); it signals when done
+		p.mu.Unlock()
+		return false
+	}
 	n := min(len(p.queue), MaxPublishBatch)
 	// The batch keeps the queue's front; later appends go past it (its cap
 	// is n), and a fully drained queue starts on the spare array (release)
@@ -165,11 +233,23 @@ func (b *Broker) sendBatch() bool {
 	if len(p.queue) == 0 {
 		p.queue = nil
 	}
+	p.busy = n > 0
 	p.mu.Unlock()
 	if n == 0 {
 		return false
 	}
-	defer p.release(batch, whole)
+	b.sendRound(batch)
+	p.release(batch, whole)
+	p.mu.Lock()
+	p.busy = false
+	p.mu.Unlock()
+	return true
+}
+
+// sendRound sends batch in one round trip and completes each of its publishes. Only the
+// holder of publisher.busy calls it.
+func (b *Broker) sendRound(batch []pendingPublish) {
+	p := &b.pub
 	// The deadline bounds a blackholed connection, so the senders hear of
 	// the failure in time; the PUBLISHes themselves are never retried.
 	// (context.WithTimeout(b.ctx, PublishTimeout), reused: roundCtx)
@@ -216,7 +296,6 @@ func (b *Broker) sendBatch() bool {
 			pp.done(r)
 		}
 	}
-	return true
 }
 
 // bodies holds the buffers that plain PUBLISHes are encoded into. A body is
