@@ -49,7 +49,15 @@ func TestPublishSentAtMostOnce(t *testing.T) {
 	if got := srv.Calls("publish"); got != 2 {
 		t.Fatalf("after PublishAsync: server saw %d PUBLISH in all, want 2", got)
 	}
-	if got := b.Stats().PublishErrors; got != 2 {
-		t.Fatalf("PublishErrors = %d, want 2", got)
+	var inlineErr error
+	b.PublishInline(deliver(KindRoom, "r", "z"), func(r Result) { inlineErr = r.Err })
+	if inlineErr == nil {
+		t.Fatal("PublishInline succeeded against a server that never replies")
+	}
+	if got := srv.Calls("publish"); got != 3 {
+		t.Fatalf("after PublishInline: server saw %d PUBLISH in all, want 3", got)
+	}
+	if got := b.Stats().PublishErrors; got != 3 {
+		t.Fatalf("PublishErrors = %d, want 3", got)
 	}
 }
