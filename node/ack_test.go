@@ -50,12 +50,19 @@ func ackTestNode(t *testing.T) (*resultBroker, *websocket.Conn) {
 	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
 	b := &resultBroker{fakeBroker: fakeBroker{n: n}, r: envelope.Result{Receivers: 1}}
 	n.broker = b
+	ws := dialInRoom(t, n)
+	return b, ws
+}
+
+// dialInRoom serves n, dials it and joins room "r".
+func dialInRoom(t *testing.T, n *Node) *websocket.Conn {
+	t.Helper()
 	ws := mustDial(t, mustServe(t, n))
 	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
 	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
 		t.Fatalf("join answered %+v", f)
 	}
-	return b, ws
+	return ws
 }
 
 func ackSend(t *testing.T, ws *websocket.Conn, s string) {
@@ -173,11 +180,7 @@ func TestAckRefOutlivesFrameBuffer(t *testing.T) {
 	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
 	b := &heldBroker{fakeBroker: fakeBroker{n: n}}
 	n.broker = b
-	ws := mustDial(t, mustServe(t, n))
-	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
-	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
-		t.Fatalf("join answered %+v", f)
-	}
+	ws := dialInRoom(t, n)
 	refs := []string{`"first-aaaa"`, `"second-bb"`, `"third-cccc"`} // same length: same buffer size
 	for _, ref := range refs {
 		ackSend(t, ws, `{"type":"message","room":"r","id":`+ref+`,"data":1}`)
@@ -218,11 +221,7 @@ func TestPublishReusesPayloadBuffer(t *testing.T) {
 	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
 	b := &copyingBroker{fakeBroker: fakeBroker{n: n}}
 	n.broker = b
-	ws := mustDial(t, mustServe(t, n))
-	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
-	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
-		t.Fatalf("join answered %+v", f)
-	}
+	ws := dialInRoom(t, n)
 	datas := []string{`"a longer first message"`, `2`, `{"k":"third"}`}
 	for i, d := range datas {
 		ackSend(t, ws, `{"type":"message","room":"r","id":`+fmt.Sprint(i)+`,"data":`+d+`}`)

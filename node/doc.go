@@ -41,9 +41,10 @@
 // has buffered is published on the goroutine serving it, which waits for
 // the round trip, when the broker has nothing else in flight
 // (routeAsync, pubsub's PublishInline); frames behind it take the
-// pipelined path. On the receiving side the pub/sub goroutine writes a
-// fan-out of up to 4 sockets itself, without waiting on any socket
-// (inlineFanout, writenow.go). A reader yields the
+// pipelined path. On the receiving side the pub/sub goroutine writes to 4
+// sockets or fewer itself (a small fan-out, or the rest of a large one after
+// its chunks of 64 went to workers, when that rest is so small), without
+// waiting on any socket (inlineFanout, writenow.go). A reader yields the
 // processor after a turn of 16 frames or 64 KiB, so a client flooding its
 // socket cannot monopolise one, and after a close for abuse (1007, 1008,
 // 1009, 4002, 4500) it reads nothing more (readframe.go). One node-wide sweep

@@ -77,11 +77,7 @@ func TestPublishInlineOnlyForLastBufferedFrame(t *testing.T) {
 	n := fakeNode(t, nil, fakeRegistry{}, fakeStats{})
 	b := &inlineBroker{fakeBroker: fakeBroker{n: n}}
 	n.broker = b
-	ws := mustDial(t, mustServe(t, n))
-	ackSend(t, ws, `{"type":"join","room":"r","id":"j"}`)
-	if f := ackRead(t, ws); f.Type != protocol.TypeJoined {
-		t.Fatalf("join answered %+v", f)
-	}
+	ws := dialInRoom(t, n)
 	ackSend(t, ws, `{"type":"message","room":"r","data":1}`)
 	if f := ackRead(t, ws); f.Type != protocol.TypeMessage {
 		t.Fatalf("got %+v, want the message", f)

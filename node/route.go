@@ -171,7 +171,6 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	f := outFrame{data: env.Payload, size: int64(len(env.Payload))}
 	delivered := int64(0)
 	starts := writerStartsPool.Get().(*writerStarts)
-	handedOff := false // a full chunk went to a worker: the rest goes too
 	deliver := func(c *conn) {
 		if c.id == env.Exclude {
 			return
@@ -188,7 +187,6 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 			if len(starts.conns) == fanoutChunk {
 				n.workers.goF(starts.fn)
 				starts = writerStartsPool.Get().(*writerStarts)
-				handedOff = true
 			}
 		}
 	}
@@ -211,8 +209,8 @@ func (n *Node) deliverLocal(env envelope.Envelope, pos position) {
 	switch {
 	case len(starts.conns) == 0:
 		writerStartsPool.Put(starts)
-	case len(starts.conns) <= inlineFanout && !handedOff:
-		starts.fn() // small fan-out: tried here, see inlineFanout
+	case len(starts.conns) <= inlineFanout:
+		starts.fn() // a small fan-out, or a large one's last few: tried here, see inlineFanout
 	default:
 		n.workers.goF(starts.fn)
 	}

@@ -73,9 +73,10 @@ func (c *conn) flushRest() bool {
 	return true
 }
 
-// inlineFanout is the largest fan-out whose writers the delivering goroutine
-// (the pub/sub receiver) starts itself instead of handing them to a worker:
-// a room of one or two members on this node, or a user's few connections.
+// inlineFanout is the most writers the delivering goroutine (the pub/sub
+// receiver) starts itself instead of handing them to a worker: a room of a
+// few members on this node, a user's few connections, or what is left of a
+// large fan-out after its full chunks went to workers.
 // Starting a writer there costs one non-blocking write per socket
 // (writeNow); a socket that does not take its frame at once still gets a
 // writer goroutine, so the receiver never waits for a socket. Handing such a
@@ -91,7 +92,7 @@ const inlineFanout = 4
 const fanoutChunk = 64
 
 // writerStarts carries the sockets of one fan-out whose writers must start
-// (startWriter): on a worker, or for a small fan-out (inlineFanout) on the
+// (startWriter): on a worker, or, when they are few (inlineFanout), on the
 // delivering goroutine, always after the index lock is released. Pooled, with
 // its func bound once, so a fan-out allocates nothing for it.
 type writerStarts struct {

@@ -6,17 +6,18 @@ import (
 	"time"
 )
 
-// roundCtx is the context of the publish loop's round trips: what
+// roundCtx is the context of the publisher's round trips: what
 // context.WithTimeout(parent, d) gives each one (the same Deadline, a Done
 // closed at the deadline or when parent is done, Err then DeadlineExceeded or
 // parent's error, parent's values), but one value reused from round to
 // round. context.WithTimeout cost a round trip five allocations (the
 // context, its timer and closures, the Done channel); a round now costs a
-// timer reset. Only the publish loop's goroutine calls begin and end, one
-// round at a time; the context's methods may be called from any goroutine.
+// timer reset. Only the holder of publisher.busy (publishLoop's goroutine,
+// or a PublishInline caller) calls begin and end, one round at a time; the
+// context's methods may be called from any goroutine.
 //
 // Reuse is sound because nothing keeps the context past its round:
-// sendBatch hands it to go-redis (pipeline Exec, the history script's
+// sendRound hands it to go-redis (pipeline Exec, the history script's
 // load), which uses it only within those calls, and go-redis' own
 // goroutines (a dial) use contexts of their own. A context derived from it
 // within the round (a dial timeout) is cancelled by its creator before the
