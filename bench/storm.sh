@@ -12,10 +12,13 @@
 # the signal, clients not back within 30 s, 503s and retries, the p99 of
 # deliveries to never-disconnected clients over the storm window, and node and
 # Redis CPU; the script prints a markdown table of both and writes
-# bench/storm.svg and bench/storm.md. About 1 minute on 2 cores.
+# bench/storm.svg and bench/storm.md. About 1 minute on 2 cores. The drained
+# node's clients run in a child process of wsbench, apart from the clients
+# whose deliveries are timed (STORM_FLAGS=-split=false puts them together).
 #
 # Environment: STORM_PER_NODE (3000), STORM_RATE (5000), STORM_JITTER (1s),
 # STORM_OUT (bench/), STORM_KEEP (directory for the JSON results and logs),
+# STORM_FLAGS (more `wsbench storm` flags),
 # BENCH_NODE_GOMAXPROCS (1, as run.sh).
 set -euo pipefail
 
@@ -73,9 +76,10 @@ for i in 0 1 2; do ready "$i" || die "node $((i + 1)) not ready"; done
 storm() {
 	local file=$1 name=$2 jitter=$3
 	log "storm $name"
+	# shellcheck disable=SC2086 # STORM_FLAGS is a list of flags
 	"$BIN/wsbench" storm -urls "$(join_by , "${URLS[@]}")" -pids "$(join_by , "${NODE_PID[@]}")" \
 		-secret "$SECRET" -redis-url "$REDIS_URL" -drain 3 -jitter "$jitter" -per-node "$PER_NODE" \
-		-rate "$RATE" -label "$name" -out "$WORK/$file.json" &
+		-rate "$RATE" -label "$name" -out "$WORK/$file.json" ${STORM_FLAGS:-} &
 	local pid=$!
 	PIDS+=("$pid")
 	wait "$pid" || log "wsbench storm $name exited non-zero"

@@ -107,3 +107,22 @@ func TestFillMachine(t *testing.T) {
 		t.Errorf("figures from a missing sample: %+v", g)
 	}
 }
+
+func TestRunDelay(t *testing.T) {
+	if got, err := parseRunDelay([]byte("146333144 12742989 364\n")); err != nil || got != 12742989 {
+		t.Errorf("run delay = %d, %v; want 12742989", got, err)
+	}
+	for _, bad := range []string{"", "123", "1 x 2"} {
+		if _, err := parseRunDelay([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	// This process: two threads kept busy on a machine with other work may
+	// or may not wait, so only the reading itself is checked.
+	if v, err := procRunDelay(os.Getpid()); err != nil || v < 0 {
+		t.Errorf("own run delay = %v, %v", v, err)
+	}
+	if _, err := procRunDelay(1 << 30); err == nil {
+		t.Error("no error for a pid that does not exist")
+	}
+}

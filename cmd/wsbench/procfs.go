@@ -35,6 +35,42 @@ func maxRSSKiB() int64 {
 	return int64(ru.Maxrss)
 }
 
+// procRunDelay is the time the threads of pid have spent runnable but
+// waiting for a CPU, in seconds: the sum of the second field of
+// /proc/<pid>/task/*/schedstat. It is the kernel's run-queue wait, which a
+// Go runtime trace cannot see (a goroutine whose thread waits for a CPU
+// looks running there). Threads that have exited are not counted.
+func procRunDelay(pid int) (float64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var ns int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		v, err := parseRunDelay(b)
+		if err != nil {
+			return 0, err
+		}
+		ns += v
+	}
+	return float64(ns) / 1e9, nil
+}
+
+// parseRunDelay reads the run-queue wait (ns) from a schedstat line:
+// "time-on-cpu wait-on-runqueue timeslices".
+func parseRunDelay(b []byte) (int64, error) {
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("malformed schedstat line %q", b)
+	}
+	return strconv.ParseInt(f[1], 10, 64)
+}
+
 // procCPU reads utime+stime of pid from /proc/<pid>/stat, in seconds.
 func procCPU(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,11 +11,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
-
-	"github.com/wsnode/wsnode/auth"
 )
 
 // stormMain is "wsbench storm" (issue 16, point 3): -per-node receivers on
@@ -28,8 +26,11 @@ import (
 // p99 of deliveries to the never-disconnected clients over the storm window
 // (signal to last rejoin + 1 s), node and Redis CPU over that window, and
 // writes the result with its per-100 ms series as JSON (-out) for
-// "wsbench stormplot". One process holds every socket (9,000 + publishers,
-// under the 20,000 open files a process may have).
+// "wsbench stormplot". With -split (the default), the drained node's
+// clients run in a child process of their own (stormgroup.go), and this
+// process holds the undisturbed receivers and the publishers; with
+// -split=false one process holds every socket (9,000 + publishers, under
+// the 20,000 open files a process may have).
 //
 //	wsbench storm -urls U1,U2,U3 -pids P1,P2,P3 -secret S -redis-url R -drain 3 -jitter 1s -out a.json
 func stormMain(args []string, stdout, stderr io.Writer) int {
@@ -47,6 +48,13 @@ func stormMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.role == roleDrained {
+		if err := runDrainedChild(ctx, cfg, os.Stdin, stdout); err != nil {
+			fmt.Fprintln(stderr, "wsbench storm (drained clients):", err)
+			return 1
+		}
+		return 0
+	}
 	res, err := runStorm(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "wsbench storm:", err)
@@ -73,7 +81,14 @@ type stormConfig struct {
 	perNode, members, pubs, payload int
 	concurrency                     int
 	rate                            float64
+	split                           bool     // the drained node's clients in a child process
+	role                            string   // "" or roleDrained (the child)
+	args                            []string // as given, for the child
 }
+
+// roleDrained is the -role of the child that holds the drained node's
+// clients (stormchild.go).
+const roleDrained = "drained"
 
 func parseStormFlags(args []string, stderr io.Writer) (*stormConfig, error) {
 	fs := flag.NewFlagSet("wsbench storm", flag.ContinueOnError)
@@ -90,7 +105,7 @@ func parseStormFlags(args []string, stderr io.Writer) (*stormConfig, error) {
 	fs.DurationVar(&c.jitter, "jitter", time.Second, "full jitter before each reconnect; 0: reconnect at once")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "traffic before the baseline")
 	fs.DurationVar(&c.baseline, "baseline", 3*time.Second, "measured traffic before the drain")
-	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "a drained client not back this long after the signal failed")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "a receiver not joined this long after its first dial, or not back this long after the drain signal, failed")
 	fs.DurationVar(&c.tail, "tail", time.Second, "the storm window ends this long after the last rejoin")
 	fs.IntVar(&c.perNode, "per-node", 3000, "receivers per node")
 	fs.IntVar(&c.members, "members", 10, "receivers per room (spread over the nodes)")
@@ -98,8 +113,14 @@ func parseStormFlags(args []string, stderr io.Writer) (*stormConfig, error) {
 	fs.IntVar(&c.payload, "payload", 128, "message data bytes")
 	fs.IntVar(&c.concurrency, "concurrency", 100, "connects in flight while setting up")
 	fs.Float64Var(&c.rate, "rate", 5000, "offered deliveries per second")
+	fs.BoolVar(&c.split, "split", true, "run the drained node's clients in a child process, apart from the measuring clients")
+	fs.StringVar(&c.role, "role", "", "internal: \"drained\" runs the drained node's clients for a parent")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	c.args = args
+	if c.role != "" && c.role != roleDrained {
+		return nil, fmt.Errorf("unknown -role %q", c.role)
 	}
 	c.urls = splitList(*urls)
 	if c.drain == 0 {
@@ -155,6 +176,10 @@ type stormResult struct {
 	StormFromNode     durStats         `json:"storm_from_node"` // the window's undisturbed latency from the node's "ts" (ms resolution)
 	StormSendLag      durStats         `json:"storm_send_lag"`  // the generator's send lag over the window
 	NodeCPU           []float64        `json:"node_cpu"`        // cores, per survivor, over the window
+	NodeRunWait       []float64        `json:"node_run_wait"`   // per survivor: its threads' run-queue wait, seconds per second of window
+	GenRunWait        float64          `json:"generator_run_wait"`
+	BaseNodeRunWait   []float64        `json:"base_node_run_wait"` // the same over the baseline, before the drain
+	BaseGenRunWait    float64          `json:"base_generator_run_wait"`
 	RedisCPU          float64          `json:"redis_cpu"`
 	GenCPU            float64          `json:"generator_cpu"`
 	IdleCPU           float64          `json:"idle_cpu"` // the machine's idle cores over the window
@@ -162,21 +187,34 @@ type stormResult struct {
 	Series            stormSeries      `json:"series"`
 }
 
-// stormCPU is one reading of the survivors', Redis's and our own CPU time.
+// stormCPU is one reading of the survivors', Redis's and our own CPU time,
+// and of the survivors' and our own run-queue wait (procRunDelay).
 type stormCPU struct {
 	nodes      []float64
+	nodesWait  []float64
+	genWait    float64
 	redis, gen float64
 	idle       float64 // seconds all CPUs were idle since boot (/proc/stat)
 	at         time.Time
 }
 
-func sampleCPU(ctx context.Context, cfg *stormConfig, rp *redisProbe) stormCPU {
+// sampleCPU reads the CPU times; child, if not 0, is the generator's child
+// process (its CPU counts as the generator's).
+func sampleCPU(ctx context.Context, cfg *stormConfig, rp *redisProbe, child int) stormCPU {
 	s := stormCPU{at: time.Now(), gen: cpuSeconds()}
+	s.genWait, _ = procRunDelay(os.Getpid())
+	if child != 0 {
+		v, _ := procCPU(child)
+		w, _ := procRunDelay(child)
+		s.gen, s.genWait = s.gen+v, s.genWait+w
+	}
 	s.idle, _, _ = cpuIdle()
 	for i, pid := range cfg.pids {
 		if i != cfg.drain {
 			v, _ := procCPU(pid)
+			w, _ := procRunDelay(pid)
 			s.nodes = append(s.nodes, v)
+			s.nodesWait = append(s.nodesWait, w)
 		}
 	}
 	if rp != nil {
@@ -198,57 +236,51 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 		defer p.Close()
 		rp = p
 	}
-	v, err := auth.NewVerifier(0, cfg.secret)
+	authFrame, err := stormAuthFrames(cfg)
 	if err != nil {
 		return nil, err
 	}
-	authFrame := func(user string) ([]byte, error) {
-		tok, err := v.Mint(user, auth.TypeUser, time.Hour)
-		return []byte(`{"type":"auth","token":"` + tok + `"}`), err
-	}
 	n := cfg.perNode * len(cfg.urls)
 	rooms := (n + cfg.members - 1) / cfg.members
-	roomName := func(r int) string { return fmt.Sprintf("%s-r%d", cfg.prefix, r) }
+	roomName := func(r int) string { return stormRoomName(cfg, r) }
 	h := newStormHarness(cfg)
 	h.recordFrom.Store(1 << 62)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	fmt.Fprintf(logw, "storm %s: %d receivers (%d per node) in %d rooms, publishers on the survivors\n", cfg.label, n, cfg.perNode, rooms)
-	clients := make([]*stormClient, n)
-	sem := make(chan struct{}, cfg.concurrency)
-	var ready, all sync.WaitGroup
-	var failed sync.Mutex
-	setupFailed := 0
-	for i := range clients {
-		a, err := authFrame(fmt.Sprintf("%s-u%d", cfg.prefix, i))
-		if err != nil {
-			return nil, err
-		}
-		// Receiver i is on node i % nodes and in room i / members, so every
-		// room has members on every node.
-		c := &stormClient{h: h, i: i, node: i % len(cfg.urls), auth: a,
-			join: []byte(`{"type":"join","room":"` + roomName(i/cfg.members) + `"}`),
-			rng:  rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))}
-		clients[i] = c
-		sem <- struct{}{}
-		ready.Add(1)
-		all.Go(func() {
-			c.run(cctx, func(ok bool) {
-				if !ok {
-					failed.Lock()
-					setupFailed++
-					failed.Unlock()
-				}
-				<-sem
-				ready.Done()
-			}, time.Now().Add(20*time.Second))
-		})
+	fmt.Fprintf(logw, "storm %s: %d receivers (%d per node) in %d rooms, publishers on the survivors; drained clients in %s\n",
+		cfg.label, n, cfg.perNode, rooms, map[bool]string{true: "a child process", false: "this process"}[cfg.split])
+	var child *childGroup
+	childErr := make(chan error, 1)
+	if cfg.split {
+		go func() {
+			var err error
+			child, err = startChild(cctx, cfg, cfg.args, logw)
+			childErr <- err
+		}()
 	}
-	ready.Wait()
-	defer func() { cancel(); all.Wait() }() // on every return: no client left running
-	if setupFailed > 0 {
-		return nil, fmt.Errorf("%d receivers could not connect", setupFailed)
+	measured := func(node int) bool { return !cfg.split || node != cfg.drain }
+	clients, waitClients, err := connectClients(cctx, cfg, h, measured)
+	defer func() { cancel(); waitClients() }() // on every return: no client left running
+	var group drainedGroup
+	if cfg.split {
+		if cerr := <-childErr; cerr != nil {
+			err = errors.Join(err, fmt.Errorf("drained clients: %w", cerr))
+		} else {
+			defer child.stop()
+			group = child
+		}
+	} else {
+		var drainedClients []*stormClient
+		for _, c := range clients {
+			if c.node == cfg.drain {
+				drainedClients = append(drainedClients, c)
+			}
+		}
+		group = &localGroup{h: h, clients: drainedClients}
+	}
+	if err != nil {
+		return nil, err
 	}
 	var pubAuth [][]byte
 	for k := range cfg.pubs {
@@ -271,6 +303,7 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	go func() { pubErrs <- pubs.pace(pctx, start, every, cfg.payload, roomName) }()
 	fmt.Fprintf(logw, "storm %s: all connected; traffic %.0f deliveries/s, warm-up %s, baseline %s\n", cfg.label, cfg.rate, cfg.warmup, cfg.baseline)
 	sleepCtx(ctx, cfg.warmup)
+	cpuBase := sampleCPU(ctx, cfg, rp, group.pid())
 	baseFrom := time.Now().UnixNano()
 	h.recordFrom.Store(baseFrom)
 	sleepCtx(ctx, cfg.baseline)
@@ -278,32 +311,31 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 		return nil, ctx.Err()
 	}
 
-	cpu0 := sampleCPU(ctx, cfg, rp)
+	cpu0 := sampleCPU(ctx, cfg, rp, group.pid())
 	drainAt := time.Now().UnixNano()
 	h.drainAt.Store(drainAt)
+	if err := group.drain(drainAt); err != nil {
+		return nil, fmt.Errorf("drained clients: %w", err)
+	}
 	if err := syscall.Kill(cfg.pids[cfg.drain], syscall.SIGTERM); err != nil {
 		return nil, fmt.Errorf("SIGTERM to node %d (pid %d): %w", cfg.drain+1, cfg.pids[cfg.drain], err)
 	}
-	drained := 0
-	for _, c := range clients {
-		if c.node == cfg.drain {
-			drained++
-		}
-	}
+	drained := cfg.perNode // receiver i is on node i % nodes
 	fmt.Fprintf(logw, "storm %s: SIGTERM to node %d; %d clients to come back (jitter %s)\n", cfg.label, cfg.drain+1, drained, cfg.jitter)
 	deadline := time.Unix(0, drainAt).Add(cfg.timeout)
-	for h.rejoined.Load() < int64(drained) && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
+	rep, err := group.wait(ctx, deadline)
+	if err != nil {
+		return nil, fmt.Errorf("drained clients: %w", err)
 	}
 	var rejoin, closed, reconnect []int64
 	last := drainAt
-	for _, c := range clients {
-		if t := c.rejoinAt.Load(); c.node == cfg.drain && t != 0 {
+	for k, t := range rep.RejoinAt {
+		if t != 0 {
 			rejoin = append(rejoin, t-drainAt)
-			reconnect = append(reconnect, t-c.closedAt.Load())
+			reconnect = append(reconnect, t-rep.ClosedAt[k])
 			last = max(last, t)
 		}
-		if t := c.closedAt.Load(); c.node == cfg.drain && t != 0 {
+		if t := rep.ClosedAt[k]; t != 0 {
 			closed = append(closed, t-drainAt)
 		}
 	}
@@ -312,18 +344,21 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 		windowEnd = deadline
 	}
 	sleepCtx(ctx, time.Until(windowEnd))
-	cpu1 := sampleCPU(ctx, cfg, rp)
+	cpu1 := sampleCPU(ctx, cfg, rp, group.pid())
 	sleepCtx(ctx, 3*time.Second) // deliveries scheduled in the window arrive
 	stopPub()
 	res := &stormResult{Label: cfg.label, JitterMS: float64(cfg.jitter.Milliseconds()), Clients: n, Drained: drained,
-		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Reconnect: summarize(reconnect), Closed: summarize(closed), Closed1001: h.closed1001.Load(), NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
-		N503: h.n503.Load(), Retries: h.retries.Load(), OtherErrors: h.otherErrs.Load(),
+		RateOffered: cfg.rate, Rejoin: summarize(rejoin), Reconnect: summarize(reconnect), Closed: summarize(closed), Closed1001: rep.Closed1001, NotBack: drained - len(rejoin), PublishErrors: <-pubErrs,
+		N503: rep.N503, Retries: rep.Retries, OtherErrors: rep.OtherErrors, ErrorKinds: rep.ErrorKinds,
 		UndisturbedCloses: h.undisturbedCloses.Load(), SetupErrors: h.setupErrs.Load(),
 		WindowS: float64(windowEnd.UnixNano()-drainAt) / 1e9}
+	if cfg.split { // else h counted both groups
+		res.UndisturbedCloses += rep.UndisturbedCloses
+		res.SetupErrors += rep.SetupErrors
+	}
 	cancel()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	res.ErrorKinds = h.errKinds
 	res.Baseline = latencyIn(h.deliveries, baseFrom, drainAt, -1)
 	res.Storm = latencyIn(h.deliveries, drainAt, windowEnd.UnixNano(), -1)
 	for i := range cfg.urls {
@@ -335,12 +370,19 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	wall := cpu1.at.Sub(cpu0.at).Seconds()
 	for i := range cpu1.nodes {
 		res.NodeCPU = append(res.NodeCPU, roundTo((cpu1.nodes[i]-cpu0.nodes[i])/wall, 2))
+		res.NodeRunWait = append(res.NodeRunWait, roundTo((cpu1.nodesWait[i]-cpu0.nodesWait[i])/wall, 2))
 	}
+	res.GenRunWait = roundTo((cpu1.genWait-cpu0.genWait)/wall, 2)
+	baseWall := cpu0.at.Sub(cpuBase.at).Seconds()
+	for i := range cpu0.nodesWait {
+		res.BaseNodeRunWait = append(res.BaseNodeRunWait, roundTo((cpu0.nodesWait[i]-cpuBase.nodesWait[i])/baseWall, 2))
+	}
+	res.BaseGenRunWait = roundTo((cpu0.genWait-cpuBase.genWait)/baseWall, 2)
 	res.RedisCPU = roundTo((cpu1.redis-cpu0.redis)/wall, 2)
 	res.GenCPU = roundTo((cpu1.gen-cpu0.gen)/wall, 2)
 	res.IdleCPU = roundTo((cpu1.idle-cpu0.idle)/wall, 2)
 	plotFrom := drainAt - int64(2*time.Second)
-	res.Series = buildSeries(drainAt, plotFrom, windowEnd.UnixNano(), h.rejoins, h.refused, h.deliveries, pubs.lags)
+	res.Series = buildSeries(drainAt, plotFrom, windowEnd.UnixNano(), rep.Rejoins, rep.Refused, h.deliveries, pubs.lags)
 	res.StormFromNode = fromNodeIn(h.deliveries, drainAt, windowEnd.UnixNano())
 	res.StormSendLag = lagIn(pubs.lags, drainAt, windowEnd.UnixNano())
 	res.Targets = stormTargets(res)
@@ -373,6 +415,8 @@ func printStorm(w io.Writer, r *stormResult) {
 		fmt.Fprintf(w, "    receivers on survivor %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms (n %d)\n", i+1, d.P50MS, d.P99MS, d.MaxMS, d.N)
 	}
 	fmt.Fprintf(w, "  CPU over the window (cores): survivors %v, redis %.2f, generator %.2f, machine idle %.2f\n", r.NodeCPU, r.RedisCPU, r.GenCPU, r.IdleCPU)
+	fmt.Fprintf(w, "  run-queue wait (threads waiting for a CPU, s per s) over the window: survivors %v, generator %.2f; over the baseline: %v, %.2f\n",
+		r.NodeRunWait, r.GenRunWait, r.BaseNodeRunWait, r.BaseGenRunWait)
 	for _, t := range r.Targets {
 		fmt.Fprintln(w, "  target", t)
 	}

@@ -320,3 +320,67 @@ func TestScanTS(t *testing.T) {
 		t.Fatal("a frame without ts scanned")
 	}
 }
+
+// TestStormChildReportsDrainedClients runs the drained clients' child
+// process (the test binary, as TestMain dispatches it) against fake nodes:
+// the parent learns of its joined client, tells it the drain time, and gets
+// back the client's 1001 close, two 503s with their retries, and the rejoin.
+func TestStormChildReportsDrainedClients(t *testing.T) {
+	drain, never := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	a, _ := stormFakeNode(t, 0, drain)
+	b, bDials := stormFakeNode(t, 2, never)
+	cfg, err := parseStormFlags([]string{"-urls", a + "," + b, "-pids", "1,2", "-secret", "s", "-drain", "1",
+		"-per-node", "1", "-members", "1", "-pubs", "1", "-jitter", "50ms", "-timeout", "10s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	g, err := startChild(ctx, cfg, cfg.args, &logs)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, logs.String())
+	}
+	drainAt := time.Now().UnixNano()
+	if err := g.drain(drainAt); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	close(drain)
+	rep, err := g.wait(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("wait: %v\n%s", err, logs.String())
+	}
+	if rep.Clients != 1 || rep.back() != 1 || rep.Closed1001 != 1 || rep.N503 != 2 || rep.Retries != 2 || rep.OtherErrors != 0 {
+		t.Fatalf("report %+v; want 1 client, back, one 1001, two 503s and two retries", rep)
+	}
+	if rep.ClosedAt[0] < drainAt || rep.RejoinAt[0] < rep.ClosedAt[0] || len(rep.Refused) != 2 || len(rep.Rejoins) != 1 || bDials.Load() != 3 {
+		t.Fatalf("closed %d, rejoined %d (drain %d), refused %v, rejoins %v, survivor dials %d",
+			rep.ClosedAt[0], rep.RejoinAt[0], drainAt, rep.Refused, rep.Rejoins, bDials.Load())
+	}
+	if err := g.stop(); err != nil {
+		t.Fatalf("child exit: %v\n%s", err, logs.String())
+	}
+}
+
+// TestStormChildFailsSetup: a child whose clients cannot connect says so,
+// and startChild returns its message instead of waiting.
+func TestStormChildFailsSetup(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "ws://" + ln.Addr().String() + "/ws"
+	_ = ln.Close() // nothing listens: every dial is refused
+	cfg, err := parseStormFlags([]string{"-urls", dead + "," + dead, "-pids", "1,2", "-secret", "s", "-drain", "1",
+		"-per-node", "1", "-members", "1", "-pubs", "1", "-timeout", "500ms"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err = startChild(ctx, cfg, cfg.args, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "could not connect") {
+		t.Fatalf("err = %v, want the child's setup failure", err)
+	}
+}

@@ -118,15 +118,12 @@ func stormTable(w io.Writer, rs []*stormResult) {
 		}
 		return strings.Join(s, " / ") + " ms"
 	})
-	row("survivors' CPU in window (cores)", func(r *stormResult) string {
-		var s []string
-		for _, c := range r.NodeCPU {
-			s = append(s, fmt.Sprintf("%.2f", c))
-		}
-		return strings.Join(s, " + ")
-	})
+	row("survivors' CPU in window (cores)", func(r *stormResult) string { return joinFloats(r.NodeCPU, " + ") })
 	row("Redis / generator CPU, machine idle (cores)", func(r *stormResult) string {
 		return fmt.Sprintf("%.2f / %.2f, idle %.2f", r.RedisCPU, r.GenCPU, r.IdleCPU)
+	})
+	row("threads waiting for a CPU, survivors / generator (s per s), in window (baseline)", func(r *stormResult) string {
+		return fmt.Sprintf("%s / %.2f (%s / %.2f)", joinFloats(r.NodeRunWait, " + "), r.GenRunWait, joinFloats(r.BaseNodeRunWait, " + "), r.BaseGenRunWait)
 	})
 	row("targets", func(r *stormResult) string { return strings.Join(r.Targets, "; ") })
 }
@@ -213,4 +210,13 @@ func fmtKinds(m map[string]int64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// joinFloats formats vs with two decimals, joined by sep.
+func joinFloats(vs []float64, sep string) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fmt.Sprintf("%.2f", v)
+	}
+	return strings.Join(s, sep)
 }
