@@ -86,7 +86,7 @@ func (r *Registry) Register(ctx context.Context, c Conn) error {
 		return wrap("register", r.cRegister(ctx, []Conn{c}, r.now()))
 	}
 	args := r.registerArgs(c, r.now())
-	return wrap("register", registerScript.Run(ctx, r.rdb, nil, args...).Err())
+	return wrap("register", r.run(ctx, registerScript, nil, args...).Err())
 }
 
 // Authenticate binds user and connType to the connection and marks it
@@ -103,7 +103,7 @@ func (r *Registry) Authenticate(ctx context.Context, connID, user, connType stri
 	if r.cfg.Cluster {
 		return wrap("authenticate", r.cAuthenticate(ctx, connID, user, connType, at))
 	}
-	code, err := authenticateScript.Run(ctx, r.rdb, nil,
+	code, err := r.run(ctx, authenticateScript, nil,
 		r.cfg.Prefix, connID, user, connType, ms(at), r.cfg.MaxConnsPerUser).Int64()
 	if err != nil {
 		return wrap("authenticate", err)
@@ -121,7 +121,7 @@ func (r *Registry) Join(ctx context.Context, connID, room string, at time.Time) 
 	if r.cfg.Cluster {
 		return wrap("join", r.cJoin(ctx, connID, room, at))
 	}
-	code, err := joinScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Int64()
+	code, err := r.run(ctx, joinScript, nil, r.cfg.Prefix, connID, room, ms(at)).Int64()
 	if err != nil {
 		return wrap("join", err)
 	}
@@ -138,7 +138,7 @@ func (r *Registry) Leave(ctx context.Context, connID, room string, at time.Time)
 	if r.cfg.Cluster {
 		return wrap("leave", r.cLeave(ctx, connID, room, at))
 	}
-	return wrap("leave", leaveScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, room, ms(at)).Err())
+	return wrap("leave", r.run(ctx, leaveScript, nil, r.cfg.Prefix, connID, room, ms(at)).Err())
 }
 
 // SetState sets the connection's state. ErrNotFound if it is not registered
@@ -153,7 +153,7 @@ func (r *Registry) SetState(ctx context.Context, connID, state string) error {
 	if r.cfg.Cluster {
 		return wrap("set state", r.cSetState(ctx, connID, state))
 	}
-	code, err := setStateScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID, state).Int64()
+	code, err := r.run(ctx, setStateScript, nil, r.cfg.Prefix, connID, state).Int64()
 	if err != nil {
 		return wrap("set state", err)
 	}
@@ -170,7 +170,7 @@ func (r *Registry) Unregister(ctx context.Context, connID string) error {
 	if r.cfg.Cluster {
 		return wrap("unregister", r.cUnregister(ctx, connID))
 	}
-	return wrap("unregister", unregisterScript.Run(ctx, r.rdb, nil, r.cfg.Prefix, connID).Err())
+	return wrap("unregister", r.run(ctx, unregisterScript, nil, r.cfg.Prefix, connID).Err())
 }
 
 func (r *Registry) validConnAnd(connID, kind, name string) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wsnode/wsnode/internal/cmdbatch"
 	"github.com/wsnode/wsnode/internal/defaults"
 	"github.com/wsnode/wsnode/internal/keyspace"
 )
@@ -111,11 +112,12 @@ func (c Config) validate() error {
 // node list), and every multi-key change to connections, users and rooms is
 // one atomic Lua script.
 type Registry struct {
-	rdb  redis.UniversalClient
-	cfg  Config
-	keys Keys
-	now  func() time.Time
-	inc  string // this process's incarnation (see Incarnation)
+	rdb   redis.UniversalClient
+	batch *cmdbatch.Batcher // the single-mode connection scripts (conn.go)
+	cfg   Config
+	keys  Keys
+	now   func() time.Time
+	inc   string // this process's incarnation (see Incarnation)
 
 	takeover takeover // whether earlier processes' connections may go
 
@@ -147,7 +149,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	return &Registry{rdb: rdb, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
+	return &Registry{rdb: rdb, batch: cmdbatch.New(rdb, cmdbatch.Config{}), cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
 		ck: keyspace.New(cfg.Prefix), inFlight: map[string]int{}}, nil
 }
 
@@ -197,6 +199,22 @@ func statusErr(op string, code int64) error {
 // pipelined runs fn in a pipeline. Scripts inside use EvalSha, which cannot
 // fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
 // scripts and retries once. Only idempotent commands may be pipelined here.
+// run runs script through the batcher (EVALSHA; after NOSCRIPT, from a
+// fresh or flushed Redis, the script is loaded and run once more). The
+// connection scripts of single mode go this way, so that the registrations,
+// authentications and joins of concurrent connects share round trips.
+func (r *Registry) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := r.batch.EvalSha(ctx, script.Hash(), keys, args...)
+	if !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return cmd
+	}
+	if err := script.Load(ctx, r.rdb).Err(); err != nil {
+		cmd.SetErr(err)
+		return cmd
+	}
+	return r.batch.EvalSha(ctx, script.Hash(), keys, args...)
+}
+
 func (r *Registry) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	cmds, err := r.rdb.Pipelined(ctx, fn)
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
