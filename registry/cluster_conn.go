@@ -129,7 +129,7 @@ func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType str
 	defer r.begin(connID)()
 	ck := r.cConnKeys(connID)[:1]
 	pend := func(replace string) (code int64, old, pending string, err error) {
-		code, rest, err := cCode(cConnPendingScript.Run(ctx, r.rdb, ck, user, replace))
+		code, rest, err := cCode(r.run(ctx, cConnPendingScript, ck, user, replace))
 		if v := strs(rest); err == nil && len(v) == 2 {
 			return code, v[0], v[1], nil
 		}
@@ -139,7 +139,7 @@ func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType str
 	if err == nil && code == codeStalePending {
 		// Drop the stale user's entry while user_pending still points at
 		// it, then overwrite it.
-		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(stale), stale, connID).Err(); err != nil {
+		if err := r.run(ctx, cUserDropScript, r.cUserKeys(stale), stale, connID).Err(); err != nil {
 			return err
 		}
 		code, old, _, err = pend(stale)
@@ -160,7 +160,7 @@ func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType str
 		return err
 	}
 	if !ok {
-		if err := cConnUnpendScript.Run(ctx, r.rdb, ck, user).Err(); err != nil {
+		if err := r.run(ctx, cConnUnpendScript, ck, user).Err(); err != nil {
 			return err
 		}
 		return ErrUserLimit
@@ -169,21 +169,21 @@ func (r *Registry) cAuthenticate(ctx context.Context, connID, user, connType str
 		return err
 	}
 	if old != "" && old != user {
-		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(old), old, connID).Err(); err != nil {
+		if err := r.run(ctx, cUserDropScript, r.cUserKeys(old), old, connID).Err(); err != nil {
 			return err
 		}
 	}
 	if err := r.step(op, 3); err != nil {
 		return err
 	}
-	code, err = cConnAuthScript.Run(ctx, r.rdb, ck, user, connType, ms(at)).Int64()
+	code, err = r.run(ctx, cConnAuthScript, ck, user, connType, ms(at)).Int64()
 	if err != nil {
 		return err
 	}
 	if code != codeOK {
 		// Removed meanwhile: take back the user entry, which nothing
 		// would reach any more.
-		if err := cUserDropScript.Run(ctx, r.rdb, r.cUserKeys(user), user, connID).Err(); err != nil {
+		if err := r.run(ctx, cUserDropScript, r.cUserKeys(user), user, connID).Err(); err != nil {
 			return err
 		}
 		return ErrNotFound
@@ -199,7 +199,7 @@ func (r *Registry) cUserAdd(ctx context.Context, user, connID string) (ok bool, 
 	keys := r.cUserKeys(user)
 	run := func(excluded []string) (int64, []any, error) {
 		args := append([]any{user, connID, r.cfg.MaxConnsPerUser}, anys(excluded)...)
-		return cCode(cUserAddScript.Run(ctx, r.rdb, keys, args...))
+		return cCode(r.run(ctx, cUserAddScript, keys, args...))
 	}
 	code, others, err := run(nil)
 	if err != nil || code == codeOK {
@@ -289,7 +289,7 @@ func beatLive(val *redis.StringCmd, pttl *redis.DurationCmd, inc string) bool {
 // 2 room slot.
 func (r *Registry) cJoin(ctx context.Context, connID, room string, at time.Time) error {
 	defer r.begin(connID)()
-	code, err := cConnJoinScript.Run(ctx, r.rdb, r.cConnKeys(connID)[:2], room).Int64()
+	code, err := r.run(ctx, cConnJoinScript, r.cConnKeys(connID)[:2], room).Int64()
 	if err != nil {
 		return err
 	}
@@ -299,12 +299,12 @@ func (r *Registry) cJoin(ctx context.Context, connID, room string, at time.Time)
 	if err := r.step("join", 1); err != nil {
 		return err
 	}
-	return cRoomAddScript.Run(ctx, r.rdb, r.cRoomKeys(room), room, connID, ms(at), "1").Err()
+	return r.run(ctx, cRoomAddScript, r.cRoomKeys(room), room, connID, ms(at), "1").Err()
 }
 
 // cLeave: 1 room slot, 2 connection slot (connrooms).
 func (r *Registry) cLeave(ctx context.Context, connID, room string, at time.Time) error {
-	if err := cRoomDropScript.Run(ctx, r.rdb, r.cRoomKeys(room), room, connID, ms(at)).Err(); err != nil {
+	if err := r.run(ctx, cRoomDropScript, r.cRoomKeys(room), room, connID, ms(at)).Err(); err != nil {
 		return err
 	}
 	if err := r.step("leave", 1); err != nil {
@@ -314,7 +314,7 @@ func (r *Registry) cLeave(ctx context.Context, connID, room string, at time.Time
 }
 
 func (r *Registry) cSetState(ctx context.Context, connID, state string) error {
-	code, err := cSetStateScript.Run(ctx, r.rdb, r.cConnKeys(connID)[:1], state).Int64()
+	code, err := r.run(ctx, cSetStateScript, r.cConnKeys(connID)[:1], state).Int64()
 	if err != nil {
 		return err
 	}

@@ -87,9 +87,9 @@
 // lives in Redis except the reaper's cached node list and the heartbeat's
 // takeover state (each guarded by a mutex).
 //
-// The single-mode connection scripts (Register, Authenticate, Join, Leave,
-// SetState, Unregister) of concurrent callers share round trips
-// (internal/cmdbatch): a call that finds none in flight is sent at once on
+// The connection scripts of concurrent callers (Register, Authenticate,
+// Join, Leave, SetState and Unregister in single mode, and the single-slot
+// steps of cluster mode) share round trips (internal/cmdbatch): a call that finds none in flight is sent at once on
 // its caller's goroutine, and calls that arrive meanwhile go together as one
 // pipeline when it returns. Each call still returns only once its own
 // script has run.

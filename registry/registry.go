@@ -113,7 +113,7 @@ func (c Config) validate() error {
 // one atomic Lua script.
 type Registry struct {
 	rdb   redis.UniversalClient
-	batch *cmdbatch.Batcher // the single-mode connection scripts (conn.go)
+	batch *cmdbatch.Batcher // the connection scripts (conn.go, cluster_conn.go)
 	cfg   Config
 	keys  Keys
 	now   func() time.Time
@@ -200,15 +200,24 @@ func statusErr(op string, code int64) error {
 // fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
 // scripts and retries once. Only idempotent commands may be pipelined here.
 // run runs script through the batcher (EVALSHA; after NOSCRIPT, from a
-// fresh or flushed Redis, the script is loaded and run once more). The
-// connection scripts of single mode go this way, so that the registrations,
-// authentications and joins of concurrent connects share round trips.
+// fresh or flushed Redis or a promoted replica, the script is loaded, in
+// cluster mode with every cluster script on every primary, and run once
+// more). The connection scripts go this way, and the single-slot steps of
+// cluster mode, so that the registrations, authentications and joins of
+// concurrent connects share round trips.
 func (r *Registry) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	gen := r.loads.Load()
 	cmd := r.batch.EvalSha(ctx, script.Hash(), keys, args...)
 	if !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		return cmd
 	}
-	if err := script.Load(ctx, r.rdb).Err(); err != nil {
+	var err error
+	if r.cfg.Cluster {
+		err = r.loadClusterScripts(ctx, gen) // every cluster script, once for all callers
+	} else {
+		err = script.Load(ctx, r.rdb).Err()
+	}
+	if err != nil {
 		cmd.SetErr(err)
 		return cmd
 	}
