@@ -89,7 +89,8 @@
 //
 // The connection scripts of concurrent callers (Register, Authenticate,
 // Join, Leave, SetState and Unregister in single mode, and the single-slot
-// steps of cluster mode) share round trips (internal/cmdbatch): a call that finds none in flight is sent at once on
+// steps of cluster mode, batched per primary) share round trips
+// (internal/cmdbatch): a call that finds none in flight is sent at once on
 // its caller's goroutine, and calls that arrive meanwhile go together as one
 // pipeline when it returns. Each call still returns only once its own
 // script has run.

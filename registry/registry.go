@@ -113,7 +113,7 @@ func (c Config) validate() error {
 // one atomic Lua script.
 type Registry struct {
 	rdb   redis.UniversalClient
-	batch *cmdbatch.Batcher // the connection scripts (conn.go, cluster_conn.go)
+	batch scriptSender // the connection scripts (conn.go, cluster_conn.go)
 	cfg   Config
 	keys  Keys
 	now   func() time.Time
@@ -149,7 +149,11 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	return &Registry{rdb: rdb, batch: cmdbatch.New(rdb, cmdbatch.Config{}), cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
+	var batch scriptSender = cmdbatch.New(rdb, cmdbatch.Config{})
+	if cc, ok := rdb.(*redis.ClusterClient); ok && cfg.Cluster {
+		batch = cmdbatch.NewCluster(cc, cmdbatch.Config{})
+	}
+	return &Registry{rdb: rdb, batch: batch, cfg: cfg, keys: NewKeys(cfg.Prefix), now: time.Now, inc: newIncarnation(),
 		ck: keyspace.New(cfg.Prefix), inFlight: map[string]int{}}, nil
 }
 
@@ -199,6 +203,12 @@ func statusErr(op string, code int64) error {
 // pipelined runs fn in a pipeline. Scripts inside use EvalSha, which cannot
 // fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
 // scripts and retries once. Only idempotent commands may be pipelined here.
+// scriptSender sends EVALSHA for concurrent callers, sharing round trips
+// (cmdbatch.Batcher; cmdbatch.Cluster batches per primary).
+type scriptSender interface {
+	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
+}
+
 // run runs script through the batcher (EVALSHA; after NOSCRIPT, from a
 // fresh or flushed Redis or a promoted replica, the script is loaded, in
 // cluster mode with every cluster script on every primary, and run once
