@@ -90,14 +90,21 @@ func (r *Registry) busy(id string) bool {
 }
 
 // cpipe runs fn in a pipeline (go-redis splits it per primary) and returns
-// the commands and the first error other than redis.Nil. Scripts inside use
+// the commands and the first error other than redis.Nil. A pipeline of one
+// command goes through r.batch instead, as the single-slot steps do. Scripts inside use
 // EvalSha; on NOSCRIPT (fresh or restarted primary) every cluster script is
 // loaded on every primary and the pipeline runs once more, which is safe
 // because every step is idempotent (the only command that is not, the
 // events' XADD, never shares a pipeline with a script).
 func (r *Registry) cpipe(ctx context.Context, fn func(redis.Pipeliner)) ([]redis.Cmder, error) {
 	run := func() ([]redis.Cmder, error) {
-		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fn(p); return nil })
+		pipe := r.rdb.Pipeline()
+		fn(pipe)
+		cmds := pipe.Cmds()
+		if len(cmds) == 1 { // one slot: shares a round trip with other callers' (r.batch)
+			return cmds, pipeErr(cmds, r.batch.Do(ctx, cmds[0]))
+		}
+		_, err := pipe.Exec(ctx)
 		return cmds, pipeErr(cmds, err)
 	}
 	gen := r.loads.Load()

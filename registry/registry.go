@@ -207,6 +207,7 @@ func statusErr(op string, code int64) error {
 // (cmdbatch.Batcher; cmdbatch.Cluster batches per primary).
 type scriptSender interface {
 	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
+	Do(ctx context.Context, cmd redis.Cmder) error
 }
 
 // run runs script through the batcher (EVALSHA; after NOSCRIPT, from a

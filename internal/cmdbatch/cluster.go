@@ -3,6 +3,7 @@ package cmdbatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -57,26 +58,49 @@ func (cl *Cluster) batcher(c *redis.Client) *Batcher {
 }
 
 // EvalSha returns an EVALSHA of sha1 with keys and args (single values, as
-// Batcher.EvalSha), sent through the primary of keys[0]'s slot; without
-// keys it goes through the ClusterClient.
+// Batcher.EvalSha), sent as Do sends it.
 func (cl *Cluster) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	if len(keys) == 0 {
-		cmd := evalShaCmd(ctx, sha1, keys, args)
-		_ = cl.cc.Process(ctx, cmd)
-		return cmd
-	}
-	if c, err := cl.masterFor(ctx, keys[0]); err == nil {
-		cmd := evalShaCmd(ctx, sha1, keys, args)
-		if err := cl.batcher(c).Do(ctx, cmd); !resend(err) {
-			return cmd
+	cmd := evalShaCmd(ctx, sha1, keys, args)
+	_ = cl.Do(ctx, cmd)
+	return cmd
+}
+
+// Do sends cmd through the primary of its first key's slot (firstKey), or
+// through the ClusterClient when it has no key, and returns cmd.Err(). A
+// resend through the ClusterClient replaces the first outcome.
+func (cl *Cluster) Do(ctx context.Context, cmd redis.Cmder) error {
+	key, ok := firstKey(cmd)
+	if ok {
+		if c, err := cl.masterFor(ctx, key); err == nil {
+			if err := cl.batcher(c).Do(ctx, cmd); !resend(err) {
+				return err
+			}
+			if cl.retries != nil {
+				cl.retries()
+			}
 		}
 	}
-	if cl.retries != nil {
-		cl.retries()
+	return cl.cc.Process(ctx, cmd)
+}
+
+// firstKey is the key that routes cmd: the first of EVAL's and EVALSHA's
+// keys, else the first argument after the command name (the commands sent
+// here: SREM, SADD, HMGET, ...).
+func firstKey(cmd redis.Cmder) (string, bool) {
+	args := cmd.Args()
+	switch strings.ToLower(cmd.Name()) {
+	case "eval", "evalsha", "eval_ro", "evalsha_ro":
+		if len(args) < 4 || fmt.Sprint(args[2]) == "0" {
+			return "", false
+		}
+		k, ok := args[3].(string)
+		return k, ok
 	}
-	cmd := evalShaCmd(ctx, sha1, keys, args)
-	_ = cl.cc.Process(ctx, cmd)
-	return cmd
+	if len(args) < 2 {
+		return "", false
+	}
+	k, ok := args[1].(string)
+	return k, ok
 }
 
 // resend reports whether a command that came back with err should go

@@ -136,3 +136,22 @@ func TestResend(t *testing.T) {
 }
 
 var errConnRefused = fmt.Errorf("connection refused")
+
+func TestFirstKey(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		cmd  redis.Cmder
+		key  string
+		keys bool
+	}{
+		{evalShaCmd(ctx, "sha", []string{"{a}x", "{a}y"}, []any{1}), "{a}x", true},
+		{evalShaCmd(ctx, "sha", nil, []any{"arg"}), "", false},
+		{redis.NewIntCmd(ctx, "srem", "{n}set", "m"), "{n}set", true},
+		{redis.NewSliceCmd(ctx, "hmget", "{c}h", "node", "inc"), "{c}h", true},
+		{redis.NewStatusCmd(ctx, "ping"), "", false},
+	} {
+		if k, ok := firstKey(c.cmd); k != c.key || ok != c.keys {
+			t.Errorf("firstKey(%v) = %q, %v; want %q, %v", c.cmd.Args(), k, ok, c.key, c.keys)
+		}
+	}
+}
