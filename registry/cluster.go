@@ -89,9 +89,17 @@ func (r *Registry) busy(id string) bool {
 	return r.inFlight[id] > 0 || touched
 }
 
+// smallPipe is the most commands cpipe sends one after another through
+// r.batch instead of as one ClusterClient pipeline.
+const smallPipe = 4
+
 // cpipe runs fn in a pipeline (go-redis splits it per primary) and returns
-// the commands and the first error other than redis.Nil. A pipeline of one
-// command goes through r.batch instead, as the single-slot steps do. Scripts inside use
+// the commands and the first error other than redis.Nil. A pipeline of at
+// most smallPipe commands goes through r.batch instead, one command after
+// another (each shares a round trip with other callers' commands on its
+// primary): a step's commands do not depend on each other, so any order
+// is one a failed pipeline could leave, and a ClusterClient pipeline would
+// cost a goroutine per primary. Scripts inside use
 // EvalSha; on NOSCRIPT (fresh or restarted primary) every cluster script is
 // loaded on every primary and the pipeline runs once more, which is safe
 // because every step is idempotent (the only command that is not, the
@@ -101,8 +109,14 @@ func (r *Registry) cpipe(ctx context.Context, fn func(redis.Pipeliner)) ([]redis
 		pipe := r.rdb.Pipeline()
 		fn(pipe)
 		cmds := pipe.Cmds()
-		if len(cmds) == 1 { // one slot: shares a round trip with other callers' (r.batch)
-			return cmds, pipeErr(cmds, r.batch.Do(ctx, cmds[0]))
+		if len(cmds) <= smallPipe { // each shares a round trip with other callers' (r.batch)
+			var first error
+			for _, c := range cmds {
+				if err := r.batch.Do(ctx, c); err != nil && first == nil {
+					first = err
+				}
+			}
+			return cmds, pipeErr(cmds, first)
 		}
 		_, err := pipe.Exec(ctx)
 		return cmds, pipeErr(cmds, err)
