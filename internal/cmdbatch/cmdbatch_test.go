@@ -133,19 +133,28 @@ func startIncrs(b *Batcher, ctx context.Context, key string, n int) (wait func()
 	return func() ([]int64, []error) { wg.Wait(); return vals, errs }
 }
 
+// behindOne sends one INCR of k and holds it in flight until n more are
+// queued behind it, then lets it go; it returns the waits for the first and
+// for the n others.
+func behindOne(t *testing.T, b *Batcher, rec *recorder, n int) (first, rest func() ([]int64, []error)) {
+	t.Helper()
+	ctx := context.Background()
+	held, release := rec.holdNext()
+	first = startIncrs(b, ctx, "k", 1)
+	<-held
+	rest = startIncrs(b, ctx, "k", n)
+	queued(t, b, n)
+	release()
+	return first, rest
+}
+
 // TestQueuedCallsShareOneRoundTrip: while one command is in flight, five
 // more queue up; they go as one pipeline once it returns, and each caller
 // gets its own reply.
 func TestQueuedCallsShareOneRoundTrip(t *testing.T) {
 	rdb, rec := newClient(t)
 	b := New(rdb, Config{})
-	ctx := context.Background()
-	held, release := rec.holdNext()
-	first := startIncrs(b, ctx, "k", 1)
-	<-held
-	rest := startIncrs(b, ctx, "k", 5)
-	queued(t, b, 5)
-	release()
+	first, rest := behindOne(t, b, rec, 5)
 	if vals, errs := first(); errs[0] != nil || vals[0] != 1 {
 		t.Fatalf("first incr = %d, %v; want 1", vals[0], errs[0])
 	}
@@ -165,13 +174,7 @@ func TestQueuedCallsShareOneRoundTrip(t *testing.T) {
 func TestMaxBatch(t *testing.T) {
 	rdb, rec := newClient(t)
 	b := New(rdb, Config{MaxBatch: 2})
-	ctx := context.Background()
-	held, release := rec.holdNext()
-	first := startIncrs(b, ctx, "k", 1)
-	<-held
-	rest := startIncrs(b, ctx, "k", 5)
-	queued(t, b, 5)
-	release()
+	first, rest := behindOne(t, b, rec, 5)
 	first()
 	if _, errs := rest(); errors.Join(errs...) != nil {
 		t.Fatal(errs)
@@ -180,7 +183,7 @@ func TestMaxBatch(t *testing.T) {
 	if plain, pipes := rec.counts(); plain != 2 || len(pipes) != 2 || pipes[0] != 2 || pipes[1] != 2 {
 		t.Fatalf("%d plain commands and pipelines %v; want 2 plain and pipelines [2 2]", plain, pipes)
 	}
-	if v, _ := rdb.Get(ctx, "k").Int(); v != 6 {
+	if v, _ := rdb.Get(context.Background(), "k").Int(); v != 6 {
 		t.Fatalf("k = %d, want 6", v)
 	}
 }
@@ -308,12 +311,7 @@ func TestFailedRoundTripReachesEveryCaller(t *testing.T) {
 	rec := &recorder{}
 	rdb.AddHook(rec)
 	b := New(rdb, Config{})
-	held, release := rec.holdNext()
-	first := startIncrs(b, context.Background(), "k", 1)
-	<-held
-	rest := startIncrs(b, context.Background(), "k", 3)
-	queued(t, b, 3)
-	release()
+	first, rest := behindOne(t, b, rec, 3)
 	_, errs := first()
 	_, more := rest()
 	for _, err := range append(errs, more...) {
