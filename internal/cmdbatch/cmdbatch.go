@@ -22,10 +22,15 @@
 // waits for the batch's round trip, so send through a Batcher only commands
 // that Redis runs in about the same, short time: one slow command delays
 // all that are queued behind it.
+//
+// If sending a batch panics (in a go-redis hook, say), the panic goes on in
+// the caller that sent it, the batch's other callers get ErrPanicked, and
+// the queue is handed on: the batcher never stays busy.
 package cmdbatch
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -81,19 +86,23 @@ func (b *Batcher) Do(ctx context.Context, cmd redis.Cmder) error {
 	if !b.busy {
 		b.busy = true
 		b.mu.Unlock()
+		defer b.handOn() // also if Process panics: the queue must not wait forever
 		_ = b.rdb.Process(ctx, cmd)
-		b.handOn()
 		return cmd.Err()
 	}
 	c := &call{ctx: ctx, cmd: cmd, wake: make(chan []*call, 1)}
 	b.queue = append(b.queue, c)
 	b.mu.Unlock()
 	if batch := <-c.wake; batch != nil {
+		defer b.handOn()
 		b.send(batch)
-		b.handOn()
 	}
 	return cmd.Err()
 }
+
+// ErrPanicked is the error of the commands of a batch whose sending
+// panicked (in a hook, say); the panic goes on in the caller that sent it.
+var ErrPanicked = errors.New("cmdbatch: the round trip panicked")
 
 // handOn gives the queue to its first caller, who sends it, or marks the
 // batcher idle when nothing is queued.
@@ -115,6 +124,17 @@ func (b *Batcher) handOn() {
 // send runs the batch's round trip (batch[0] is the caller) and wakes the
 // other callers.
 func (b *Batcher) send(batch []*call) {
+	sent := false
+	defer func() {
+		if !sent { // Process panicked: the others get an error, not a silent empty reply
+			for _, c := range batch[1:] {
+				c.cmd.SetErr(ErrPanicked)
+			}
+		}
+		for _, c := range batch[1:] {
+			c.wake <- nil
+		}
+	}()
 	live := batch[:0:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
@@ -136,9 +156,7 @@ func (b *Batcher) send(batch []*call) {
 		_, _ = pipe.Exec(ctx) // each command holds its own outcome
 		cancel()
 	}
-	for _, c := range batch[1:] {
-		c.wake <- nil
-	}
+	sent = true
 }
 
 // batchContext is the context a batch runs under: its calls' context when

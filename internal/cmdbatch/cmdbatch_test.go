@@ -25,6 +25,7 @@ type recorder struct {
 	pipelines []int
 	hold      chan struct{} // if set, the next plain command waits for it
 	held      chan struct{} // closed when that command is waiting
+	panicKey  string        // a pipeline holding a command on this key panics
 }
 
 func (r *recorder) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -53,6 +54,12 @@ func (r *recorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 			return next(ctx, cmds)
 		}
 		r.mu.Lock()
+		for _, c := range cmds {
+			if r.panicKey != "" && c.Args()[1] == r.panicKey {
+				r.mu.Unlock()
+				panic("hook panics on " + r.panicKey)
+			}
+		}
 		r.pipelines = append(r.pipelines, len(cmds))
 		r.mu.Unlock()
 		return next(ctx, cmds)
@@ -318,5 +325,38 @@ func TestFailedRoundTripReachesEveryCaller(t *testing.T) {
 		if err == nil {
 			t.Fatal("a command succeeded with no server")
 		}
+	}
+}
+
+// TestPanicWakesTheOthers: a round trip that panics (in a hook) panics in
+// its sender only; the other callers of its batch get ErrPanicked, and the
+// batcher goes on serving.
+func TestPanicWakesTheOthers(t *testing.T) {
+	rdb, rec := newClient(t)
+	rec.panicKey = "boom"
+	b := New(rdb, Config{})
+	ctx := context.Background()
+	held, release := rec.holdNext()
+	first := startIncrs(b, ctx, "k", 1)
+	<-held
+	recovered := make(chan any, 1)
+	go func() {
+		defer func() { recovered <- recover() }()
+		_ = b.Do(ctx, redis.NewIntCmd(ctx, "incr", "boom")) // queued first: it sends the next batch
+	}()
+	queued(t, b, 1)
+	others := startIncrs(b, ctx, "k", 2)
+	queued(t, b, 3)
+	release()
+	first()
+	if r := <-recovered; r == nil {
+		t.Fatal("the sender of the panicking batch did not panic")
+	}
+	if _, errs := others(); !errors.Is(errs[0], ErrPanicked) || !errors.Is(errs[1], ErrPanicked) {
+		t.Fatalf("the batch's other callers got %v, want ErrPanicked", errs)
+	}
+	cmd := redis.NewIntCmd(ctx, "incr", "k")
+	if err := b.Do(ctx, cmd); err != nil || cmd.Val() != 2 {
+		t.Fatalf("after the panic: incr = %d, %v; want 2 (the batcher serves again)", cmd.Val(), err)
 	}
 }
