@@ -1,14 +1,15 @@
 // Package cmdbatch sends the Redis commands of concurrent callers
-// together, one round trip at a time.
+// together, one round trip (Config.MaxInFlight) at a time.
 //
-// A caller that finds no round trip in flight sends its command at once, on
-// its own goroutine, as a plain command: a lightly loaded process pays
-// nothing for the batching. Commands that arrive while a round trip is in
-// flight wait in a queue; when the round trip returns, the first of them
-// sends the whole queue (up to Config.MaxBatch) as one pipeline, on its own
-// goroutine, and wakes the others when the replies are in. So there is no
-// goroutine of the batcher's own, and under load N commands cost one write
-// and one read instead of N of each, on the client and in Redis.
+// A caller that finds fewer than Config.MaxInFlight round trips in flight
+// (default 1) sends its command at once, on its own goroutine, as a plain
+// command: a lightly loaded process pays nothing for the batching.
+// Commands that arrive while that many are in flight wait in a queue; when
+// one of the round trips returns, the first of them sends the queue (up to
+// Config.MaxBatch) as one pipeline, on its own goroutine, and wakes the
+// others when the replies are in. So there is no goroutine of the
+// batcher's own, and under load N commands cost one write and one read
+// instead of N of each, on the client and in Redis.
 //
 // go-redis's AutoPipeline does the same with a flusher goroutine, whose
 // hand-offs cost a wsnode node as much CPU as the shared round trips saved
@@ -48,19 +49,32 @@ type Config struct {
 	// MaxBatch is the most commands sent in one round trip. Zero means
 	// DefaultMaxBatch.
 	MaxBatch int
+	// MaxInFlight is the most round trips in flight at once: a call is
+	// sent alone while fewer are, and queues otherwise. Zero means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // DefaultMaxBatch is Config.MaxBatch's default.
 const DefaultMaxBatch = 64
 
+// DefaultMaxInFlight is Config.MaxInFlight's default. With one round trip
+// in flight two concurrent callers take turns (BenchmarkIncr: 44 against
+// 24 µs per INCR with 2 callers on 2 Ps); with two in flight they overlap
+// (28 µs), but under load the batches are smaller: a wsnode node's connects
+// cost more CPU with 2 than with 1 (one bench/ab.sh run of 4 pairs: median
+// 1.14×; bench/analysis.md).
+const DefaultMaxInFlight = 1
+
 // Batcher sends commands for concurrent callers; see the package doc.
 type Batcher struct {
-	rdb Client
-	max int
+	rdb         Client
+	max         int
+	maxInFlight int
 
-	mu    sync.Mutex
-	busy  bool    // a round trip is in flight, or its sender is handing on the queue
-	queue []*call // waiting for the round trip in flight
+	mu       sync.Mutex
+	inFlight int     // round trips in flight, or whose senders are handing on the queue
+	queue    []*call // waiting for a round trip to return
 }
 
 // call is one queued command. wake receives its batch (then this caller
@@ -76,15 +90,18 @@ func New(rdb Client, cfg Config) *Batcher {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
 	}
-	return &Batcher{rdb: rdb, max: cfg.MaxBatch}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	return &Batcher{rdb: rdb, max: cfg.MaxBatch, maxInFlight: cfg.MaxInFlight}
 }
 
 // Do sends cmd, alone or with others, and returns once its reply is in; it
 // returns cmd.Err().
 func (b *Batcher) Do(ctx context.Context, cmd redis.Cmder) error {
 	b.mu.Lock()
-	if !b.busy {
-		b.busy = true
+	if b.inFlight < b.maxInFlight {
+		b.inFlight++
 		b.mu.Unlock()
 		defer b.handOn() // also if Process panics: the queue must not wait forever
 		_ = b.rdb.Process(ctx, cmd)
@@ -104,12 +121,12 @@ func (b *Batcher) Do(ctx context.Context, cmd redis.Cmder) error {
 // panicked (in a hook, say); the panic goes on in the caller that sent it.
 var ErrPanicked = errors.New("cmdbatch: the round trip panicked")
 
-// handOn gives the queue to its first caller, who sends it, or marks the
-// batcher idle when nothing is queued.
+// handOn gives the queue to its first caller, who sends it in the round
+// trip that just ended's place, or frees that place when nothing is queued.
 func (b *Batcher) handOn() {
 	b.mu.Lock()
 	if len(b.queue) == 0 {
-		b.busy = false
+		b.inFlight--
 		b.mu.Unlock()
 		return
 	}

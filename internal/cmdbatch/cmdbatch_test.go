@@ -120,8 +120,8 @@ func TestAloneIsAPlainCommand(t *testing.T) {
 	if plain, pipes := rec.counts(); plain != 1 || len(pipes) != 0 {
 		t.Fatalf("%d plain commands and pipelines %v; want 1 plain, no pipeline", plain, pipes)
 	}
-	if b.busy {
-		t.Fatal("still busy after the only call returned")
+	if b.inFlight != 0 {
+		t.Fatal("a round trip still counted after the only call returned")
 	}
 }
 
@@ -155,12 +155,48 @@ func behindOne(t *testing.T, b *Batcher, rec *recorder, n int) (first, rest func
 	return first, rest
 }
 
+// TestSecondCallerOverlaps: with two round trips in flight allowed, a
+// second caller does not wait for the first one's; a third does.
+func TestSecondCallerOverlaps(t *testing.T) {
+	rdb, rec := newClient(t)
+	b := New(rdb, Config{MaxInFlight: 2})
+	ctx := context.Background()
+	held, release := rec.holdNext()
+	first := startIncrs(b, ctx, "k", 1)
+	<-held
+	cmd := redis.NewIntCmd(ctx, "incr", "other")
+	if err := b.Do(ctx, cmd); err != nil || cmd.Val() != 1 {
+		t.Fatalf("second caller: %d, %v; want 1 while the first is in flight", cmd.Val(), err)
+	}
+	b.mu.Lock()
+	inFlight := b.inFlight
+	b.mu.Unlock()
+	if inFlight != 1 {
+		t.Fatalf("%d round trips counted, want 1 (the held one)", inFlight)
+	}
+	held2, release2 := rec.holdNext()
+	second := startIncrs(b, ctx, "k", 1)
+	<-held2
+	third := startIncrs(b, ctx, "k", 1)
+	queued(t, b, 1) // two in flight: the third waits
+	release()
+	release2()
+	for _, wait := range []func() ([]int64, []error){first, second, third} {
+		if _, errs := wait(); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	if v, _ := rdb.Get(ctx, "k").Int(); v != 3 {
+		t.Fatalf("k = %d, want 3", v)
+	}
+}
+
 // TestQueuedCallsShareOneRoundTrip: while one command is in flight, five
 // more queue up; they go as one pipeline once it returns, and each caller
 // gets its own reply.
 func TestQueuedCallsShareOneRoundTrip(t *testing.T) {
 	rdb, rec := newClient(t)
-	b := New(rdb, Config{})
+	b := New(rdb, Config{MaxInFlight: 1})
 	first, rest := behindOne(t, b, rec, 5)
 	if vals, errs := first(); errs[0] != nil || vals[0] != 1 {
 		t.Fatalf("first incr = %d, %v; want 1", vals[0], errs[0])
@@ -180,7 +216,7 @@ func TestQueuedCallsShareOneRoundTrip(t *testing.T) {
 
 func TestMaxBatch(t *testing.T) {
 	rdb, rec := newClient(t)
-	b := New(rdb, Config{MaxBatch: 2})
+	b := New(rdb, Config{MaxBatch: 2, MaxInFlight: 1})
 	first, rest := behindOne(t, b, rec, 5)
 	first()
 	if _, errs := rest(); errors.Join(errs...) != nil {
@@ -199,7 +235,7 @@ func TestMaxBatch(t *testing.T) {
 // batch goes gets the context's error, and its command is not sent.
 func TestEndedContextIsNotSent(t *testing.T) {
 	rdb, rec := newClient(t)
-	b := New(rdb, Config{})
+	b := New(rdb, Config{MaxInFlight: 1})
 	held, release := rec.holdNext()
 	first := startIncrs(b, context.Background(), "k", 1)
 	<-held
@@ -299,7 +335,7 @@ func TestEvalShaUnderLoad(t *testing.T) {
 	if sent != callers*each {
 		t.Fatalf("%d commands sent, want %d", sent, callers*each)
 	}
-	if b.busy || len(b.queue) != 0 {
+	if b.inFlight != 0 || len(b.queue) != 0 {
 		t.Fatal("batcher not idle after every call returned")
 	}
 }
@@ -317,7 +353,7 @@ func TestFailedRoundTripReachesEveryCaller(t *testing.T) {
 	defer rdb.Close()
 	rec := &recorder{}
 	rdb.AddHook(rec)
-	b := New(rdb, Config{})
+	b := New(rdb, Config{MaxInFlight: 1})
 	first, rest := behindOne(t, b, rec, 3)
 	_, errs := first()
 	_, more := rest()
@@ -334,7 +370,7 @@ func TestFailedRoundTripReachesEveryCaller(t *testing.T) {
 func TestPanicWakesTheOthers(t *testing.T) {
 	rdb, rec := newClient(t)
 	rec.panicKey = "boom"
-	b := New(rdb, Config{})
+	b := New(rdb, Config{MaxInFlight: 1})
 	ctx := context.Background()
 	held, release := rec.holdNext()
 	first := startIncrs(b, ctx, "k", 1)
