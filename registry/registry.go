@@ -113,7 +113,7 @@ func (c Config) validate() error {
 // one atomic Lua script.
 type Registry struct {
 	rdb   redis.UniversalClient
-	batch scriptSender // the connection scripts (conn.go, cluster_conn.go)
+	batch cmdbatch.Doer // the connection scripts and small cluster steps: a Batcher, or a Cluster (per primary)
 	cfg   Config
 	keys  Keys
 	now   func() time.Time
@@ -149,7 +149,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("registry: new: %w", err)
 	}
-	var batch scriptSender = cmdbatch.New(rdb, cmdbatch.Config{})
+	var batch cmdbatch.Doer = cmdbatch.New(rdb, cmdbatch.Config{})
 	if cc, ok := rdb.(*redis.ClusterClient); ok && cfg.Cluster {
 		batch = cmdbatch.NewCluster(cc, cmdbatch.Config{})
 	}
@@ -200,16 +200,6 @@ func statusErr(op string, code int64) error {
 	return fmt.Errorf("registry: %s: unexpected script status %d", op, code)
 }
 
-// pipelined runs fn in a pipeline. Scripts inside use EvalSha, which cannot
-// fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
-// scripts and retries once. Only idempotent commands may be pipelined here.
-// scriptSender sends EVALSHA for concurrent callers, sharing round trips
-// (cmdbatch.Batcher; cmdbatch.Cluster batches per primary).
-type scriptSender interface {
-	EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd
-	Do(ctx context.Context, cmd redis.Cmder) error
-}
-
 // run runs script through the batcher (EVALSHA; after NOSCRIPT, from a
 // fresh or flushed Redis or a promoted replica, the script is loaded, in
 // cluster mode with every cluster script on every primary, and run once
@@ -218,7 +208,7 @@ type scriptSender interface {
 // concurrent connects share round trips.
 func (r *Registry) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	gen := r.loads.Load()
-	cmd := r.batch.EvalSha(ctx, script.Hash(), keys, args...)
+	cmd := cmdbatch.EvalSha(ctx, r.batch, script.Hash(), keys, args...)
 	if !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		return cmd
 	}
@@ -232,9 +222,12 @@ func (r *Registry) run(ctx context.Context, script *redis.Script, keys []string,
 		cmd.SetErr(err)
 		return cmd
 	}
-	return r.batch.EvalSha(ctx, script.Hash(), keys, args...)
+	return cmdbatch.EvalSha(ctx, r.batch, script.Hash(), keys, args...)
 }
 
+// pipelined runs fn in a pipeline. Scripts inside use EvalSha, which cannot
+// fall back per command; on NOSCRIPT (fresh or restarted Redis) it loads the
+// scripts and retries once. Only idempotent commands may be pipelined here.
 func (r *Registry) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	cmds, err := r.rdb.Pipelined(ctx, fn)
 	if err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {

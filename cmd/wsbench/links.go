@@ -34,28 +34,39 @@ type procLink struct {
 // to stderr.
 func execLauncher(stderr io.Writer) launcher {
 	return func(i int) (workerLink, error) {
-		exe, err := os.Executable()
+		cmd, in, out, err := startSelf(nil, workerEnv+"=1", stderr)
 		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), workerEnv+"=1")
-		cmd.Stderr = stderr
-		// A worker must not outlive a coordinator that was killed.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start worker %d: %w", i, err)
 		}
 		return &procLink{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(out)}, nil
 	}
+}
+
+// startSelf starts the current binary with args and env (VAR=value) added
+// to this process's environment, its stdin and stdout piped and its stderr
+// going to stderr. It is killed when this process dies: a worker or a storm
+// child must not outlive a coordinator that was killed.
+func startSelf(args []string, env string, stderr io.Writer) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), env)
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cmd, in, out, nil
 }
 
 func (p *procLink) Send(m ctlMsg) error { return p.enc.Encode(m) }

@@ -248,8 +248,12 @@ func runStorm(ctx context.Context, cfg *stormConfig, logw io.Writer) (*stormResu
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	where := "this process"
+	if cfg.split {
+		where = "a child process"
+	}
 	fmt.Fprintf(logw, "storm %s: %d receivers (%d per node) in %d rooms, publishers on the survivors; drained clients in %s\n",
-		cfg.label, n, cfg.perNode, rooms, map[bool]string{true: "a child process", false: "this process"}[cfg.split])
+		cfg.label, n, cfg.perNode, rooms, where)
 	var child *childGroup
 	childErr := make(chan error, 1)
 	if cfg.split {

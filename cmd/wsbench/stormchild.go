@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -81,27 +80,14 @@ type childGroup struct {
 
 // startChild starts the child with the run's flags (args, as given to
 // "wsbench storm", plus the prefix the parent chose) and waits until its
-// clients are joined. stderr gets the child's log.
+// clients are joined. stderr gets the child's log; the child dies with this
+// process (startSelf).
 func startChild(ctx context.Context, cfg *stormConfig, args []string, stderr io.Writer) (*childGroup, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	cargs := append([]string{"storm"}, args...)
 	cargs = append(cargs, "-prefix", cfg.prefix, "-role", "drained", "-out", "")
-	cmd := exec.Command(exe, cargs...)
-	cmd.Env = append(os.Environ(), stormChildEnv+"=1")
-	cmd.Stderr = stderr
-	in, err := cmd.StdinPipe()
+	cmd, in, outp, err := startSelf(cargs, stormChildEnv+"=1", stderr)
 	if err != nil {
-		return nil, err
-	}
-	outp, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("start storm child: %w", err)
 	}
 	g := &childGroup{cmd: cmd, in: in, lines: bufio.NewScanner(outp)}
 	g.lines.Buffer(make([]byte, 64<<10), 64<<20)

@@ -3,7 +3,6 @@ package cmdbatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 
@@ -26,10 +25,10 @@ type Cluster struct {
 	cc        *redis.ClusterClient
 	cfg       Config
 	masterFor func(ctx context.Context, key string) (*redis.Client, error) // cc.MasterForKey; tests replace it
+	retries   func()                                                       // tests: called on each resend through cc
 
-	mu      sync.Mutex
-	byAddr  map[string]primary
-	retries func() // tests: called on each resend through cc
+	mu     sync.Mutex
+	byAddr map[string]primary
 }
 
 // primary is one primary's client and its batcher.
@@ -57,14 +56,6 @@ func (cl *Cluster) batcher(c *redis.Client) *Batcher {
 	return p.b
 }
 
-// EvalSha returns an EVALSHA of sha1 with keys and args (single values, as
-// Batcher.EvalSha), sent as Do sends it.
-func (cl *Cluster) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	cmd := evalShaCmd(ctx, sha1, keys, args)
-	_ = cl.Do(ctx, cmd)
-	return cmd
-}
-
 // Do sends cmd through the primary of its first key's slot (firstKey), or
 // through the ClusterClient when it has no key, and returns cmd.Err(). A
 // resend through the ClusterClient replaces the first outcome.
@@ -85,12 +76,15 @@ func (cl *Cluster) Do(ctx context.Context, cmd redis.Cmder) error {
 
 // firstKey is the key that routes cmd: the first of EVAL's and EVALSHA's
 // keys, else the first argument after the command name (the commands sent
-// here: SREM, SADD, HMGET, ...).
+// here: SREM, SADD, HMGET, ...). Name is lower case (go-redis).
 func firstKey(cmd redis.Cmder) (string, bool) {
 	args := cmd.Args()
-	switch strings.ToLower(cmd.Name()) {
+	switch cmd.Name() {
 	case "eval", "evalsha", "eval_ro", "evalsha_ro":
-		if len(args) < 4 || fmt.Sprint(args[2]) == "0" {
+		if len(args) < 4 {
+			return "", false
+		}
+		if n, ok := args[2].(int); !ok || n == 0 {
 			return "", false
 		}
 		k, ok := args[3].(string)
@@ -121,19 +115,4 @@ func resend(err error) bool {
 		}
 	}
 	return false
-}
-
-// evalShaCmd builds an EVALSHA command.
-func evalShaCmd(ctx context.Context, sha1 string, keys []string, args []any) *redis.Cmd {
-	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", sha1, len(keys))
-	for _, k := range keys {
-		cmdArgs = append(cmdArgs, k)
-	}
-	cmdArgs = append(cmdArgs, args...)
-	cmd := redis.NewCmd(ctx, cmdArgs...)
-	if len(keys) > 0 {
-		cmd.SetFirstKeyPos(3) // for a ClusterClient's slot routing
-	}
-	return cmd
 }

@@ -34,7 +34,7 @@ func TestCluster(t *testing.T) {
 			wg.Go(func() {
 				for i := range each {
 					key := fmt.Sprintf("{k%d}n", (g*each+i)%keys)
-					if err := cl.EvalSha(ctx, script.Hash(), []string{key}, 1).Err(); err != nil {
+					if err := EvalSha(ctx, cl, script.Hash(), []string{key}, 1).Err(); err != nil {
 						errs <- err
 					}
 				}
@@ -87,7 +87,7 @@ func TestCluster(t *testing.T) {
 		cl.masterFor = func(context.Context, string) (*redis.Client, error) { return wrong, nil }
 		var resent atomic.Int64
 		cl.retries = func() { resent.Add(1) }
-		if v, err := cl.EvalSha(ctx, script.Hash(), []string{key}, 5).Int(); err != nil || v != 5 {
+		if v, err := EvalSha(ctx, cl, script.Hash(), []string{key}, 5).Int(); err != nil || v != 5 {
 			t.Fatalf("through the wrong primary: %d, %v; want 5 (MOVED followed)", v, err)
 		}
 		if resent.Load() != 1 {
@@ -106,10 +106,10 @@ func TestCluster(t *testing.T) {
 		if err := bad.Load(ctx, cc).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := cl.EvalSha(ctx, bad.Hash(), []string{"{e}x"}).Err(); err == nil || err.Error() != "ERR nope" {
+		if err := EvalSha(ctx, cl, bad.Hash(), []string{"{e}x"}).Err(); err == nil || err.Error() != "ERR nope" {
 			t.Fatalf("err = %v, want the script's error", err)
 		}
-		missing := cl.EvalSha(ctx, "0123456789012345678901234567890123456789", []string{"{e}x"}).Err()
+		missing := EvalSha(ctx, cl, "0123456789012345678901234567890123456789", []string{"{e}x"}).Err()
 		if !redis.HasErrorPrefix(missing, "NOSCRIPT") {
 			t.Fatalf("unknown script: %v, want NOSCRIPT", missing)
 		}
@@ -144,8 +144,9 @@ func TestFirstKey(t *testing.T) {
 		key  string
 		keys bool
 	}{
-		{evalShaCmd(ctx, "sha", []string{"{a}x", "{a}y"}, []any{1}), "{a}x", true},
-		{evalShaCmd(ctx, "sha", nil, []any{"arg"}), "", false},
+		{redis.NewCmd(ctx, "evalsha", "sha", 2, "{a}x", "{a}y", 1), "{a}x", true},
+		{redis.NewCmd(ctx, "evalsha", "sha", 0, "arg"), "", false},
+		{redis.NewCmd(ctx, "evalsha", "sha"), "", false},
 		{redis.NewIntCmd(ctx, "srem", "{n}set", "m"), "{n}set", true},
 		{redis.NewSliceCmd(ctx, "hmget", "{c}h", "node", "inc"), "{c}h", true},
 		{redis.NewStatusCmd(ctx, "ping"), "", false},

@@ -205,11 +205,25 @@ func batchContext(calls []*call) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(ctx, latest)
 }
 
-// EvalSha returns an EVALSHA of sha1 with keys and args, sent through b.
+// Doer is what EvalSha sends through: a Batcher or a Cluster.
+type Doer interface {
+	Do(ctx context.Context, cmd redis.Cmder) error
+}
+
+// EvalSha returns an EVALSHA of sha1 with keys and args, sent through d.
 // Each arg must be a single value (go-redis's Client.EvalSha would also
 // expand a lone slice or map argument; nothing here needs that).
-func (b *Batcher) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	cmd := evalShaCmd(ctx, sha1, keys, args)
-	_ = b.Do(ctx, cmd)
+func EvalSha(ctx context.Context, d Doer, sha1 string, keys []string, args ...any) *redis.Cmd {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", sha1, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	cmd := redis.NewCmd(ctx, cmdArgs...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3) // for a ClusterClient's slot routing
+	}
+	_ = d.Do(ctx, cmd)
 	return cmd
 }

@@ -310,7 +310,7 @@ func TestEvalShaUnderLoad(t *testing.T) {
 	for range callers {
 		wg.Go(func() {
 			for range each {
-				if err := b.EvalSha(ctx, script.Hash(), []string{"n"}, 1).Err(); err != nil {
+				if err := EvalSha(ctx, b, script.Hash(), []string{"n"}, 1).Err(); err != nil {
 					errs <- err
 				}
 			}
